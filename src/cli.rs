@@ -1,0 +1,117 @@
+//! The `fedora-ci` command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::telemetry::{self, LogFormat};
+use crate::{bench, roles};
+
+/// Fedora CI for Fedora dist-git pull requests: Koji scratch builds, Testing Farm tests and
+/// their results as flags on the pull request.
+#[derive(Debug, Parser)]
+#[command(name = "fedora-ci", version)]
+pub struct Cli {
+    /// Configuration file [default: ./fedora-ci.toml if present, else built-in defaults].
+    #[arg(long, global = true, env = "FEDORA_CI_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// How log lines look; what is logged is chosen by RUST_LOG (default: info).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "FEDORA_CI_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process: the API and a worker (migrates the database first).
+    Serve {
+        /// Address to listen on [default: api.bind from the configuration].
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Run tasks from the queues (never migrates: the API does).
+    Worker {
+        /// Queue to serve as NAME=CONCURRENCY; repeat for several [default: worker.queues].
+        #[arg(long = "queue", value_parser = parse_queue)]
+        queues: Vec<(String, usize)>,
+    },
+    /// Serve the HTTP API, /api/healthz and /metrics (migrates the database first).
+    Api {
+        /// Address to listen on [default: api.bind from the configuration].
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it with every secret redacted.
+    CheckConfig,
+    /// Measure throughput (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+fn parse_queue(text: &str) -> Result<(String, usize), String> {
+    let (name, concurrency) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=CONCURRENCY"))?;
+    let concurrency: usize = concurrency
+        .parse()
+        .map_err(|_| format!("concurrency {concurrency:?} is not a whole number"))?;
+    if name.is_empty() || concurrency == 0 {
+        return Err(format!(
+            "{text:?} needs a queue name and a concurrency of at least 1"
+        ));
+    }
+    Ok((name.to_owned(), concurrency))
+}
+
+/// Runs the command line; the process exit code follows the result.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(config) => Arc::new(config),
+        Err(error) => {
+            let _telemetry = telemetry::init(cli.log_format, None);
+            return Err(error).context("invalid configuration");
+        }
+    };
+    let _telemetry = telemetry::init(cli.log_format, Some(&config));
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Migrate => roles::migrate(&config).await,
+        Command::Serve { bind } => {
+            let bind = bind.unwrap_or_else(|| config.api.bind.clone());
+            roles::serve(config, &bind, roles::shutdown_on_signals()).await
+        }
+        Command::Api { bind } => {
+            let bind = bind.unwrap_or_else(|| config.api.bind.clone());
+            roles::api(config, &bind, roles::shutdown_on_signals()).await
+        }
+        Command::Worker { queues } => {
+            let queues: BTreeMap<String, usize> = if queues.is_empty() {
+                config.worker.queues.clone()
+            } else {
+                queues.into_iter().collect()
+            };
+            roles::worker(config, &queues, roles::shutdown_on_signals()).await
+        }
+        Command::Bench { what } => bench::run(what).await,
+    }
+}

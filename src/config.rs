@@ -1,0 +1,574 @@
+//! Configuration: one TOML file, environment overrides, secrets from files.
+//!
+//! Keys that mean the same as in packit-service's `packit-service.yaml` keep its names. The
+//! file is found by `--config`, then `$FEDORA_CI_CONFIG`, then `./fedora-ci.toml` if present;
+//! without any, the defaults run the whole service on an embedded SQLite file.
+//!
+//! `FEDORA_CI_<KEY>` overrides a key (`__` separates nested keys: `FEDORA_CI_WORKER__LEASE_SECONDS`).
+//! Its value is read as TOML when it is a boolean, number or array, and as a string otherwise.
+//! Every secret `<key>` can instead be given as `<key>_file`, a path whose content is the
+//! secret, which is how mounted OpenShift secrets arrive.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Default path of the configuration file, used when it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "fedora-ci.toml";
+const ENV_PREFIX: &str = "FEDORA_CI_";
+/// Environment variables with the prefix that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["FEDORA_CI_CONFIG", "FEDORA_CI_LOG_FORMAT"];
+
+/// Keys holding secrets, as dotted paths; each may be given as `<key>_file` instead.
+pub const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "pagure_token",
+    "testing_farm_secret",
+    "logdetective_token",
+    "sentry_dsn",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`{origin}: {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+    #[error("config key `{key}_file`: cannot read secret file {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            origin: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A secret value: never shown by `Debug`, `Display` or serialization.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(SecretString::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+/// Which instance this is; it selects the shared-tests ref and the tmt context's
+/// `deployment`, as in packit-service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deployment {
+    Prod,
+    Stg,
+    Dev,
+}
+
+/// Which projects Fedora CI runs for (packit-service's `fedora_ci` settings). Each list holds
+/// full web URLs such as `https://src.fedoraproject.org/rpms/optee_os`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FedoraCiProjects {
+    pub enabled_projects: Vec<String>,
+    pub disabled_projects: Vec<String>,
+    pub disabled_projects_for_eln: Vec<String>,
+    pub disabled_projects_for_logdetective: Vec<String>,
+}
+
+/// The HTTP server of the `api` and `serve` roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port to listen on.
+    pub bind: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".to_owned(),
+        }
+    }
+}
+
+/// The task workers of the `worker` and `serve` roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Queue name → how many of its tasks one process runs at a time.
+    pub queues: BTreeMap<String, usize>,
+    /// A claimed task is taken back this long after its worker stops renewing the claim.
+    pub lease_seconds: u64,
+    /// How often an idle worker looks for due tasks (PostgreSQL also wakes it on insert).
+    pub poll_interval_ms: u64,
+    /// On SIGTERM, how long running tasks may finish before they are handed back.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            queues: BTreeMap::from([("short".to_owned(), 8), ("long".to_owned(), 4)]),
+            lease_seconds: 60,
+            poll_interval_ms: 1000,
+            shutdown_grace_seconds: 25,
+        }
+    }
+}
+
+/// Database pool settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    /// How long to wait for a free connection before failing the query.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout_seconds: 10,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub deployment: Deployment,
+    /// Public host name of this instance's API, e.g. `fedora-ci.example.org`; the Testing Farm
+    /// webhook points at it.
+    pub server_name: Option<String>,
+    /// Base URL of the dashboard; links in PR flags point at it.
+    pub dashboard_url: Option<String>,
+    /// `postgres://…` in production, `sqlite://…` embedded (created on first start).
+    pub database_url: Secret,
+    pub database: DatabaseConfig,
+
+    /// The service's own identity: FAS user, also its Kerberos principal and Koji task owner.
+    pub fas_user: Option<String>,
+    pub keytab_path: Option<PathBuf>,
+    pub kerberos_realm: String,
+    /// Check names on pull requests read `{check_name_prefix} - {test} - {branch} [{sha}]`.
+    pub check_name_prefix: String,
+    /// Comments starting with it are commands to this service, e.g. `/fedora-ci test`.
+    pub comment_command_prefix: String,
+
+    pub pagure_url: String,
+    pub pagure_token: Option<Secret>,
+    pub fasjson_url: String,
+    pub koji_hub_url: String,
+    pub koji_web_url: String,
+    pub koji_logs_url: String,
+    pub testing_farm_api_url: String,
+    pub testing_farm_secret: Option<Secret>,
+
+    /// Opt-out mode: every `rpms/*` and `tests/*` project except `fedora_ci.disabled_projects`.
+    /// Otherwise opt-in: only `fedora_ci.enabled_projects`.
+    pub fedora_ci_run_by_default: bool,
+    pub fedora_ci: FedoraCiProjects,
+
+    pub logdetective_enabled: bool,
+    pub logdetective_url: String,
+    pub logdetective_token: Option<Secret>,
+
+    pub sentry_dsn: Option<Secret>,
+    pub api: ApiConfig,
+    pub worker: WorkerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            deployment: Deployment::Dev,
+            server_name: None,
+            dashboard_url: None,
+            database_url: Secret::new("sqlite://fedora-ci.db"),
+            database: DatabaseConfig::default(),
+            fas_user: None,
+            keytab_path: None,
+            kerberos_realm: "FEDORAPROJECT.ORG".to_owned(),
+            check_name_prefix: "Fedora CI".to_owned(),
+            comment_command_prefix: "/fedora-ci".to_owned(),
+            pagure_url: "https://src.fedoraproject.org".to_owned(),
+            pagure_token: None,
+            fasjson_url: "https://fasjson.fedoraproject.org".to_owned(),
+            koji_hub_url: "https://koji.fedoraproject.org/kojihub".to_owned(),
+            koji_web_url: "https://koji.fedoraproject.org".to_owned(),
+            koji_logs_url: "https://kojipkgs.fedoraproject.org".to_owned(),
+            testing_farm_api_url: "https://api.dev.testing-farm.io/v0.1/".to_owned(),
+            testing_farm_secret: None,
+            fedora_ci_run_by_default: false,
+            fedora_ci: FedoraCiProjects::default(),
+            logdetective_enabled: false,
+            logdetective_url: "https://logdetective01.fedorainfracloud.org".to_owned(),
+            logdetective_token: None,
+            sentry_dsn: None,
+            api: ApiConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `path` (or the default file if it exists), then the
+    /// `FEDORA_CI_*` variables of `env`, then secret files; and validates it.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, file) = match path {
+            Some(path) => (read_table(path)?, Some(path.to_path_buf())),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                let path = Path::new(DEFAULT_CONFIG_FILE);
+                (read_table(path)?, Some(path.to_path_buf()))
+            }
+            None => (toml::Table::new(), None),
+        };
+        let env_keys = apply_env(&mut table, env)?;
+        read_secret_files(&mut table)?;
+        let config = deserialize(table).map_err(|error| with_origin(error, &env_keys, &file))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from TOML text (secret files included), without the environment.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: PathBuf::from("<text>"),
+                    message: e.to_string(),
+                })?;
+        read_secret_files(&mut table)?;
+        let config = deserialize(table)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, every secret redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut value = match toml::Value::try_from(self) {
+            Ok(value) => value,
+            Err(error) => return format!("# cannot render the configuration: {error}\n"),
+        };
+        // The database URL is shown with only its password hidden: it says where the data is.
+        if let Some(table) = value.as_table_mut() {
+            table.insert(
+                "database_url".to_owned(),
+                toml::Value::String(crate::db::redact_url(self.database_url.expose())),
+            );
+        }
+        toml::to_string_pretty(&value)
+            .unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("pagure_url", &self.pagure_url),
+            ("fasjson_url", &self.fasjson_url),
+            ("koji_hub_url", &self.koji_hub_url),
+            ("koji_web_url", &self.koji_web_url),
+            ("koji_logs_url", &self.koji_logs_url),
+            ("testing_farm_api_url", &self.testing_farm_api_url),
+            ("logdetective_url", &self.logdetective_url),
+        ] {
+            check_http_url(key, url)?;
+        }
+        if let Some(url) = &self.dashboard_url {
+            check_http_url("dashboard_url", url)?;
+        }
+        crate::db::backend_of(self.database_url.expose()).map_err(|_| {
+            ConfigError::invalid(
+                "database_url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            )
+        })?;
+        let prefix = &self.comment_command_prefix;
+        if !prefix.starts_with('/') || prefix.len() < 2 || prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::invalid(
+                "comment_command_prefix",
+                format!(
+                    "{prefix:?} must be a slash and a word without spaces, e.g. \"/fedora-ci\""
+                ),
+            ));
+        }
+        if self.check_name_prefix.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "check_name_prefix",
+                "must not be empty",
+            ));
+        }
+        for (list, key) in [
+            (
+                &self.fedora_ci.enabled_projects,
+                "fedora_ci.enabled_projects",
+            ),
+            (
+                &self.fedora_ci.disabled_projects,
+                "fedora_ci.disabled_projects",
+            ),
+            (
+                &self.fedora_ci.disabled_projects_for_eln,
+                "fedora_ci.disabled_projects_for_eln",
+            ),
+            (
+                &self.fedora_ci.disabled_projects_for_logdetective,
+                "fedora_ci.disabled_projects_for_logdetective",
+            ),
+        ] {
+            for url in list {
+                check_http_url(key, url)?;
+            }
+        }
+        if self.worker.queues.is_empty() {
+            return Err(ConfigError::invalid(
+                "worker.queues",
+                "must name at least one queue, e.g. { short = 8, long = 4 }",
+            ));
+        }
+        if let Some((queue, _)) = self.worker.queues.iter().find(|(_, n)| **n == 0) {
+            return Err(ConfigError::invalid(
+                format!("worker.queues.{queue}"),
+                "concurrency must be at least 1",
+            ));
+        }
+        if self.worker.lease_seconds < 3 {
+            return Err(ConfigError::invalid(
+                "worker.lease_seconds",
+                "must be at least 3 (the lease is renewed every third of it)",
+            ));
+        }
+        if self.worker.poll_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "worker.poll_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!("{url:?} is not an http:// or https:// URL"),
+        )),
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse()
+        .map_err(|error: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })
+}
+
+fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+        let key = error.path().to_string();
+        let message = error.into_inner().to_string();
+        // For an unknown key serde names its parent; name the key itself.
+        let key = match unknown_field(&message) {
+            Some(field) if key == "." => field.to_owned(),
+            Some(field) => format!("{key}.{field}"),
+            None => key,
+        };
+        ConfigError::invalid(key, message.trim().to_owned())
+    })
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Applies `FEDORA_CI_*` overrides to `table`; returns which keys came from which variable.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut origins = BTreeMap::new();
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !ENV_NOT_KEYS.contains(&name.as_str()))
+        .collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let path: Vec<String> = name[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_lowercase)
+            .collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Invalid {
+                key: name.clone(),
+                origin: String::new(),
+                message: "an environment override needs a key after FEDORA_CI_ and between each __"
+                    .to_owned(),
+            });
+        }
+        let mut node = &mut *table;
+        for part in &path[..path.len() - 1] {
+            let entry = node
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = match entry {
+                toml::Value::Table(inner) => inner,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: path.join("."),
+                        origin: format!(" (from {name})"),
+                        message: format!("`{part}` is not a table"),
+                    });
+                }
+            };
+        }
+        let leaf = path[path.len() - 1].clone();
+        node.insert(leaf, env_value(&raw));
+        origins.insert(path.join("."), name);
+    }
+    Ok(origins)
+}
+
+/// A TOML boolean, number or array as itself; anything else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    let parsed = format!("value = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("value"));
+    match parsed {
+        Some(
+            value @ (toml::Value::Boolean(_) | toml::Value::Integer(_) | toml::Value::Float(_)),
+        ) => value,
+        Some(value @ toml::Value::Array(_)) => value,
+        Some(toml::Value::String(text)) if raw.trim_start().starts_with('"') => {
+            toml::Value::String(text)
+        }
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+/// Replaces every `<secret>_file` by `<secret>` read from that file.
+fn read_secret_files(table: &mut toml::Table) -> Result<(), ConfigError> {
+    for key in SECRET_KEYS {
+        let mut path: Vec<&str> = key.split('.').collect();
+        let leaf = path.pop().unwrap_or(key);
+        let mut node = Some(&mut *table);
+        for part in &path {
+            node = node
+                .and_then(|t| t.get_mut(*part))
+                .and_then(toml::Value::as_table_mut);
+        }
+        let Some(node) = node else { continue };
+        let file_key = format!("{leaf}_file");
+        let Some(file_value) = node.remove(&file_key) else {
+            continue;
+        };
+        let Some(file) = file_value.as_str() else {
+            return Err(ConfigError::invalid(
+                format!("{key}_file"),
+                "must be a path (a string)",
+            ));
+        };
+        if node.contains_key(leaf) {
+            return Err(ConfigError::invalid(
+                format!("{key}_file"),
+                format!("set either `{key}` or `{key}_file`, not both"),
+            ));
+        }
+        let content = std::fs::read_to_string(file).map_err(|source| ConfigError::SecretFile {
+            key: key.to_string(),
+            path: PathBuf::from(file),
+            source,
+        })?;
+        let secret = content.trim_end_matches(['\n', '\r']).to_owned();
+        node.insert(leaf.to_owned(), toml::Value::String(secret));
+    }
+    Ok(())
+}
+
+fn with_origin(
+    error: ConfigError,
+    env_keys: &BTreeMap<String, String>,
+    file: &Option<PathBuf>,
+) -> ConfigError {
+    match error {
+        ConfigError::Invalid { key, message, .. } => {
+            let origin = match (env_keys.get(&key), file) {
+                (Some(var), _) => format!(" (from {var})"),
+                (None, Some(path)) => format!(" (in {})", path.display()),
+                (None, None) => String::new(),
+            };
+            ConfigError::Invalid {
+                key,
+                origin,
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! Storage: PostgreSQL in production, SQLite as the embedded default.
+//!
+//! `db/` knows SQL and nothing of behaviour. Every query is written once and runs on both
+//! backends through [`on_backend!`]; the few statements that must differ (the queue claim)
+//! say so where they are. Callers see [`Store`] and [`Tx`], never a driver type.
+
+pub mod tasks;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL {url:?} is not supported: use postgres://… or sqlite://…")]
+    UnsupportedUrl { url: String },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("stored value is not valid: {0}")]
+    Decode(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Connection settings for [`Store::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A pool of connections to one database, of either backend.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A transaction on a [`Store`]. Dropping it without [`Tx::commit`] rolls it back.
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, Postgres>),
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+}
+
+/// Runs the same code on whichever backend `$target` holds; `$conn` is bound to the pool or
+/// the transaction's connection. The body is compiled once per backend, so every query and
+/// every bound type must work on both.
+macro_rules! on_backend {
+    ($target:expr, $conn:ident => $body:expr) => {
+        match $target {
+            $crate::db::Store::Postgres($conn) => $body,
+            $crate::db::Store::Sqlite($conn) => $body,
+        }
+    };
+}
+
+/// [`on_backend!`] for a transaction: `$conn` is the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_backend, on_tx};
+
+impl Store {
+    /// Opens a pool on `url` (`postgres://…` or `sqlite://…`) that connects on first use, so
+    /// that a process can start while its database is down. A SQLite file is created when it
+    /// does not exist yet.
+    pub fn open_lazy(url: &str, settings: &ConnectSettings) -> DbResult<Self> {
+        match backend_of(url)? {
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url).map_err(DbError::Connect)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_lazy_with(options);
+                Ok(Store::Postgres(pool))
+            }
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(DbError::Connect)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    // Several processes may share one file: wait for the writer, don't fail.
+                    .busy_timeout(Duration::from_secs(30));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_lazy_with(options);
+                Ok(Store::Sqlite(pool))
+            }
+        }
+    }
+
+    /// [`Store::open_lazy`], then one round trip: fails at once if the database is down.
+    pub async fn connect(url: &str, settings: &ConnectSettings) -> DbResult<Self> {
+        let store = Self::open_lazy(url, settings)?;
+        store.ping().await.map_err(|error| match error {
+            DbError::Query(source) => DbError::Connect(source),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Postgres(_) => Backend::Postgres,
+            Store::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies every migration not applied yet; safe to run from several processes at once.
+    pub async fn migrate(&self) -> DbResult<()> {
+        match self {
+            Store::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+            Store::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Versions of the migrations applied so far, oldest first.
+    pub async fn applied_migrations(&self) -> DbResult<Vec<i64>> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let versions = on_backend!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await?);
+        Ok(versions)
+    }
+
+    /// Versions of the migrations this binary carries for its backend, oldest first.
+    pub fn known_migrations(&self) -> Vec<i64> {
+        let migrator = match self {
+            Store::Postgres(_) => &POSTGRES_MIGRATOR,
+            Store::Sqlite(_) => &SQLITE_MIGRATOR,
+        };
+        migrator.iter().map(|m| m.version).collect()
+    }
+
+    /// One round trip to the database; what the health check asks.
+    pub async fn ping(&self) -> DbResult<()> {
+        on_backend!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> DbResult<Tx> {
+        Ok(match self {
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, pool => pool.close().await);
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> DbResult<()> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Which backend a database URL names.
+pub fn backend_of(url: &str) -> DbResult<Backend> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(DbError::UnsupportedUrl {
+            url: redact_url(url),
+        })
+    }
+}
+
+/// `url` with any password replaced, fit for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:[redacted]@{host}{path}")
+            } else {
+                format!("{scheme}://{user}@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_the_password_only() {
+        assert_eq!(
+            redact_url("postgres://fedora:s3cret@db.example:5432/ci"),
+            "postgres://fedora:[redacted]@db.example:5432/ci"
+        );
+        assert_eq!(
+            redact_url("postgres://fedora@db/ci"),
+            "postgres://fedora@db/ci"
+        );
+        assert_eq!(redact_url("sqlite://fedora-ci.db"), "sqlite://fedora-ci.db");
+    }
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(backend_of("postgresql://x/y").ok(), Some(Backend::Postgres));
+        assert_eq!(backend_of("sqlite::memory:").ok(), Some(Backend::Sqlite));
+        assert!(matches!(
+            backend_of("mysql://x"),
+            Err(DbError::UnsupportedUrl { .. })
+        ));
+    }
+}

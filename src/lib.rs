@@ -1,0 +1,14 @@
+//! fedora-ci: Fedora CI for Fedora dist-git pull requests.
+//!
+//! See `docs/architecture.md` for the map of this crate and the rules between its modules.
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod metrics;
+pub mod roles;
+pub mod tasks;
+pub mod telemetry;

@@ -1,0 +1,680 @@
+//! The durable task queue: what Celery does for packit-service.
+//!
+//! A task is a serde struct implementing [`BackgroundTask`]; [`enqueue`] stores it inside the
+//! caller's transaction, so it exists exactly when the state change that causes it does. A
+//! [`Runner`] claims tasks per named queue, runs each under a lease it keeps renewing, and
+//! settles it: success deletes the row, failure schedules the next attempt with exponential
+//! backoff (persisted as the row's run time), the last failure leaves the row `dead` with its
+//! error. A worker killed mid-task stops renewing; after the lease expires any worker takes
+//! the task again. Delivery is therefore at least once: **every task must be idempotent**.
+//!
+//! All SQL lives in [`crate::db::tasks`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::db::tasks::{self as store_tasks, ClaimedTask, NewTask};
+use crate::db::{DbError, Store, Tx};
+use crate::metrics;
+
+/// The queues the service uses; each worker process serves some of them.
+pub mod queues {
+    /// Quick reactions: event processing, reporting.
+    pub const SHORT: &str = "short";
+    /// Calls that may take a while: submitting builds and tests.
+    pub const LONG: &str = "long";
+}
+
+/// A unit of work stored in the queue.
+pub trait BackgroundTask: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Stable name stored with each row; renaming it orphans queued tasks.
+    const NAME: &'static str;
+    const QUEUE: &'static str = queues::SHORT;
+    /// Higher runs first.
+    const PRIORITY: i16 = 0;
+    /// Attempts before the task is declared dead.
+    const MAX_ATTEMPTS: i32 = 3;
+    /// Wait before the second attempt; it doubles for each further one.
+    const BACKOFF: Duration = Duration::from_secs(7);
+    /// Time one attempt may take before it counts as failed.
+    const TIMEOUT: Duration = Duration::from_secs(300);
+
+    type Context: Clone + Send + Sync + 'static;
+
+    fn run(&self, ctx: &Self::Context) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// An error that retrying cannot fix: the task goes dead at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PermanentFailure(pub String);
+
+/// Marks `error` as permanent (see [`PermanentFailure`]).
+pub fn permanent(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(PermanentFailure(error.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("task {name} does not serialize: {source}")]
+    Serialize {
+        name: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("storing task {name} failed: {source}")]
+    Store { name: &'static str, source: DbError },
+}
+
+/// Adds `task` to its queue inside `tx`, due now.
+pub async fn enqueue<T: BackgroundTask>(tx: &mut Tx, task: &T) -> Result<i64, EnqueueError> {
+    enqueue_at(tx, task, Utc::now()).await
+}
+
+/// Adds `task` to its queue inside `tx`, due at `run_at`.
+pub async fn enqueue_at<T: BackgroundTask>(
+    tx: &mut Tx,
+    task: &T,
+    run_at: DateTime<Utc>,
+) -> Result<i64, EnqueueError> {
+    let payload = serde_json::to_value(task).map_err(|source| EnqueueError::Serialize {
+        name: T::NAME,
+        source,
+    })?;
+    let row = NewTask {
+        name: T::NAME,
+        queue: T::QUEUE,
+        payload: &payload,
+        priority: T::PRIORITY,
+        max_attempts: T::MAX_ATTEMPTS,
+        run_at,
+    };
+    let id = store_tasks::insert(tx, &row, Utc::now())
+        .await
+        .map_err(|source| EnqueueError::Store {
+            name: T::NAME,
+            source,
+        })?;
+    metrics::global().tasks_enqueued(T::NAME);
+    Ok(id)
+}
+
+/// Wait before attempt `attempt + 1`, after `attempt` failed: `base · 2^(attempt-1)`, capped
+/// at an hour, with ±20 % jitter so that a burst of failures does not retry in lockstep.
+pub fn backoff(base: Duration, attempt: i32) -> Duration {
+    let exponent = attempt.saturating_sub(1).clamp(0, 20) as u32;
+    let plain = base.saturating_mul(2u32.saturating_pow(exponent));
+    let capped = plain.min(Duration::from_secs(3600));
+    capped.mul_f64(rand::random_range(0.8..1.2))
+}
+
+type TaskFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+type Decoder<C> = fn(serde_json::Value, C) -> Result<TaskFuture, serde_json::Error>;
+
+struct Registration<C> {
+    decode: Decoder<C>,
+    backoff: Duration,
+    timeout: Duration,
+}
+
+fn decode_task<T: BackgroundTask>(
+    payload: serde_json::Value,
+    ctx: T::Context,
+) -> Result<TaskFuture, serde_json::Error> {
+    let task: T = serde_json::from_value(payload)?;
+    Ok(Box::pin(async move { task.run(&ctx).await }))
+}
+
+/// How a worker process runs its queues.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Identifies this worker in `tasks.locked_by`.
+    pub worker_id: String,
+    /// How long a claim holds without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// How often an idle queue looks for due tasks when no wake-up arrives.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for running tasks before handing them back.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+struct Periodic<C> {
+    name: &'static str,
+    period: Duration,
+    enqueue: Box<dyn Fn(&mut Tx) -> EnqueueFuture<'_> + Send + Sync>,
+    _context: std::marker::PhantomData<fn(C)>,
+}
+
+type EnqueueFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, EnqueueError>> + Send + 'a>>;
+
+/// Runs registered tasks from named queues until shut down.
+pub struct Runner<C> {
+    store: Store,
+    context: C,
+    settings: RunnerSettings,
+    registry: HashMap<&'static str, Registration<C>>,
+    queues: Vec<(String, usize)>,
+    periodic: Vec<Periodic<C>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Runner<C> {
+    pub fn new(store: Store, context: C, settings: RunnerSettings) -> Self {
+        Self {
+            store,
+            context,
+            settings,
+            registry: HashMap::new(),
+            queues: Vec::new(),
+            periodic: Vec::new(),
+        }
+    }
+
+    /// Lets this runner execute tasks of type `T`.
+    pub fn register<T: BackgroundTask<Context = C>>(mut self) -> Self {
+        self.registry.insert(
+            T::NAME,
+            Registration {
+                decode: decode_task::<T>,
+                backoff: T::BACKOFF,
+                timeout: T::TIMEOUT,
+            },
+        );
+        self
+    }
+
+    /// Enqueues `task` once per `period`, across every runner sharing the database.
+    pub fn register_periodic<T>(self, task: T, period: Duration) -> Self
+    where
+        T: BackgroundTask<Context = C> + Clone,
+    {
+        let mut runner = self.register::<T>();
+        runner.periodic.push(Periodic {
+            name: T::NAME,
+            period,
+            enqueue: Box::new(move |tx| {
+                let task = task.clone();
+                Box::pin(async move { enqueue(tx, &task).await })
+            }),
+            _context: std::marker::PhantomData,
+        });
+        runner
+    }
+
+    /// Serves `queue` with up to `concurrency` tasks at a time.
+    pub fn queue(mut self, queue: &str, concurrency: usize) -> Self {
+        self.queues.push((queue.to_owned(), concurrency.max(1)));
+        self
+    }
+
+    /// Starts the queues; they run until `shutdown` is cancelled.
+    pub fn start(self, shutdown: CancellationToken) -> RunHandle {
+        let inner = Arc::new(Inner {
+            store: self.store,
+            context: self.context,
+            settings: self.settings,
+            registry: self.registry,
+            wake: Notify::new(),
+        });
+        let mut queues = JoinSet::new();
+        for (queue, concurrency) in self.queues {
+            let inner = inner.clone();
+            let shutdown = shutdown.clone();
+            queues.spawn(async move { inner.serve_queue(queue, concurrency, shutdown).await });
+        }
+        // The lease keeper outlives the queues, which may still run tasks after shutdown.
+        let background_stop = CancellationToken::new();
+        let mut background = JoinSet::new();
+        background.spawn(inner.clone().keep_leases(background_stop.clone()));
+        let periodic = self.periodic;
+        background.spawn(
+            inner
+                .clone()
+                .schedule_periodic(periodic, shutdown.child_token()),
+        );
+        if let Store::Postgres(_) = inner.store {
+            background.spawn(inner.clone().listen_for_wakeups(shutdown.child_token()));
+        }
+        RunHandle {
+            queues,
+            background,
+            background_stop,
+        }
+    }
+}
+
+/// A started [`Runner`].
+pub struct RunHandle {
+    queues: JoinSet<()>,
+    background: JoinSet<()>,
+    background_stop: CancellationToken,
+}
+
+impl RunHandle {
+    /// Waits until every queue has stopped after shutdown and handed back what still ran.
+    pub async fn wait(mut self) {
+        while let Some(result) = self.queues.join_next().await {
+            if let Err(error) = result {
+                error!(%error, "a task queue loop failed");
+            }
+        }
+        self.background_stop.cancel();
+        while self.background.join_next().await.is_some() {}
+    }
+}
+
+struct Inner<C> {
+    store: Store,
+    context: C,
+    settings: RunnerSettings,
+    registry: HashMap<&'static str, Registration<C>>,
+    wake: Notify,
+}
+
+impl<C: Clone + Send + Sync + 'static> Inner<C> {
+    async fn serve_queue(
+        self: Arc<Self>,
+        queue: String,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) {
+        info!(queue, concurrency, worker = %self.settings.worker_id, "serving queue");
+        let mut running = Running::default();
+        let mut db_failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let wake = self.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+
+            let free = concurrency - running.len();
+            let mut claimed_full_batch = false;
+            if free > 0 {
+                match self.claim(&queue, free).await {
+                    Ok(claimed) => {
+                        db_failures = 0;
+                        claimed_full_batch = claimed.len() == free;
+                        for task in claimed {
+                            running.spawn(self.clone(), task);
+                        }
+                    }
+                    Err(error) => {
+                        db_failures += 1;
+                        let pause = backoff(Duration::from_millis(500), db_failures as i32)
+                            .min(Duration::from_secs(30));
+                        warn!(queue, %error, retry_in = ?pause, "cannot claim tasks; the database may be down");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(pause) => continue,
+                        }
+                    }
+                }
+            }
+            if claimed_full_batch && running.len() < concurrency {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = running.join_next(), if !running.is_empty() => {}
+                _ = &mut wake => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        self.drain(&queue, running).await;
+    }
+
+    async fn claim(&self, queue: &str, limit: usize) -> Result<Vec<ClaimedTask>, DbError> {
+        let now = Utc::now();
+        let lease_until = now + self.settings.lease;
+        let worker = &self.settings.worker_id;
+        store_tasks::claim(&self.store, queue, worker, now, lease_until, limit as i64).await
+    }
+
+    /// Stops after shutdown: waits up to the grace period, then hands unfinished tasks back.
+    async fn drain(&self, queue: &str, mut running: Running) {
+        if !running.is_empty() {
+            let grace = self.settings.shutdown_grace;
+            info!(
+                queue,
+                running = running.len(),
+                ?grace,
+                "waiting for running tasks"
+            );
+            let finished = tokio::time::timeout(grace, async {
+                while !running.is_empty() {
+                    running.join_next().await;
+                }
+            })
+            .await;
+            if finished.is_err() {
+                for id in running.abort_all().await {
+                    let released =
+                        store_tasks::release(&self.store, id, &self.settings.worker_id, Utc::now());
+                    match released.await {
+                        Ok(_) => info!(task.id = id, "handed back an unfinished task"),
+                        Err(error) => {
+                            warn!(task.id = id, %error, "cannot hand back a task; its lease will expire")
+                        }
+                    }
+                }
+            }
+        }
+        info!(queue, "queue stopped");
+    }
+
+    /// Runs one claimed task to completion and settles its row.
+    async fn execute(self: Arc<Self>, task: ClaimedTask) {
+        let span = info_span!("task", task.id = task.id, task.name = %task.name, task.attempt = task.attempts);
+        async move {
+            let started = Instant::now();
+            let outcome = self.run_attempt(&task).await;
+            metrics::global().task_finished(&task.name, outcome.label(), started.elapsed());
+            self.settle(&task, outcome).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_attempt(&self, task: &ClaimedTask) -> Outcome {
+        let Some(registration) = self.registry.get(task.name.as_str()) else {
+            return Outcome::Failed(format!(
+                "no task named {:?} is registered in this worker",
+                task.name
+            ));
+        };
+        let future = match (registration.decode)(task.payload.0.clone(), self.context.clone()) {
+            Ok(future) => future,
+            Err(error) => {
+                return Outcome::Permanent(format!(
+                    "payload does not decode as {}: {error}",
+                    task.name
+                ));
+            }
+        };
+        // Its own tokio task, so that a panic is caught as a JoinError rather than ending ours.
+        let handle = AbortOnDropHandle::new(tokio::spawn(tokio::time::timeout(
+            registration.timeout,
+            future,
+        )));
+        match handle.await {
+            Ok(Ok(Ok(()))) => Outcome::Succeeded,
+            Ok(Ok(Err(error))) if error.is::<PermanentFailure>() => {
+                Outcome::Permanent(format!("{error:#}"))
+            }
+            Ok(Ok(Err(error))) => Outcome::Failed(format!("{error:#}")),
+            Ok(Err(_elapsed)) => {
+                Outcome::Failed(format!("timed out after {:?}", registration.timeout))
+            }
+            Err(join_error) if join_error.is_panic() => {
+                Outcome::Failed(format!("panicked: {}", panic_message(join_error)))
+            }
+            Err(join_error) => Outcome::Failed(format!("was cancelled: {join_error}")),
+        }
+    }
+
+    async fn settle(&self, task: &ClaimedTask, outcome: Outcome) {
+        let worker = self.settings.worker_id.as_str();
+        let now = Utc::now();
+        let result = match &outcome {
+            Outcome::Succeeded => {
+                debug!("task succeeded");
+                store_tasks::complete(&self.store, task.id, worker).await
+            }
+            Outcome::Failed(error) if task.attempts < task.max_attempts => {
+                let base = self
+                    .registry
+                    .get(task.name.as_str())
+                    .map_or(Duration::from_secs(7), |r| r.backoff);
+                let delay = backoff(base, task.attempts);
+                warn!(%error, retry_in = ?delay, "task failed; it will be retried");
+                store_tasks::retry_at(&self.store, task.id, worker, now + delay, error, now).await
+            }
+            Outcome::Failed(error) | Outcome::Permanent(error) => {
+                error!(%error, attempts = task.attempts, "task is dead");
+                metrics::global().task_dead(&task.name);
+                store_tasks::bury(&self.store, task.id, worker, error, now).await
+            }
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => warn!("task was taken over by another worker after its lease expired"),
+            Err(error) => {
+                warn!(%error, "cannot record the task's outcome; it will run again after its lease")
+            }
+        }
+    }
+
+    /// Renews this worker's leases, and takes back tasks of workers that died.
+    async fn keep_leases(self: Arc<Self>, stop: CancellationToken) {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let now = Utc::now();
+            let until = now + self.settings.lease;
+            if let Err(error) =
+                store_tasks::extend_leases(&self.store, &self.settings.worker_id, until, now).await
+            {
+                warn!(%error, "cannot renew task leases");
+            }
+            match store_tasks::reclaim_expired(&self.store, now).await {
+                Ok(reclaimed) if reclaimed.requeued + reclaimed.dead > 0 => {
+                    warn!(
+                        requeued = reclaimed.requeued,
+                        dead = reclaimed.dead,
+                        "took back tasks whose worker stopped"
+                    );
+                    self.wake.notify_waiters();
+                }
+                Ok(_) => {}
+                Err(error) => warn!(%error, "cannot take back expired leases"),
+            }
+        }
+    }
+
+    async fn schedule_periodic(
+        self: Arc<Self>,
+        periodic: Vec<Periodic<C>>,
+        stop: CancellationToken,
+    ) {
+        if periodic.is_empty() {
+            return;
+        }
+        for schedule in &periodic {
+            let period = schedule.period.as_secs().max(1) as i64;
+            if let Err(error) =
+                store_tasks::ensure_periodic(&self.store, schedule.name, period, Utc::now()).await
+            {
+                warn!(task.name = schedule.name, %error, "cannot register periodic task");
+            }
+        }
+        let tick = periodic
+            .iter()
+            .map(|p| p.period)
+            .min()
+            .unwrap_or(Duration::from_secs(60))
+            .clamp(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            for schedule in &periodic {
+                if let Err(error) = self.enqueue_if_due(schedule).await {
+                    warn!(task.name = schedule.name, error = %format!("{error:#}"), "cannot schedule periodic task");
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    async fn enqueue_if_due(&self, schedule: &Periodic<C>) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let mut tx = self.store.begin().await?;
+        if store_tasks::take_due_periodic(&mut tx, schedule.name, now, now + schedule.period)
+            .await?
+        {
+            let id = (schedule.enqueue)(&mut tx).await?;
+            tx.commit().await?;
+            info!(
+                task.name = schedule.name,
+                task.id = id,
+                "enqueued periodic task"
+            );
+        }
+        Ok(())
+    }
+
+    /// Wakes idle queues on PostgreSQL's insert notification; polling covers any gap.
+    async fn listen_for_wakeups(self: Arc<Self>, stop: CancellationToken) {
+        let Store::Postgres(pool) = &self.store else {
+            return;
+        };
+        let mut failures = 0;
+        while !stop.is_cancelled() {
+            let listener = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen("fedora_ci_tasks").await?;
+                loop {
+                    listener.recv().await?;
+                    self.wake.notify_waiters();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                result = listener => if let Err(error) = result {
+                    failures += 1;
+                    debug!(%error, "task notification listener stopped; polling meanwhile");
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff(Duration::from_secs(1), failures).min(Duration::from_secs(60))) => {}
+            }
+        }
+    }
+}
+
+/// The tasks one queue loop is running, by the tokio task that runs each.
+#[derive(Default)]
+struct Running {
+    set: JoinSet<()>,
+    ids: HashMap<tokio::task::Id, i64>,
+}
+
+impl Running {
+    fn spawn<C: Clone + Send + Sync + 'static>(&mut self, inner: Arc<Inner<C>>, task: ClaimedTask) {
+        let id = task.id;
+        let handle = self.set.spawn(inner.execute(task));
+        self.ids.insert(handle.id(), id);
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    async fn join_next(&mut self) {
+        match self.set.join_next_with_id().await {
+            Some(Ok((tokio_id, ()))) => {
+                self.ids.remove(&tokio_id);
+            }
+            Some(Err(error)) => {
+                error!(%error, "a task runner ended abnormally");
+                self.ids.remove(&error.id());
+            }
+            None => {}
+        }
+    }
+
+    /// Aborts every running task; returns the queue ids of those that had not finished.
+    async fn abort_all(&mut self) -> Vec<i64> {
+        self.set.abort_all();
+        let mut unfinished = Vec::new();
+        while let Some(result) = self.set.join_next_with_id().await {
+            match result {
+                Ok((tokio_id, ())) => {
+                    self.ids.remove(&tokio_id);
+                }
+                Err(error) => unfinished.extend(self.ids.remove(&error.id())),
+            }
+        }
+        unfinished
+    }
+}
+
+enum Outcome {
+    Succeeded,
+    Failed(String),
+    Permanent(String),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Permanent(_) => "permanent_failure",
+        }
+    }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    let payload = error.into_panic();
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-text panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_attempt_within_jitter() {
+        let base = Duration::from_secs(10);
+        for (attempt, plain) in [(1, 10.0), (2, 20.0), (3, 40.0), (6, 320.0)] {
+            let wait = backoff(base, attempt).as_secs_f64();
+            assert!(
+                (plain * 0.8..=plain * 1.2).contains(&wait),
+                "attempt {attempt}: {wait}s not within 20 % of {plain}s"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_at_an_hour() {
+        let wait = backoff(Duration::from_secs(60), 30);
+        assert!(wait <= Duration::from_secs_f64(3600.0 * 1.2));
+    }
+}
