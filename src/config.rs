@@ -427,15 +427,16 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
 
 fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
-        let key = error.path().to_string();
-        let message = error.into_inner().to_string();
-        // For an unknown key serde names its parent; name the key itself.
+        let path = error.path().to_string();
+        let full = error.into_inner().to_string();
+        // toml appends "in `table`" on a second line; the key already says where.
+        let message = full.lines().next().unwrap_or_default().trim().to_owned();
         let key = match unknown_field(&message) {
-            Some(field) if key == "." => field.to_owned(),
-            Some(field) => format!("{key}.{field}"),
-            None => key,
+            Some(field) if path == "." => field.to_owned(),
+            Some(field) if !path.ends_with(field) => format!("{path}.{field}"),
+            _ => path,
         };
-        ConfigError::invalid(key, message.trim().to_owned())
+        ConfigError::invalid(key, message)
     })
 }
 

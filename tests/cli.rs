@@ -1,0 +1,299 @@
+//! The `fedora-ci` binary as an operator runs it: serve in a fresh directory, a database that
+//! is down, check-config, migrate.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_fedora-ci");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// A `fedora-ci` process whose stderr lines are collected.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut command = Command::new(BINARY);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_remove("FEDORA_CI_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("fedora-ci starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing every one of `parts`.
+    fn wait_for_line(&mut self, parts: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .seen
+                .iter()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "no log line with {parts:?} within {timeout:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits until `count` log lines contain `part`.
+    fn wait_for_count(&mut self, part: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.count_lines(part) < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} lines with {part:?} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn count_lines(&mut self, part: &str) -> usize {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.iter().filter(|l| l.contains(part)).count()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fedora-ci did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(url: &str) -> anyhow::Result<(u16, String)> {
+    let response = reqwest::get(url).await?;
+    Ok((response.status().as_u16(), response.text().await?))
+}
+
+#[tokio::test]
+async fn serve_in_a_fresh_directory_runs_on_sqlite() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut serve = Running::start(dir.path(), &["serve", "--bind", &bind], &[]);
+    serve.wait_for_line(&["worker ready"], Duration::from_secs(30));
+
+    let (status, body) = get(&format!("http://{bind}/api/healthz")).await?;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    assert!(
+        dir.path().join("fedora-ci.db").exists(),
+        "the embedded database file is created"
+    );
+
+    let (status, metrics) = get(&format!("http://{bind}/metrics")).await?;
+    assert_eq!(status, 200);
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+
+    let (status, body) = get(&format!("http://{bind}/api/no-such-thing")).await?;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"no such resource"}"#)
+    );
+
+    assert!(serve.terminate().success());
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_with_the_database_down_retries_and_reports_unhealthy() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bind = format!("127.0.0.1:{}", free_port());
+    // Nothing listens on this port: the database is unreachable.
+    let dead_db = format!("postgres://ci:hunter2@127.0.0.1:{}/ci", free_port());
+    let mut serve = Running::start(
+        dir.path(),
+        &["serve", "--bind", &bind],
+        &[("FEDORA_CI_DATABASE_URL", &dead_db)],
+    );
+    serve.wait_for_line(&["API listening"], Duration::from_secs(30));
+    let line = serve.wait_for_line(
+        &["cannot migrate the database; retrying"],
+        Duration::from_secs(30),
+    );
+    assert!(
+        line.contains("postgres://ci:[redacted]@127.0.0.1"),
+        "{line}"
+    );
+    assert!(line.contains("retry_in"), "{line}");
+    serve.wait_for_count(
+        "cannot migrate the database; retrying",
+        2,
+        Duration::from_secs(30),
+    );
+
+    let (status, body) = get(&format!("http://{bind}/api/healthz")).await?;
+    assert_eq!(status, 503, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(body["status"], "unavailable");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("database"),
+        "{body}"
+    );
+
+    // Still alive, retrying with growing waits, and no password anywhere in the logs.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        serve.child.try_wait()?.is_none(),
+        "serve exited while the database was down"
+    );
+    assert!(serve.count_lines("cannot migrate the database") >= 2);
+    assert_eq!(serve.count_lines("hunter2"), 0);
+    assert_eq!(serve.count_lines("panicked"), 0);
+    assert!(serve.terminate().success());
+    Ok(())
+}
+
+#[test]
+fn check_config_names_the_bad_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("fedora-ci.toml"),
+        "[worker]\nleese_seconds = 5\n",
+    )?;
+    let output = Command::new(BINARY)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config key `worker.leese_seconds`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("expected one of"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn check_config_prints_the_effective_config_redacted() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let token = dir.path().join("token");
+    std::fs::write(&token, "pagure-token-value")?;
+    let config = dir.path().join("custom.toml");
+    std::fs::write(
+        &config,
+        format!("deployment = \"stg\"\npagure_token_file = {token:?}\n"),
+    )?;
+    let output = Command::new(BINARY)
+        .args([
+            "--config",
+            config.to_str().unwrap_or_default(),
+            "check-config",
+        ])
+        .env("FEDORA_CI_CHECK_NAME_PREFIX", "Fedora CI stg")
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("deployment = \"stg\""), "{stdout}");
+    assert!(
+        stdout.contains("check_name_prefix = \"Fedora CI stg\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pagure_token = \"[redacted]\""), "{stdout}");
+    assert!(!stdout.contains("pagure-token-value"), "{stdout}");
+    // It is itself a valid configuration, bar the redactions.
+    let reparsed: toml::Table = stdout.parse()?;
+    assert!(reparsed.contains_key("worker"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_is_idempotent() -> anyhow::Result<()> {
+    for db in [TestDb::postgres().await?, TestDb::sqlite().await?] {
+        for _ in 0..2 {
+            let output = Command::new(BINARY)
+                .arg("migrate")
+                .env_remove("FEDORA_CI_CONFIG")
+                .env("FEDORA_CI_DATABASE_URL", db.url())
+                .current_dir(std::env::temp_dir())
+                .output()?;
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_command_has_help() -> anyhow::Result<()> {
+    for command in ["serve", "worker", "api", "migrate", "check-config", "bench"] {
+        let output = Command::new(BINARY).args([command, "--help"]).output()?;
+        assert!(output.status.success(), "{command} --help failed");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Usage: fedora-ci"), "{command}: {text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Migrations on an empty database, and the packit-service schema they must produce.
+
+mod common;
+
+use common::TestDb;
+use fedora_ci::db::Store;
+
+/// The packit-service tables of the Fedora CI path and the columns each must have
+/// (packit_service/models.py), plus the service's own tables.
+const EXPECTED: &[(&str, &[&str])] = &[
+    (
+        "git_projects",
+        &[
+            "id",
+            "namespace",
+            "repo_name",
+            "project_url",
+            "instance_url",
+            "onboarded_downstream",
+        ],
+    ),
+    ("pull_requests", &["id", "pr_id", "project_id"]),
+    (
+        "project_events",
+        &["id", "type", "event_id", "commit_sha", "packages_config"],
+    ),
+    (
+        "pipelines",
+        &[
+            "id",
+            "datetime",
+            "project_event_id",
+            "package_name",
+            "srpm_build_id",
+            "copr_build_group_id",
+            "koji_build_group_id",
+            "koji_tag_request_group_id",
+            "vm_image_build_id",
+            "test_run_group_id",
+            "sync_release_run_id",
+            "bodhi_update_group_id",
+            "log_detective_run_group_id",
+        ],
+    ),
+    ("koji_build_groups", &["id", "submitted_time"]),
+    (
+        "koji_build_targets",
+        &[
+            "id",
+            "task_id",
+            "status",
+            "target",
+            "web_url",
+            "build_logs_urls",
+            "submitted_time",
+            "build_start_time",
+            "build_finished_time",
+            "build_submission_stdout",
+            "data",
+            "sidetag",
+            "nvr",
+            "scratch",
+            "koji_build_group_id",
+        ],
+    ),
+    ("tft_test_run_groups", &["id", "submitted_time", "ranch"]),
+    (
+        "tft_test_run_targets",
+        &[
+            "id",
+            "pipeline_id",
+            "identifier",
+            "status",
+            "target",
+            "web_url",
+            "submitted_time",
+            "data",
+            "tft_test_run_group_id",
+        ],
+    ),
+    ("tf_koji_build_association_table", &["koji_id", "tft_id"]),
+    ("log_detective_run_groups", &["id", "submitted_time"]),
+    (
+        "log_detective_run",
+        &[
+            "id",
+            "status",
+            "identifier",
+            "target_build",
+            "target",
+            "log_detective_response",
+            "error_msg",
+            "submitted_time",
+            "analysis_id",
+            "build_system",
+            "copr_build_target_id",
+            "koji_build_target_id",
+            "log_detective_run_group_id",
+        ],
+    ),
+    (
+        "inbound_messages",
+        &[
+            "id",
+            "message_id",
+            "topic",
+            "headers",
+            "body",
+            "received_at",
+            "processed_at",
+            "outcome",
+            "reason",
+        ],
+    ),
+    (
+        "tasks",
+        &[
+            "id",
+            "name",
+            "queue",
+            "payload",
+            "priority",
+            "state",
+            "attempts",
+            "max_attempts",
+            "run_at",
+            "locked_by",
+            "locked_until",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    (
+        "periodic_tasks",
+        &["name", "period_seconds", "next_run_at", "last_run_at"],
+    ),
+];
+
+async fn columns(store: &Store, table: &str) -> anyhow::Result<Vec<String>> {
+    const PG: &str = "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
+    const SQLITE: &str = "SELECT name FROM pragma_table_info($1) ORDER BY cid";
+    Ok(match store {
+        Store::Postgres(pool) => sqlx::query_scalar(PG).bind(table).fetch_all(pool).await?,
+        Store::Sqlite(pool) => {
+            sqlx::query_scalar(SQLITE)
+                .bind(table)
+                .fetch_all(pool)
+                .await?
+        }
+    })
+}
+
+async fn migrations_create_the_packit_schema(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    for (table, expected) in EXPECTED {
+        let actual = columns(&store, table).await?;
+        assert_eq!(&actual, expected, "columns of {table}");
+    }
+    assert_eq!(store.applied_migrations().await?, store.known_migrations());
+    // Applying again changes nothing.
+    store.migrate().await?;
+    assert_eq!(store.applied_migrations().await?, store.known_migrations());
+    Ok(())
+}
+
+async fn enum_columns_accept_packit_labels_only(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    const GOOD: &str = "INSERT INTO tft_test_run_targets (status, target) VALUES ('cancel_requested', 'fedora-rawhide')";
+    const BAD: &str = "INSERT INTO tft_test_run_targets (status, target) VALUES ('cancel-requested', 'fedora-rawhide')";
+    match &store {
+        Store::Postgres(pool) => {
+            sqlx::query(GOOD).execute(pool).await?;
+            assert!(sqlx::query(BAD).execute(pool).await.is_err());
+        }
+        Store::Sqlite(pool) => {
+            sqlx::query(GOOD).execute(pool).await?;
+            assert!(sqlx::query(BAD).execute(pool).await.is_err());
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn both_backends_have_the_same_migrations() -> anyhow::Result<()> {
+    let names = |dir: &str| -> anyhow::Result<Vec<String>> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))?
+                .filter_map(|entry| {
+                    entry
+                        .ok()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                })
+                .collect();
+        names.sort();
+        Ok(names)
+    };
+    assert_eq!(names("postgres")?, names("sqlite")?);
+    Ok(())
+}
+
+on_both_backends!(
+    migrations_create_the_packit_schema,
+    enum_columns_accept_packit_labels_only
+);
