@@ -3,6 +3,8 @@
 //!
 //! Usage: queue_worker DATABASE_URL WORKER_ID LEASE_MS GRACE_MS CONCURRENCY
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write as _;
 use std::time::Duration;
 

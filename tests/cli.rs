@@ -1,6 +1,8 @@
 //! The `fedora-ci` binary as an operator runs it: serve in a fresh directory, a database that
 //! is down, check-config, migrate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,7 @@
 //! Migrations on an empty database, and the packit-service schema they must produce.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::TestDb;

@@ -1,5 +1,7 @@
 //! The task queue on a real database: one suite, run on PostgreSQL and on SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,8 @@
 //! The queue across real worker processes: several processes on one PostgreSQL database,
 //! SIGKILL mid-task, graceful SIGTERM. The worker is examples/queue_worker.rs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
