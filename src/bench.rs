@@ -111,6 +111,7 @@ async fn queue_throughput(
         .with_context(|| format!("connecting to {}", db::redact_url(url)))?;
     store.migrate().await?;
     db::tasks::delete_queue(&store, NoopTask::QUEUE).await?;
+    db::tasks::vacuum(&store).await?;
 
     let started = Instant::now();
     for chunk_start in (0..task_count).step_by(1000) {

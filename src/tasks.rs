@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -118,6 +118,9 @@ pub fn backoff(base: Duration, attempt: i32) -> Duration {
     let capped = plain.min(Duration::from_secs(3600));
     capped.mul_f64(rand::random_range(0.8..1.2))
 }
+
+/// Most completions one statement removes.
+const COMPLETION_BATCH: usize = 512;
 
 type TaskFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 type Decoder<C> = fn(serde_json::Value, C) -> Result<TaskFuture, serde_json::Error>;
@@ -230,12 +233,14 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
 
     /// Starts the queues; they run until `shutdown` is cancelled.
     pub fn start(self, shutdown: CancellationToken) -> RunHandle {
+        let (completions, completed) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store: self.store,
             context: self.context,
             settings: self.settings,
             registry: self.registry,
             wake: Notify::new(),
+            completions,
         });
         let mut queues = JoinSet::new();
         for (queue, concurrency) in self.queues {
@@ -247,6 +252,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
         let background_stop = CancellationToken::new();
         let mut background = JoinSet::new();
         background.spawn(inner.clone().keep_leases(background_stop.clone()));
+        background.spawn(inner.clone().record_completions(completed, background_stop.clone()));
         let periodic = self.periodic;
         background.spawn(
             inner
@@ -290,6 +296,8 @@ struct Inner<C> {
     settings: RunnerSettings,
     registry: HashMap<&'static str, Registration<C>>,
     wake: Notify,
+    /// Succeeded tasks, removed from the queue in batches by `record_completions`.
+    completions: mpsc::UnboundedSender<i64>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Inner<C> {
@@ -307,6 +315,8 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             tokio::pin!(wake);
             wake.as_mut().enable();
 
+            // Claim for every slot that freed up, in one statement.
+            running.reap_finished();
             let free = concurrency - running.len();
             let mut claimed_full_batch = false;
             if free > 0 {
@@ -438,7 +448,10 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         let result = match &outcome {
             Outcome::Succeeded => {
                 debug!("task succeeded");
-                store_tasks::complete(&self.store, task.id, worker).await
+                match self.completions.send(task.id) {
+                    Ok(()) => return,
+                    Err(_) => store_tasks::complete(&self.store, task.id, worker).await,
+                }
             }
             Outcome::Failed(error) if task.attempts < task.max_attempts => {
                 let base = self
@@ -460,6 +473,49 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             Ok(false) => warn!("task was taken over by another worker after its lease expired"),
             Err(error) => {
                 warn!(%error, "cannot record the task's outcome; it will run again after its lease")
+            }
+        }
+    }
+
+    /// Removes succeeded tasks from the queue, many per statement: one commit per batch
+    /// instead of one per task. Until removed, a task's lease is renewed like a running one;
+    /// if the process dies first, the task runs again, which every task must allow anyway.
+    async fn record_completions(self: Arc<Self>, mut completed: mpsc::UnboundedReceiver<i64>, stop: CancellationToken) {
+        let worker = self.settings.worker_id.as_str();
+        let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+        let mut failures = 0;
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    received = completed.recv_many(&mut batch, COMPLETION_BATCH) => if received == 0 { return },
+                    _ = stop.cancelled() => {
+                        while let Ok(id) = completed.try_recv() {
+                            batch.push(id);
+                        }
+                        if batch.is_empty() {
+                            return;
+                        }
+                    }
+                }
+            }
+            match store_tasks::complete_many(&self.store, &batch, worker).await {
+                Ok(removed) => {
+                    if removed < batch.len() as u64 {
+                        warn!(lost = batch.len() as u64 - removed, "some succeeded tasks were taken over by another worker after their lease expired");
+                    }
+                    batch.clear();
+                    failures = 0;
+                }
+                Err(error) => {
+                    failures += 1;
+                    let wait = backoff(Duration::from_millis(200), failures).min(Duration::from_secs(10));
+                    warn!(%error, tasks = batch.len(), retry_in = ?wait, "cannot record completed tasks; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        // On shutdown, one last try was made; the leases will expire instead.
+                        _ = stop.cancelled(), if failures > 1 => return,
+                    }
+                }
             }
         }
     }
@@ -601,15 +657,27 @@ impl Running {
     }
 
     async fn join_next(&mut self) {
-        match self.set.join_next_with_id().await {
-            Some(Ok((tokio_id, ()))) => {
+        if let Some(result) = self.set.join_next_with_id().await {
+            self.forget(result);
+        }
+    }
+
+    /// Forgets the tasks that have finished, without waiting.
+    fn reap_finished(&mut self) {
+        while let Some(result) = self.set.try_join_next_with_id() {
+            self.forget(result);
+        }
+    }
+
+    fn forget(&mut self, result: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        match result {
+            Ok((tokio_id, ())) => {
                 self.ids.remove(&tokio_id);
             }
-            Some(Err(error)) => {
+            Err(error) => {
                 error!(%error, "a task runner ended abnormally");
                 self.ids.remove(&error.id());
             }
-            None => {}
         }
     }
 
