@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 /// How a stored message was written down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    PackitTestData,
+    /// A body with `topic` added, as in packit-service's test data.
+    BareBody,
     FedoraMessagingDump,
     Datagrepper,
 }
@@ -187,7 +188,7 @@ fn bare_body(
     // packit's consumer added this next to `topic`; the publisher never sent it.
     body.remove("timestamp");
     Ok(StoredMessage {
-        form: Form::PackitTestData,
+        form: Form::BareBody,
         topic,
         id: None,
         headers: Map::new(),
@@ -212,7 +213,7 @@ mod tests {
     #[test]
     fn bare_body_loses_the_keys_packit_added() {
         let message = only(br#"{"topic": "t.x", "timestamp": 1.5, "agent": "a"}"#);
-        assert_eq!(message.form, Form::PackitTestData);
+        assert_eq!(message.form, Form::BareBody);
         assert_eq!(message.topic, "t.x");
         assert_eq!(body_of(&message), serde_json::json!({"agent": "a"}));
     }
