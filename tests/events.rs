@@ -508,6 +508,33 @@ fn koji_task_without_info_state_is_ignored() {
 }
 
 #[test]
+fn koji_task_with_null_info_is_ignored() {
+    // The schema allows a null task info; packit-service drops those messages too.
+    let mut body = v1_schema_example();
+    body["info"] = Value::Null;
+    assert!(matches!(
+        parse_value(KOJI_TASK_TOPIC, &body),
+        Ok(Parsed::Ignored(Skip::KojiTaskWithoutState { .. }))
+    ));
+}
+
+#[test]
+fn koji_child_without_state_or_null_child_is_not_a_failure() {
+    let mut body = v1_schema_example();
+    body["info"]["children"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("state");
+    body["info"]["children"]
+        .as_array_mut()
+        .unwrap()
+        .push(Value::Null);
+    let change = koji_change(&body);
+    assert!(change.failed_arches.is_empty());
+    assert_eq!(change.arch_tasks.len(), 3);
+}
+
+#[test]
 fn koji_task_in_state_free_is_kept() {
     let mut body = fixture_json("packit-service/koji_build_scratch_start.json");
     body["info"]["state"] = json!(0);
@@ -749,4 +776,71 @@ fn fedora_messaging_dump_keeps_id_and_headers() {
         serde_json::from_slice::<Value>(&message.body).unwrap(),
         fixture["body"]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The Rust half of the contract in contract/parser_requirements.json
+
+#[test]
+fn parser_rejects_every_change_the_contract_lists() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contract/parser_requirements.json"
+    );
+    let requirements: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let checks = requirements["checks"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    for check in checks {
+        let relative = check["fixture"].as_str().unwrap();
+        let field = check["field"].as_str().unwrap();
+        let change = check["change"].as_str().unwrap();
+        let default_topic = check["topic"]
+            .as_str()
+            .map(|topic| format!("org.fedoraproject.prod.{topic}"));
+        let message = only_message(relative, default_topic.as_deref());
+        let mut body: Value = serde_json::from_slice(&message.body).unwrap();
+        apply_change(&mut body, field, change);
+        let outcome = parse_value(&message.topic, &body);
+        assert!(
+            outcome.is_err(),
+            "{relative} with {field} {change}: {outcome:?}"
+        );
+    }
+}
+
+/// Removes or nulls the value at a path such as `pullrequest.comments[-1].id`.
+fn apply_change(body: &mut Value, path: &str, change: &str) {
+    let mut steps: Vec<&str> = path.split(['.', '[']).collect();
+    let last = steps.pop().unwrap();
+    let parent = steps
+        .into_iter()
+        .fold(body, |value, step| match step.strip_suffix(']') {
+            Some(index) => {
+                let items = value.as_array_mut().unwrap();
+                let index = array_index(index, items.len());
+                &mut items[index]
+            }
+            None => &mut value[step],
+        });
+    match (change, last.strip_suffix(']')) {
+        ("delete", None) => {
+            parent.as_object_mut().unwrap().remove(last).unwrap();
+        }
+        ("null", None) => parent[last] = Value::Null,
+        ("delete", Some(index)) => {
+            let items = parent.as_array_mut().unwrap();
+            let index = array_index(index, items.len());
+            items.remove(index);
+        }
+        _ => panic!("unsupported change {change} of {path}"),
+    }
+}
+
+fn array_index(text: &str, len: usize) -> usize {
+    let index: isize = text.parse().unwrap();
+    if index < 0 {
+        len - index.unsigned_abs()
+    } else {
+        index.unsigned_abs()
+    }
 }

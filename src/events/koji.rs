@@ -107,7 +107,8 @@ struct WireTaskMessage {
     method: String,
     old: Option<KojiTaskState>,
     new: KojiTaskState,
-    info: WireTaskInfo,
+    /// The schema allows null here.
+    info: Option<WireTaskInfo>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +118,8 @@ struct WireTaskInfo {
     completion_time: Option<f64>,
     /// Its shape depends on the method, so it is read only for `build` tasks.
     request: Option<Vec<serde_json::Value>>,
-    children: Option<Vec<WireChildTask>>,
+    /// The schema allows null children, like a null `info`.
+    children: Option<Vec<Option<WireChildTask>>>,
 }
 
 #[derive(Deserialize)]
@@ -125,21 +127,20 @@ struct WireChildTask {
     id: KojiTaskId,
     method: String,
     arch: String,
-    state: i64,
+    state: Option<i64>,
 }
 
 pub(super) fn parse(topic: &str, body: &[u8]) -> Result<Parsed, ParseError> {
     let message: WireTaskMessage = deserialize_body(topic, body)?;
     // packit-service drops these too (it also drops `info.state == 0`, which we keep: FREE is
     // a real state).
-    if message.info.state.is_none() {
+    let Some(info) = message.info.filter(|info| info.state.is_some()) else {
         return Ok(Parsed::Ignored(Skip::KojiTaskWithoutState {
             task_id: message.id,
         }));
-    }
-    let children = message.info.children.unwrap_or_default();
-    let request = message
-        .info
+    };
+    let children: Vec<WireChildTask> = info.children.into_iter().flatten().flatten().collect();
+    let request = info
         .request
         .as_deref()
         .and_then(|request| build_request(&message.method, request));
@@ -149,12 +150,8 @@ pub(super) fn parse(topic: &str, body: &[u8]) -> Result<Parsed, ParseError> {
             owner: message.owner,
             old_state: message.old,
             new_state: message.new,
-            start_time: epoch_time(topic, "info.start_time", message.info.start_time)?,
-            completion_time: epoch_time(
-                topic,
-                "info.completion_time",
-                message.info.completion_time,
-            )?,
+            start_time: epoch_time(topic, "info.start_time", info.start_time)?,
+            completion_time: epoch_time(topic, "info.completion_time", info.completion_time)?,
             arch_tasks: arch_tasks(&children),
             failed_arches: failed_arches(&children),
             request,
@@ -193,7 +190,9 @@ fn arch_tasks(children: &[WireChildTask]) -> BTreeMap<String, KojiTaskId> {
 
 fn failed_arches(children: &[WireChildTask]) -> Vec<String> {
     build_arch_children(children)
-        .filter(|child| KojiTaskState::from_number(child.state) == Some(KojiTaskState::Failed))
+        .filter(|child| {
+            child.state.and_then(KojiTaskState::from_number) == Some(KojiTaskState::Failed)
+        })
         .map(|child| child.arch.clone())
         .collect()
 }
