@@ -1,6 +1,6 @@
 //! The error for messages that are on our topics but not what the topic promises.
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// A message on a handled topic whose body is not JSON or lacks what Fedora CI needs.
 #[derive(Debug, thiserror::Error)]
@@ -30,30 +30,24 @@ impl ParseError {
 }
 
 /// Deserializes a wire struct, naming the offending field on failure.
-pub(super) fn deserialize_body<'de, T: Deserialize<'de>>(
+pub(super) fn deserialize_body<T: DeserializeOwned>(
     topic: &str,
-    body: &'de [u8],
+    body: &[u8],
 ) -> Result<T, ParseError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| path_error(topic, error))?;
-    deserializer.end().map_err(|source| ParseError::NotJson {
-        topic: topic.to_owned(),
-        source,
-    })?;
-    Ok(value)
+    // Going through a `Value` first keeps "not JSON" apart from "JSON of the wrong shape":
+    // straight from bytes, serde_json reports e.g. a null where an enum belongs as a
+    // syntax error.
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|source| ParseError::NotJson {
+            topic: topic.to_owned(),
+            source,
+        })?;
+    serde_path_to_error::deserialize(value).map_err(|error| field_error(topic, error))
 }
 
-fn path_error(topic: &str, error: serde_path_to_error::Error<serde_json::Error>) -> ParseError {
+fn field_error(topic: &str, error: serde_path_to_error::Error<serde_json::Error>) -> ParseError {
     let path = error.path().to_string();
-    let inner = error.into_inner();
-    if !inner.is_data() {
-        return ParseError::NotJson {
-            topic: topic.to_owned(),
-            source: inner,
-        };
-    }
-    let message = inner.to_string();
+    let message = error.into_inner().to_string();
     // serde reports a missing field at the struct that lacks it; name the field itself.
     if let Some(missing) = missing_field_name(&message) {
         return ParseError::invalid_field(topic, &join_path(&path, missing), "is missing");
@@ -77,6 +71,8 @@ fn join_path(parent: &str, child: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     #[derive(Debug, Deserialize)]

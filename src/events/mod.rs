@@ -91,7 +91,8 @@ pub enum Skip {
     OutsideTopicPrefix { topic: String, prefix: String },
     /// Koji tasks are followed only when we submitted them.
     KojiTaskOfOtherOwner { owner: Option<String> },
-    /// packit-service drops Koji task messages without `info.state` as well.
+    /// The message's task info, or its `state`, is missing or null; packit-service drops
+    /// these too.
     KojiTaskWithoutState { task_id: KojiTaskId },
     /// Fedora CI runs only for the `rpms` and `tests` namespaces of dist-git.
     NamespaceWithoutCi { namespace: Option<String> },
@@ -113,7 +114,7 @@ impl std::fmt::Display for Skip {
             }
             Skip::KojiTaskOfOtherOwner { owner: None } => write!(f, "Koji task without an owner"),
             Skip::KojiTaskWithoutState { task_id } => {
-                write!(f, "Koji task {task_id} message has no info.state")
+                write!(f, "Koji task {task_id} message has no task info state")
             }
             Skip::NamespaceWithoutCi {
                 namespace: Some(namespace),
