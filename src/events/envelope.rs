@@ -4,8 +4,9 @@
 //! into one JSON document, in one of three ways:
 //! - packit-service's test data: the body itself, with the `topic` (and `timestamp`) that
 //!   packit's consumer added to it;
-//! - fedora-messaging's dump (`fedora-messaging consume` output, `Message` serialization):
-//!   `{"topic", "headers", "id", "body", …}`, one object per line or a single object;
+//! - fedora-messaging's serialized form (`fedora_messaging.message.dumps`, which its CLI
+//!   reads and writes): `{"topic", "headers", "id", "body", …}`, one object per line or a
+//!   single object;
 //! - datagrepper: `{"topic", "msg", "msg_id", "headers", …}`, alone or as a search page's
 //!   `raw_messages`.
 

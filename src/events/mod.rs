@@ -142,8 +142,9 @@ pub fn parse(topic: &str, body: &[u8]) -> Result<Option<Event>, ParseError> {
 
 /// Parses a message body received on `topic`, keeping the reason when it is ignored.
 ///
-/// `topic` may carry any prefix (`org.fedoraproject.prod.`, `org.fedoraproject.stg.`); only
-/// the part after the environment is matched. Which prefix is ours is [`prefilter`]'s job.
+/// `topic` may carry any prefix (`org.fedoraproject.prod.`, `org.fedoraproject.stg.`, or
+/// none): it is matched by the topic name it ends with. Which prefix is ours is
+/// [`prefilter`]'s job.
 pub fn parse_with_reason(topic: &str, body: &[u8]) -> Result<Parsed, ParseError> {
     let Some(handled) = Topic::from_full_topic(topic) else {
         return Ok(Parsed::Ignored(Skip::UnhandledTopic {
