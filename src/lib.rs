@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod events;
 pub mod metrics;
 pub mod roles;
 pub mod tasks;
