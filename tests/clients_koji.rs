@@ -376,7 +376,7 @@ async fn transient_failures_are_retried_with_the_same_call_number() {
 
 #[tokio::test]
 async fn a_replayed_call_number_is_refused_by_the_hub() {
-    let (fake, client, task_id) = fake_with_scratch_build().await;
+    let (fake, _client, task_id) = fake_with_scratch_build().await;
     let session = fake.calls()[1].session.clone();
     let raw = reqwest::Client::new();
     let body = fedora_ci::clients::koji::xmlrpc::encode_call(
