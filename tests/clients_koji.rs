@@ -3,63 +3,28 @@
 // Helpers outside #[test] functions unwrap too; a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod clients_support;
+
+use clients_support::{read_fixture, recorded_hub_calls, test_certificate};
 use fedora_ci::clients::koji::{
     FaultCode, KojiClientOptions, KojiCredentials, KojiError, KojiHubClient, TaskState,
 };
 use fedora_ci::clients::{RetryPolicy, Transient};
-use fedora_ci::config::Secret;
 use fedora_ci::fakes::koji::{
     BuildOutcome, FakeKojiConfig, FakeKojiHub, KojiFailure, RecordedKojiCall,
 };
 use serde_json::{Value as Json, json};
 
-const HUB_CALLS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
-);
-const V1_MESSAGE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/protocols/fedora-messaging/buildsys.task.state.change.open-to-closed.v1-schema-example.json"
-);
 const SOURCE: &str = "git+https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git#889f07af35d27bbcaf9c535c17a63b974aa42ee3";
 
-fn read_json(path: &str) -> Json {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    serde_json::from_str(&text).unwrap()
-}
-
 async fn start_fake() -> FakeKojiHub {
-    let recorded_calls = read_json(HUB_CALLS).as_array().unwrap().clone();
+    let recorded_calls = recorded_hub_calls();
     FakeKojiHub::start(FakeKojiConfig {
         recorded_calls,
         ..FakeKojiConfig::default()
     })
     .await
     .unwrap()
-}
-
-/// A throwaway self-signed certificate and PKCS#8 key, as the client wants them.
-fn test_certificate() -> (Vec<u8>, Secret) {
-    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut name = x509::X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "packit").unwrap();
-    let name = name.build();
-    let mut builder = x509::X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    let certificate = builder.build().to_pem().unwrap();
-    let private_key = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    (certificate, Secret::new(private_key))
 }
 
 fn anonymous_client(fake: &FakeKojiHub, retry: RetryPolicy) -> KojiHubClient {
@@ -260,7 +225,9 @@ async fn a_scratch_build_moves_through_states_and_emits_real_shaped_messages() {
         last.topic,
         "org.fedoraproject.prod.buildsys.task.state.change"
     );
-    let real = read_json(V1_MESSAGE);
+    let real = read_fixture(
+        "protocols/fedora-messaging/buildsys.task.state.change.open-to-closed.v1-schema-example.json",
+    );
     assert_eq!(keys(&last.body), keys(&real));
     assert_eq!(keys(&last.body["info"]), keys(&real["info"]));
     assert_eq!(
