@@ -10,7 +10,9 @@
 
 mod clients_support;
 
-use clients_support::{conformance_script, python, python_deps_absent, recorded_hub_calls};
+use clients_support::{
+    conformance_script, python, python_deps_absent, recorded_hub_calls, run_conformance_script,
+};
 use fedora_ci::clients::RetryPolicy;
 use fedora_ci::clients::koji::{FaultCode, KojiClientOptions, KojiCredentials, KojiHubClient};
 use fedora_ci::fakes::koji::{FakeKojiConfig, FakeKojiHub};
@@ -33,19 +35,7 @@ async fn koji_client_session_from_pypi_works_against_the_fake_hub() {
     .await
     .unwrap();
 
-    let output = tokio::process::Command::new(python())
-        .arg(conformance_script("koji_client_session.py"))
-        .arg(fake.hub_url())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "koji_client_session.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Json = serde_json::from_str(stdout.trim()).unwrap();
+    let report = run_conformance_script("koji_client_session.py", &[&fake.hub_url()]).await;
     assert_eq!(report["children"], json!([8982174, 8982231]));
     assert_eq!(report["scratch_task"], json!(140_000_000));
 

@@ -6,6 +6,7 @@
 //! is worth retrying ([`Transient`]), so that job retries are meaningful.
 
 pub mod koji;
+pub mod pagure;
 
 mod cache;
 mod retry;

@@ -5,6 +5,7 @@
 //! every call, and injects failures on demand through a [`FaultInjector`].
 
 pub mod koji;
+pub mod pagure;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

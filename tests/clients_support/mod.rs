@@ -33,6 +33,23 @@ pub fn conformance_script(name: &str) -> String {
     format!("{}/tests/conformance/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs a conformance script with `args`; it must succeed and print one JSON object.
+pub async fn run_conformance_script(name: &str, args: &[&str]) -> Json {
+    let output = tokio::process::Command::new(python())
+        .arg(conformance_script(name))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 /// True (after saying so) when the environment declares the PyPI packages absent;
 /// otherwise panics with instructions if `module` cannot be imported.
 pub fn python_deps_absent(module: &str) -> bool {
