@@ -7,6 +7,7 @@
 
 pub mod koji;
 pub mod pagure;
+pub mod testing_farm;
 
 mod cache;
 mod retry;

@@ -6,6 +6,7 @@
 
 pub mod koji;
 pub mod pagure;
+pub mod testing_farm;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
