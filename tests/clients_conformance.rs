@@ -1,9 +1,9 @@
 //! Conformance with code nobody here wrote: PyPI koji's `ClientSession` against our
 //! fake hub, and our Koji client against a hub on Python's standard `xmlrpc.server`.
 //!
-//! Python comes from `FEDORA_CI_CONFORMANCE_PYTHON` (default `python3`); it needs
+//! Python comes from `CONFORMANCE_PYTHON` (default `python3`); it needs
 //! the PyPI packages `koji` and `ogr` for the tests that drive them. Set
-//! `FEDORA_CI_PYTHON_DEPS_ABSENT=1` to skip those tests with a message instead.
+//! `CONFORMANCE_PYTHON_DEPS_ABSENT=1` to skip those tests with a message instead.
 
 // Helpers outside #[test] functions unwrap too; a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -123,7 +123,7 @@ impl Drop for PythonHub {
 
 #[tokio::test]
 async fn our_koji_client_works_against_a_python_standard_library_hub() {
-    if std::env::var_os("FEDORA_CI_PYTHON_DEPS_ABSENT").is_some()
+    if std::env::var_os("CONFORMANCE_PYTHON_DEPS_ABSENT").is_some()
         && Command::new(python()).arg("-V").output().is_err()
     {
         eprintln!("skipped: no Python interpreter");

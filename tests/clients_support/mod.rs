@@ -24,9 +24,9 @@ pub fn recorded_hub_calls() -> Vec<Json> {
         .clone()
 }
 
-/// The interpreter for conformance scripts: `FEDORA_CI_CONFORMANCE_PYTHON` or `python3`.
+/// The interpreter for conformance scripts: `CONFORMANCE_PYTHON` or `python3`.
 pub fn python() -> String {
-    std::env::var("FEDORA_CI_CONFORMANCE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+    std::env::var("CONFORMANCE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
 pub fn conformance_script(name: &str) -> String {
@@ -53,9 +53,9 @@ pub async fn run_conformance_script(name: &str, args: &[&str]) -> Json {
 /// True (after saying so) when the environment declares the PyPI packages absent;
 /// otherwise panics with instructions if `module` cannot be imported.
 pub fn python_deps_absent(module: &str) -> bool {
-    if std::env::var_os("FEDORA_CI_PYTHON_DEPS_ABSENT").is_some() {
+    if std::env::var_os("CONFORMANCE_PYTHON_DEPS_ABSENT").is_some() {
         eprintln!(
-            "skipped: FEDORA_CI_PYTHON_DEPS_ABSENT is set, so PyPI {module} is not available"
+            "skipped: CONFORMANCE_PYTHON_DEPS_ABSENT is set, so PyPI {module} is not available"
         );
         return true;
     }
@@ -66,7 +66,7 @@ pub fn python_deps_absent(module: &str) -> bool {
     assert!(
         imported,
         "{} cannot import {module}: create a venv with tests/conformance/README.md's commands and set \
-         FEDORA_CI_CONFORMANCE_PYTHON to its python, or set FEDORA_CI_PYTHON_DEPS_ABSENT=1 to skip",
+         CONFORMANCE_PYTHON to its python, or set CONFORMANCE_PYTHON_DEPS_ABSENT=1 to skip",
         python()
     );
     false
