@@ -5,10 +5,12 @@
 pub mod api;
 pub mod bench;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod context;
 pub mod db;
 pub mod events;
+pub mod fakes;
 pub mod metrics;
 pub mod roles;
 pub mod tasks;

@@ -1,0 +1,397 @@
+//! Koji hub client: XML-RPC over HTTPS, anonymous reads and a session for writes.
+//!
+//! The session follows koji's own `ClientSession`: `sslLogin` is POSTed to
+//! `<hub>/ssllogin` with the TLS client certificate, later calls carry the
+//! `Koji-Session-Id`, `Koji-Session-Key` and `Koji-Session-Callnum` headers (or, for
+//! hubs older than 1.30 that do not answer `header-auth`, the same values as query
+//! parameters). A retried call reuses its call number, so the hub can tell a replay
+//! from a new call. An expired session (fault 1007) is renewed once, as koji does.
+//!
+//! Kerberos (GSSAPI) login is not implemented: Fedora's hub accepts SSL client
+//! certificates through the same `sslLogin` call.
+
+mod error;
+pub mod source_url;
+mod types;
+pub mod xmlrpc;
+
+pub use error::{FaultCode, KojiError};
+pub use source_url::{DistGitSource, SourceUrlError};
+pub use types::{BuildTarget, TaskInfo, TaskState};
+
+use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};
+use crate::config::Secret;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value as Json, json};
+use tokio::sync::Mutex;
+
+/// How the client proves who it is when a call needs a session.
+#[derive(Clone, Debug)]
+pub enum KojiCredentials {
+    /// Read-only calls only.
+    Anonymous,
+    /// A TLS client certificate and its PKCS#8 private key, both PEM.
+    ClientCertificate {
+        certificate_pem: Vec<u8>,
+        private_key_pem: Secret,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct KojiClientOptions {
+    pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+    /// A CA certificate (PEM) trusted in addition to the system ones, e.g. a staging hub's.
+    pub extra_root_certificate_pem: Option<Vec<u8>>,
+}
+
+/// The Koji calls Fedora CI makes; a trait so handlers can be tested without a hub.
+pub trait KojiHub: Send + Sync {
+    fn task_info(&self, task_id: i64) -> BoxFuture<'_, Result<Option<TaskInfo>, KojiError>>;
+    fn task_children(&self, task_id: i64) -> BoxFuture<'_, Result<Vec<TaskInfo>, KojiError>>;
+    /// Submits a scratch build of an SCM URL and returns the new task's id.
+    fn scratch_build<'a>(
+        &'a self,
+        source_url: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<i64, KojiError>>;
+    fn cancel_task(&self, task_id: i64) -> BoxFuture<'_, Result<(), KojiError>>;
+}
+
+#[derive(Debug)]
+struct Session {
+    id: i64,
+    key: Secret,
+    header_auth: bool,
+    next_callnum: u64,
+}
+
+#[derive(Debug)]
+pub struct KojiHubClient {
+    hub_url: String,
+    http: reqwest::Client,
+    can_log_in: bool,
+    retry: RetryPolicy,
+    /// Held for the whole of a session call: call numbers must reach the hub in order.
+    session: Mutex<Option<Session>>,
+}
+
+impl KojiHubClient {
+    /// `hub_url` is the XML-RPC endpoint, e.g. `https://koji.fedoraproject.org/kojihub`.
+    pub fn new(
+        hub_url: &str,
+        credentials: KojiCredentials,
+        options: KojiClientOptions,
+    ) -> Result<Self, KojiError> {
+        let mut builder = http_client_builder(options.timeouts);
+        if let Some(ca_pem) = &options.extra_root_certificate_pem {
+            let certificate = reqwest::Certificate::from_pem(ca_pem)
+                .map_err(|error| KojiError::Setup(format!("extra root certificate: {error}")))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let can_log_in = match &credentials {
+            KojiCredentials::Anonymous => false,
+            KojiCredentials::ClientCertificate {
+                certificate_pem,
+                private_key_pem,
+            } => {
+                let identity = reqwest::Identity::from_pkcs8_pem(
+                    certificate_pem,
+                    private_key_pem.expose().as_bytes(),
+                )
+                .map_err(|error| KojiError::Setup(format!("client certificate: {error}")))?;
+                builder = builder.identity(identity);
+                true
+            }
+        };
+        let http = builder
+            .build()
+            .map_err(|error| KojiError::Setup(format!("HTTP client: {error}")))?;
+        Ok(KojiHubClient {
+            hub_url: hub_url.trim_end_matches('/').to_owned(),
+            http,
+            can_log_in,
+            retry: options.retry,
+            session: Mutex::new(None),
+        })
+    }
+
+    pub async fn api_version(&self) -> Result<i64, KojiError> {
+        self.call_anonymous_as("getAPIVersion", &[], &Map::new())
+            .await
+    }
+
+    /// `getTaskInfo(task_id, request=True)`; `None` for an unknown task.
+    pub async fn get_task_info(&self, task_id: i64) -> Result<Option<TaskInfo>, KojiError> {
+        let kwargs = keyword_arguments(json!({"request": true}));
+        self.call_anonymous_as("getTaskInfo", &[json!(task_id)], &kwargs)
+            .await
+    }
+
+    pub async fn get_task_children(&self, task_id: i64) -> Result<Vec<TaskInfo>, KojiError> {
+        self.call_anonymous_as("getTaskChildren", &[json!(task_id)], &Map::new())
+            .await
+    }
+
+    /// File names a task produced, e.g. `build.log`.
+    pub async fn list_task_output(&self, task_id: i64) -> Result<Vec<String>, KojiError> {
+        self.call_anonymous_as("listTaskOutput", &[json!(task_id)], &Map::new())
+            .await
+    }
+
+    pub async fn get_build_target(&self, name: &str) -> Result<Option<BuildTarget>, KojiError> {
+        self.call_anonymous_as("getBuildTarget", &[json!(name)], &Map::new())
+            .await
+    }
+
+    /// `build(src, target, {"scratch": true})` in a session; returns the task id.
+    pub async fn submit_scratch_build(
+        &self,
+        source_url: &str,
+        target: &str,
+    ) -> Result<i64, KojiError> {
+        let args = [json!(source_url), json!(target), json!({"scratch": true})];
+        let result = self.call_in_session("build", &args, &Map::new()).await?;
+        parse_result("build", result)
+    }
+
+    pub async fn cancel_task(&self, task_id: i64) -> Result<(), KojiError> {
+        self.call_in_session("cancelTask", &[json!(task_id)], &Map::new())
+            .await
+            .map(drop)
+    }
+
+    /// Any read-only call, without a session; the answer as JSON.
+    pub async fn call_anonymous(
+        &self,
+        method: &str,
+        args: &[Json],
+        kwargs: &Map<String, Json>,
+    ) -> Result<Json, KojiError> {
+        let body = encode(method, args, kwargs)?;
+        with_retries(&self.retry, method, || {
+            self.post(method, &self.hub_url, &[], body.clone())
+        })
+        .await
+    }
+
+    async fn call_anonymous_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &[Json],
+        kwargs: &Map<String, Json>,
+    ) -> Result<T, KojiError> {
+        parse_result(method, self.call_anonymous(method, args, kwargs).await?)
+    }
+
+    /// Any call in a session, logging in first if needed and renewing an expired session once.
+    pub async fn call_in_session(
+        &self,
+        method: &str,
+        args: &[Json],
+        kwargs: &Map<String, Json>,
+    ) -> Result<Json, KojiError> {
+        if !self.can_log_in {
+            return Err(KojiError::NoCredentials {
+                method: method.to_owned(),
+            });
+        }
+        let mut session = self.session.lock().await;
+        if session.is_none() {
+            *session = Some(self.ssl_login(None).await?);
+        }
+        let Some(current) = session.as_mut() else {
+            return Err(KojiError::NoCredentials {
+                method: method.to_owned(),
+            });
+        };
+        match self.send_in_session(current, method, args, kwargs).await {
+            Err(error) if error.fault_code() == Some(FaultCode::AuthExpired) => {
+                tracing::info!(
+                    koji.method = method,
+                    "Koji session expired, logging in again"
+                );
+                let renewed = self.ssl_login(Some(current)).await?;
+                let renewed = session.insert(renewed);
+                self.send_in_session(renewed, method, args, kwargs).await
+            }
+            other => other,
+        }
+    }
+
+    /// Drops the session on the client side; the next session call logs in again.
+    pub async fn forget_session(&self) {
+        *self.session.lock().await = None;
+    }
+
+    async fn send_in_session(
+        &self,
+        session: &mut Session,
+        method: &str,
+        args: &[Json],
+        kwargs: &Map<String, Json>,
+    ) -> Result<Json, KojiError> {
+        let callnum = session.next_callnum;
+        session.next_callnum += 1;
+        let body = encode(method, args, kwargs)?;
+        let (url, headers) = session_addressing(&self.hub_url, session, callnum);
+        with_retries(&self.retry, method, || {
+            self.post(method, &url, &headers, body.clone())
+        })
+        .await
+    }
+
+    /// `sslLogin` as koji's `ClientSession.ssl_login` sends it; a renewal carries the old session.
+    async fn ssl_login(&self, expired: Option<&mut Session>) -> Result<Session, KojiError> {
+        let method = "sslLogin";
+        let mut kwargs = keyword_arguments(json!({"proxyuser": null}));
+        let mut headers = Vec::new();
+        if let Some(expired) = expired {
+            kwargs.insert("renew".into(), json!(true));
+            kwargs.insert("exclusive".into(), json!(false));
+            let callnum = expired.next_callnum;
+            expired.next_callnum += 1;
+            headers = session_addressing(&self.hub_url, expired, callnum).1;
+        }
+        let body = encode(method, &[], &kwargs)?;
+        let url = format!("{}/ssllogin", self.hub_url);
+        let answer = with_retries(&self.retry, method, || {
+            self.post(method, &url, &headers, body.clone())
+        })
+        .await?;
+        let session = parse_session(answer)?;
+        tracing::info!(koji.session_id = session.id, "logged in to the Koji hub");
+        Ok(session)
+    }
+
+    async fn post(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<Json, KojiError> {
+        tracing::debug!(koji.method = method, "calling the Koji hub");
+        let mut request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "text/xml")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let transport_error = |source: reqwest::Error| KojiError::Transport {
+            method: method.to_owned(),
+            // The URL of a pre-1.30 session call carries the session key.
+            source: source.without_url(),
+        };
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(KojiError::HttpStatus {
+                method: method.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        let text = response.text().await.map_err(transport_error)?;
+        let decoded = xmlrpc::decode_response(&text).map_err(|error| KojiError::Protocol {
+            method: method.to_owned(),
+            detail: error.to_string(),
+        })?;
+        decoded.map_err(|fault| KojiError::Fault {
+            method: method.to_owned(),
+            kind: FaultCode::from_code(fault.code()),
+            text: fault.string().to_owned(),
+        })
+    }
+}
+
+impl KojiHub for KojiHubClient {
+    fn task_info(&self, task_id: i64) -> BoxFuture<'_, Result<Option<TaskInfo>, KojiError>> {
+        Box::pin(self.get_task_info(task_id))
+    }
+
+    fn task_children(&self, task_id: i64) -> BoxFuture<'_, Result<Vec<TaskInfo>, KojiError>> {
+        Box::pin(self.get_task_children(task_id))
+    }
+
+    fn scratch_build<'a>(
+        &'a self,
+        source_url: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<i64, KojiError>> {
+        Box::pin(self.submit_scratch_build(source_url, target))
+    }
+
+    fn cancel_task(&self, task_id: i64) -> BoxFuture<'_, Result<(), KojiError>> {
+        Box::pin(KojiHubClient::cancel_task(self, task_id))
+    }
+}
+
+fn session_addressing(
+    hub_url: &str,
+    session: &Session,
+    callnum: u64,
+) -> (String, Vec<(&'static str, String)>) {
+    let headers = vec![
+        ("Koji-Session-Id", session.id.to_string()),
+        ("Koji-Session-Key", session.key.expose().to_owned()),
+        ("Koji-Session-Callnum", callnum.to_string()),
+    ];
+    if session.header_auth {
+        return (hub_url.to_owned(), headers);
+    }
+    let query = [
+        ("session-id", session.id.to_string()),
+        ("session-key", session.key.expose().to_owned()),
+        ("callnum", callnum.to_string()),
+    ];
+    let encoded = serde_urlencoded::to_string(query).unwrap_or_default();
+    (format!("{hub_url}?{encoded}"), headers)
+}
+
+fn parse_session(answer: Json) -> Result<Session, KojiError> {
+    let unexpected = |detail: &str| KojiError::UnexpectedResult {
+        method: "sslLogin".into(),
+        detail: detail.to_owned(),
+    };
+    let id = answer
+        .get("session-id")
+        .and_then(Json::as_i64)
+        .ok_or_else(|| unexpected("no session-id"))?;
+    let key = answer
+        .get("session-key")
+        .and_then(Json::as_str)
+        .ok_or_else(|| unexpected("no session-key"))?;
+    let header_auth = answer
+        .get("header-auth")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    Ok(Session {
+        id,
+        key: Secret::new(key),
+        header_auth,
+        next_callnum: 0,
+    })
+}
+
+fn keyword_arguments(object: Json) -> Map<String, Json> {
+    match object {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn encode(method: &str, args: &[Json], kwargs: &Map<String, Json>) -> Result<String, KojiError> {
+    xmlrpc::encode_call(method, args, kwargs).map_err(|error| KojiError::Protocol {
+        method: method.to_owned(),
+        detail: error.to_string(),
+    })
+}
+
+fn parse_result<T: DeserializeOwned>(method: &str, result: Json) -> Result<T, KojiError> {
+    serde_json::from_value(result).map_err(|error| KojiError::UnexpectedResult {
+        method: method.to_owned(),
+        detail: error.to_string(),
+    })
+}
