@@ -252,7 +252,11 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
         let background_stop = CancellationToken::new();
         let mut background = JoinSet::new();
         background.spawn(inner.clone().keep_leases(background_stop.clone()));
-        background.spawn(inner.clone().record_completions(completed, background_stop.clone()));
+        background.spawn(
+            inner
+                .clone()
+                .record_completions(completed, background_stop.clone()),
+        );
         let periodic = self.periodic;
         background.spawn(
             inner
@@ -480,7 +484,11 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
     /// Removes succeeded tasks from the queue, many per statement: one commit per batch
     /// instead of one per task. Until removed, a task's lease is renewed like a running one;
     /// if the process dies first, the task runs again, which every task must allow anyway.
-    async fn record_completions(self: Arc<Self>, mut completed: mpsc::UnboundedReceiver<i64>, stop: CancellationToken) {
+    async fn record_completions(
+        self: Arc<Self>,
+        mut completed: mpsc::UnboundedReceiver<i64>,
+        stop: CancellationToken,
+    ) {
         let worker = self.settings.worker_id.as_str();
         let mut batch = Vec::with_capacity(COMPLETION_BATCH);
         let mut failures = 0;
@@ -501,14 +509,18 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             match store_tasks::complete_many(&self.store, &batch, worker).await {
                 Ok(removed) => {
                     if removed < batch.len() as u64 {
-                        warn!(lost = batch.len() as u64 - removed, "some succeeded tasks were taken over by another worker after their lease expired");
+                        warn!(
+                            lost = batch.len() as u64 - removed,
+                            "some succeeded tasks were taken over by another worker after their lease expired"
+                        );
                     }
                     batch.clear();
                     failures = 0;
                 }
                 Err(error) => {
                     failures += 1;
-                    let wait = backoff(Duration::from_millis(200), failures).min(Duration::from_secs(10));
+                    let wait =
+                        backoff(Duration::from_millis(200), failures).min(Duration::from_secs(10));
                     warn!(%error, tasks = batch.len(), retry_in = ?wait, "cannot record completed tasks; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}

@@ -1,9 +1,8 @@
 //! Conformance with code nobody here wrote: PyPI koji's `ClientSession` against our
 //! fake hub, and our Koji client against a hub on Python's standard `xmlrpc.server`.
 //!
-//! Python comes from `CONFORMANCE_PYTHON` (default `python3`); it needs
-//! the PyPI packages `koji` and `ogr` for the tests that drive them. Set
-//! `CONFORMANCE_PYTHON_DEPS_ABSENT=1` to skip those tests with a message instead.
+//! Python comes from `TEST_PYTHON`, or the virtualenv `tests/python/ensure-venv` makes
+//! (PyPI `koji` and `ogr` included).
 
 // Helpers outside #[test] functions unwrap too; a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,7 +10,7 @@
 mod clients_support;
 
 use clients_support::{
-    conformance_script, python, python_deps_absent, recorded_hub_calls, run_conformance_script,
+    conformance_script, python, recorded_hub_calls, require_python_module, run_conformance_script,
 };
 use fedora_ci::clients::RetryPolicy;
 use fedora_ci::clients::koji::{FaultCode, KojiClientOptions, KojiCredentials, KojiHubClient};
@@ -25,9 +24,7 @@ const SOURCE: &str =
 
 #[tokio::test]
 async fn koji_client_session_from_pypi_works_against_the_fake_hub() {
-    if python_deps_absent("koji") {
-        return;
-    }
+    require_python_module("koji");
     let fake = FakeKojiHub::start(FakeKojiConfig {
         recorded_calls: recorded_hub_calls(),
         ..FakeKojiConfig::default()
@@ -123,12 +120,6 @@ impl Drop for PythonHub {
 
 #[tokio::test]
 async fn our_koji_client_works_against_a_python_standard_library_hub() {
-    if std::env::var_os("CONFORMANCE_PYTHON_DEPS_ABSENT").is_some()
-        && Command::new(python()).arg("-V").output().is_err()
-    {
-        eprintln!("skipped: no Python interpreter");
-        return;
-    }
     let hub = PythonHub::start();
     let (certificate_pem, private_key_pem) = clients_support::test_certificate();
     let credentials = KojiCredentials::ClientCertificate {

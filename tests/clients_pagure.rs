@@ -6,7 +6,7 @@
 
 mod clients_support;
 
-use clients_support::{python_deps_absent, read_fixture, run_conformance_script};
+use clients_support::{read_fixture, require_python_module, run_conformance_script};
 use fedora_ci::clients::pagure::{
     FlagChange, FlagStatus, Forge, ForgeError, PagureClient, ProjectRef, PullRequestFlag,
 };
@@ -279,9 +279,7 @@ async fn the_token_never_shows_in_debug_output() {
 
 #[tokio::test]
 async fn ogr_from_pypi_reads_flags_and_comments_on_the_fake() {
-    if python_deps_absent("ogr") {
-        return;
-    }
+    require_python_module("ogr");
     let fake = start_fake().await;
     let report = run_conformance_script("ogr_pagure.py", &[&fake.url(), TOKEN]).await;
     assert_eq!(report["title"], "Testing PR");

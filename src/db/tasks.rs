@@ -137,14 +137,25 @@ pub async fn complete(store: &Store, id: i64, worker: &str) -> DbResult<bool> {
 pub async fn complete_many(store: &Store, ids: &[i64], worker: &str) -> DbResult<u64> {
     let removed = match store {
         Store::Postgres(pool) => {
-            const SQL: &str = "DELETE FROM tasks WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
-            sqlx::query(SQL).bind(ids).bind(worker).execute(pool).await?.rows_affected()
+            const SQL: &str =
+                "DELETE FROM tasks WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
+            sqlx::query(SQL)
+                .bind(ids)
+                .bind(worker)
+                .execute(pool)
+                .await?
+                .rows_affected()
         }
         Store::Sqlite(pool) => {
             const SQL: &str = "DELETE FROM tasks WHERE id IN (SELECT value FROM json_each($1)) \
                  AND locked_by = $2 AND state = 'running'";
             let ids = Json(ids);
-            sqlx::query(SQL).bind(ids).bind(worker).execute(pool).await?.rows_affected()
+            sqlx::query(SQL)
+                .bind(ids)
+                .bind(worker)
+                .execute(pool)
+                .await?
+                .rows_affected()
         }
     };
     Ok(removed)

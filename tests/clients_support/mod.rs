@@ -24,10 +24,9 @@ pub fn recorded_hub_calls() -> Vec<Json> {
         .clone()
 }
 
-/// The interpreter for conformance scripts: `CONFORMANCE_PYTHON` or `python3`.
-pub fn python() -> String {
-    std::env::var("CONFORMANCE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
+#[path = "../common/python.rs"]
+mod python_env;
+pub use python_env::python;
 
 pub fn conformance_script(name: &str) -> String {
     format!("{}/tests/conformance/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -50,26 +49,17 @@ pub async fn run_conformance_script(name: &str, args: &[&str]) -> Json {
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
-/// True (after saying so) when the environment declares the PyPI packages absent;
-/// otherwise panics with instructions if `module` cannot be imported.
-pub fn python_deps_absent(module: &str) -> bool {
-    if std::env::var_os("CONFORMANCE_PYTHON_DEPS_ABSENT").is_some() {
-        eprintln!(
-            "skipped: CONFORMANCE_PYTHON_DEPS_ABSENT is set, so PyPI {module} is not available"
-        );
-        return true;
-    }
+/// Panics with instructions unless the test interpreter can import `module`.
+pub fn require_python_module(module: &str) {
     let imported = std::process::Command::new(python())
         .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|status| status.success());
     assert!(
         imported,
-        "{} cannot import {module}: create a venv with tests/conformance/README.md's commands and set \
-         CONFORMANCE_PYTHON to its python, or set CONFORMANCE_PYTHON_DEPS_ABSENT=1 to skip",
+        "{} cannot import {module}: see tests/python/requirements.txt",
         python()
     );
-    false
 }
 
 /// A throwaway self-signed certificate and PKCS#8 key, as the Koji client wants them.
