@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::telemetry::{self, LogFormat};
-use crate::{bench, roles};
+use crate::{bench, replay, roles};
 
 /// Fedora CI for Fedora dist-git pull requests: Koji scratch builds, Testing Farm tests and
 /// their results as flags on the pull request.
@@ -53,6 +53,20 @@ pub enum Command {
         /// Address to listen on [default: api.bind from the configuration].
         #[arg(long)]
         bind: Option<String>,
+    },
+    /// Consume fedora-messaging into the database (never migrates: the API does).
+    Listen,
+    /// Run the messages of FILE through intake and process them now, in this process.
+    Process {
+        file: PathBuf,
+        /// Print, as JSON, what would happen (verdict, event, tasks); touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Store the messages of FILEs as the listener would; workers process them.
+    Replay {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -111,6 +125,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 queues.into_iter().collect()
             };
             roles::worker(config, &queues, roles::shutdown_on_signals()).await
+        }
+        Command::Listen => roles::listen(config, roles::shutdown_on_signals()).await,
+        Command::Process {
+            file,
+            dry_run: true,
+        } => {
+            let identity = crate::intake::identity(&config);
+            for message in replay::read_messages(&file)? {
+                println!("{}", replay::plan(&message, &identity));
+            }
+            Ok(())
+        }
+        Command::Process {
+            file,
+            dry_run: false,
+        } => {
+            let store = roles::open_store(&config)?;
+            store.migrate().await.context("migrating the database")?;
+            let ctx = crate::context::Context {
+                store: store.clone(),
+                config: config.clone(),
+            };
+            let results = replay::process(&ctx, &crate::intake::identity(&config), &file).await;
+            store.close().await;
+            for result in results? {
+                println!("{result}");
+            }
+            Ok(())
+        }
+        Command::Replay { files } => {
+            let store = roles::open_store(&config)?;
+            let report = replay::replay(&store, &crate::intake::identity(&config), &files).await;
+            store.close().await;
+            let report = report?;
+            println!(
+                "{} accepted, {} rejected, {} irrelevant, {} already stored",
+                report.accepted, report.rejected, report.irrelevant, report.duplicates
+            );
+            Ok(())
         }
         Command::Bench { what } => bench::run(what).await,
     }

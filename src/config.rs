@@ -29,6 +29,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "testing_farm_secret",
     "logdetective_token",
     "sentry_dsn",
+    "messaging.amqp_url",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +159,56 @@ impl Default for WorkerConfig {
     }
 }
 
+/// The fedora-messaging consumer of the `listen` and `serve` roles, configured like
+/// fedora-messaging's own `fedora.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingConfig {
+    /// Whether `serve` runs the listener too (`listen` always does).
+    pub enabled: bool,
+    /// The broker. The default is Fedora's public broker, whose CA and public client
+    /// certificate ship with the binary and are used when the three files below are unset.
+    pub amqp_url: Secret,
+    /// Durable queue to consume from; the public broker only allows UUIDs. Unset: a
+    /// fresh UUID and a queue that goes away with the connection (messages sent while the
+    /// listener is down are then missed).
+    pub queue: Option<String>,
+    pub exchange: String,
+    /// `org.fedoraproject.prod` or `org.fedoraproject.stg`; every binding is under it.
+    pub topic_prefix: String,
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate and key (PEM); with them the listener logs in with SASL EXTERNAL.
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
+    /// Unacknowledged messages the broker sends ahead.
+    pub prefetch: u16,
+    /// Messages stored per database transaction, at most.
+    pub batch_size: usize,
+    /// How long a batch waits to fill before it is stored anyway.
+    pub batch_wait_ms: u64,
+}
+
+/// The public broker of Fedora's message bus.
+pub const PUBLIC_AMQP_URL: &str = "amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub";
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            amqp_url: Secret::new(PUBLIC_AMQP_URL),
+            queue: None,
+            exchange: "amq.topic".to_owned(),
+            topic_prefix: "org.fedoraproject.prod".to_owned(),
+            ca_cert: None,
+            certfile: None,
+            keyfile: None,
+            prefetch: 1000,
+            batch_size: 500,
+            batch_wait_ms: 20,
+        }
+    }
+}
+
 /// Database pool settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -220,6 +271,7 @@ pub struct Config {
     pub sentry_dsn: Option<Secret>,
     pub api: ApiConfig,
     pub worker: WorkerConfig,
+    pub messaging: MessagingConfig,
 }
 
 impl Default for Config {
@@ -251,6 +303,7 @@ impl Default for Config {
             sentry_dsn: None,
             api: ApiConfig::default(),
             worker: WorkerConfig::default(),
+            messaging: MessagingConfig::default(),
         }
     }
 }
@@ -303,6 +356,15 @@ impl Config {
                 "database_url".to_owned(),
                 toml::Value::String(crate::db::redact_url(self.database_url.expose())),
             );
+            if let Some(messaging) = table
+                .get_mut("messaging")
+                .and_then(toml::Value::as_table_mut)
+            {
+                messaging.insert(
+                    "amqp_url".to_owned(),
+                    toml::Value::String(crate::db::redact_url(self.messaging.amqp_url.expose())),
+                );
+            }
         }
         toml::to_string_pretty(&value)
             .unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
@@ -388,6 +450,25 @@ impl Config {
             return Err(ConfigError::invalid(
                 "worker.poll_interval_ms",
                 "must be at least 1",
+            ));
+        }
+        let url = self.messaging.amqp_url.expose();
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(ConfigError::invalid(
+                "messaging.amqp_url",
+                "must start with amqp:// or amqps://",
+            ));
+        }
+        if self.messaging.certfile.is_some() != self.messaging.keyfile.is_some() {
+            return Err(ConfigError::invalid(
+                "messaging.certfile",
+                "set both messaging.certfile and messaging.keyfile, or neither",
+            ));
+        }
+        if self.messaging.prefetch == 0 || self.messaging.batch_size == 0 {
+            return Err(ConfigError::invalid(
+                "messaging.prefetch",
+                "prefetch and batch_size must be at least 1",
             ));
         }
         if self.database.max_connections == 0 {

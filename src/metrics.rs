@@ -38,6 +38,12 @@ pub struct Metrics {
     tasks_dead: Family<TaskLabels, Counter>,
     task_duration: Family<TaskLabels, Histogram>,
     queue_tasks: Family<QueueStateLabels, Gauge>,
+    messages: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 impl Metrics {
@@ -75,7 +81,14 @@ impl Metrics {
             "Tasks in the queue by state, read from the database at scrape time",
             queue_tasks.clone(),
         );
+        let messages = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "messages",
+            "Inbound messages by intake outcome: accepted, rejected, irrelevant, duplicate",
+            messages.clone(),
+        );
         Self {
+            messages,
             registry,
             tasks_enqueued,
             tasks_finished,
@@ -105,6 +118,16 @@ impl Metrics {
                 task: task.to_owned(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    pub fn messages(&self, outcome: &str, count: usize) {
+        if count > 0 {
+            self.messages
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(count as u64);
+        }
     }
 
     pub fn task_dead(&self, task: &str) {

@@ -124,7 +124,8 @@ pub fn runner(
         store: store.clone(),
         config,
     };
-    let mut runner = Runner::new(store, context, settings);
+    let mut runner =
+        Runner::new(store, context, settings).register::<crate::jobs::ProcessMessage>();
     for (queue, concurrency) in queues {
         runner = runner.queue(queue, *concurrency);
     }
@@ -174,6 +175,15 @@ pub async fn worker(
     handle.wait().await;
     store.close().await;
     Ok(())
+}
+
+/// `fedora-ci listen`: consumes fedora-messaging into the database; never migrates.
+pub async fn listen(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let identity = crate::intake::identity(&config);
+    let result = crate::listener::run(&config.messaging, &store, &identity, &shutdown).await;
+    store.close().await;
+    result
 }
 
 /// `fedora-ci serve`: the API and a worker in one process, migrating first.

@@ -5,7 +5,7 @@ use std::fmt;
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(pub u64);
 
@@ -37,7 +37,7 @@ numeric_id!(
 );
 
 /// A full git commit hash: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct CommitSha(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +69,7 @@ impl fmt::Display for CommitSha {
 }
 
 /// A Testing Farm request id. Always a UUID, which also makes it safe to put in a URL path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct TestingFarmRequestId(pub uuid::Uuid);
 
 impl fmt::Display for TestingFarmRequestId {
@@ -79,7 +79,7 @@ impl fmt::Display for TestingFarmRequestId {
 }
 
 /// The id Log Detective gives an analysis (`log_detective_analysis_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct LogDetectiveAnalysisId(pub String);
 
 impl LogDetectiveAnalysisId {

@@ -14,7 +14,7 @@ use super::error::{ParseError, deserialize_body};
 use super::{CommitSha, Event, KojiTaskId, Parsed, Skip};
 
 /// `koji.TASK_STATES`; messages name them in `old`/`new`, task info numbers them in `state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum KojiTaskState {
     Free = 0,
@@ -58,7 +58,7 @@ impl KojiTaskState {
 }
 
 /// A Koji task changed state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct KojiTaskStateChange {
     pub task_id: KojiTaskId,
     /// Koji user name of whoever submitted the task; null for some system tasks.
@@ -82,7 +82,7 @@ pub struct KojiTaskStateChange {
 }
 
 /// The arguments of a `build` task (`info.request`: `[source, target, opts]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KojiBuildRequest {
     /// A git URL such as `git+https://src.fedoraproject.org/forks/u/rpms/p.git#<sha>`, or an
     /// uploaded SRPM path.

@@ -8,7 +8,7 @@ use super::{CommitSha, Event, LogDetectiveAnalysisId, Parsed, PrId, Skip};
 
 /// Where an analysis stands. Values Log Detective may add later read as `Unknown`, as in
 /// packit-service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LogDetectiveStatus {
     Complete,
     Running,
@@ -27,14 +27,14 @@ impl LogDetectiveStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LogDetectiveBuildSystem {
     Koji,
     Copr,
 }
 
 /// The result of a Log Detective analysis of a failed build.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LogDetectiveResult {
     pub analysis_id: LogDetectiveAnalysisId,
     pub status: LogDetectiveStatus,

@@ -41,7 +41,7 @@ pub use testing_farm::TestingFarmNotification;
 pub use topic::{TESTING_FARM_RESULTS_TOPIC, Topic};
 
 /// Something Fedora CI reacts to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub enum Event {
     /// `pagure.pull-request.new`.
     PullRequestOpened(PullRequest),
@@ -83,7 +83,7 @@ impl Parsed {
 }
 
 /// Why a message was dropped without being an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Skip {
     /// Not a topic Fedora CI handles, e.g. `buildsys.build.state.change` or PR flags.
     UnhandledTopic { topic: String },

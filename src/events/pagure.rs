@@ -12,7 +12,7 @@ use super::error::{ParseError, deserialize_body};
 use super::{CommentId, CommitSha, Event, Parsed, PrId};
 
 /// A dist-git repository (`pullrequest.project`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DistGitRepo {
     /// `rpms`, `tests`, …; null for projects outside any namespace (pagure.io).
     pub namespace: Option<String>,
@@ -22,7 +22,7 @@ pub struct DistGitRepo {
 }
 
 /// Where a pull request's commits come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequestSource {
     /// `repo_from.user.name`; the actor when `repo_from` is null, as packit-service does.
     pub owner: String,
@@ -34,7 +34,7 @@ pub struct PullRequestSource {
 }
 
 /// A pull request as an opened, synchronized or commented message carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequest {
     pub id: PrId,
     pub target_repo: DistGitRepo,
@@ -56,7 +56,7 @@ impl PullRequest {
 }
 
 /// How a pull request got its new head commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum SyncKind {
     /// `pagure.pull-request.updated`: commits pushed on top of the PR.
     NewCommits,
@@ -65,7 +65,7 @@ pub enum SyncKind {
 }
 
 /// A comment added to a pull request; its author is `pull_request.actor`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequestComment {
     /// packit-service fetched the target branch from Pagure for comments; the message's
     /// `pullrequest.branch` is the same value at the time the comment was made.
@@ -78,7 +78,7 @@ pub struct PullRequestComment {
 
 /// A pull request that was merged or closed. Its head commit may be null, so it carries
 /// only what identifies the pull request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequestClosed {
     pub id: PrId,
     pub target_repo: DistGitRepo,

@@ -10,11 +10,12 @@ use super::error::{ParseError, deserialize_body};
 use super::{Event, Parsed, TestingFarmRequestId};
 
 /// Testing Farm tells us that request `request_id` changed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TestingFarmNotification {
     pub request_id: TestingFarmRequestId,
     /// The token we put into the request's webhook settings, sent back so the webhook can
     /// tell Testing Farm from anyone else. Checking it is the API's job.
+    #[serde(skip)]
     pub token: Option<SecretString>,
 }
 

@@ -1,0 +1,176 @@
+//! Intake: what the listener, the Testing Farm webhook and replay do with a message before
+//! any handler sees it. Irrelevant messages are dropped without touching the database; the
+//! rest are stored (keyed by message id, so a redelivery adds nothing) together with their
+//! processing task, in one transaction. Only after that commit may a message be acknowledged.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::db::inbound::{self, NewInbound};
+use crate::db::{DbError, Store};
+use crate::events::{self, Identity, Parsed, Relevance, Skip};
+use crate::jobs::ProcessMessage;
+use crate::metrics;
+use crate::tasks::{self, EnqueueError};
+
+/// A message as it arrived.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The publisher's message id; without one, an id is derived from topic and body, so that
+    /// a redelivery of the same bytes is still recognised.
+    pub message_id: Option<String>,
+    pub topic: String,
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Incoming {
+    pub fn id(&self) -> String {
+        match &self.message_id {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => {
+                let mut hash = Sha256::new();
+                hash.update(self.topic.as_bytes());
+                hash.update([0]);
+                hash.update(&self.body);
+                format!("sha256:{}", hex::encode(hash.finalize()))
+            }
+        }
+    }
+}
+
+/// What intake decides for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not for Fedora CI: dropped before any database work.
+    Irrelevant(Skip),
+    /// Stored and queued for processing.
+    Accept,
+    /// On one of our topics but malformed: stored with the reason, never processed.
+    Reject(String),
+}
+
+/// Decides what to do with `message`; no I/O.
+pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
+    // Webhook notifications come over HTTP, not the bus: no bus prefilter applies.
+    let from_bus = message.topic != events::TESTING_FARM_RESULTS_TOPIC;
+    if from_bus {
+        if let Relevance::Irrelevant(skip) =
+            events::prefilter(&message.topic, &message.body, identity)
+        {
+            return Verdict::Irrelevant(skip);
+        }
+    }
+    match events::parse_with_reason(&message.topic, &message.body) {
+        Ok(Parsed::Event(_)) => Verdict::Accept,
+        Ok(Parsed::Ignored(skip)) => Verdict::Irrelevant(skip),
+        Err(error) => Verdict::Reject(error.to_string()),
+    }
+}
+
+/// Who this instance is on the bus, from the configuration.
+pub fn identity(config: &crate::config::Config) -> Identity {
+    Identity::new(
+        config.messaging.topic_prefix.clone(),
+        config.fas_user.clone().unwrap_or_default(),
+    )
+}
+
+/// What [`store_batch`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntakeReport {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub irrelevant: usize,
+    /// Already stored before (a redelivery).
+    pub duplicates: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
+}
+
+/// Classifies `messages` and stores the relevant ones with their processing tasks in one
+/// transaction. When this returns Ok, every message may be acknowledged.
+pub async fn store_batch(
+    store: &Store,
+    identity: &Identity,
+    messages: &[Incoming],
+) -> Result<IntakeReport, IntakeError> {
+    let mut report = IntakeReport::default();
+    let mut keep = Vec::new();
+    for message in messages {
+        match classify(message, identity) {
+            Verdict::Irrelevant(_) => report.irrelevant += 1,
+            Verdict::Accept => keep.push((message, None)),
+            Verdict::Reject(reason) => keep.push((message, Some(reason))),
+        }
+    }
+    if keep.is_empty() {
+        record(&report);
+        return Ok(report);
+    }
+
+    let ids: Vec<String> = keep.iter().map(|(message, _)| message.id()).collect();
+    let bodies: Vec<std::borrow::Cow<'_, str>> = keep
+        .iter()
+        .map(|(message, _)| String::from_utf8_lossy(&message.body))
+        .collect();
+    let rows: Vec<NewInbound<'_>> = keep
+        .iter()
+        .zip(&ids)
+        .zip(&bodies)
+        .map(|(((message, reason), id), body)| NewInbound {
+            message_id: id,
+            topic: &message.topic,
+            headers: &message.headers,
+            body,
+            received_at: message.received_at,
+            outcome: if reason.is_some() {
+                inbound::REJECTED
+            } else {
+                inbound::PENDING
+            },
+            reason: reason.as_deref(),
+        })
+        .collect();
+
+    let mut tx = store.begin().await?;
+    let inserted = inbound::insert_many(&mut tx, &rows).await?;
+    let rejected: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|row| row.outcome == inbound::REJECTED)
+        .map(|row| row.message_id)
+        .collect();
+    for (row_id, message_id) in &inserted {
+        if rejected.contains(message_id.as_str()) {
+            report.rejected += 1;
+        } else {
+            tasks::enqueue(
+                &mut tx,
+                &ProcessMessage {
+                    inbound_id: *row_id,
+                },
+            )
+            .await?;
+            report.accepted += 1;
+        }
+    }
+    tx.commit().await?;
+    report.duplicates = rows.len() - inserted.len();
+    record(&report);
+    Ok(report)
+}
+
+fn record(report: &IntakeReport) {
+    let metrics = metrics::global();
+    metrics.messages("accepted", report.accepted);
+    metrics.messages("rejected", report.rejected);
+    metrics.messages("irrelevant", report.irrelevant);
+    metrics.messages("duplicate", report.duplicates);
+}

@@ -1,0 +1,312 @@
+//! The fedora-messaging consumer (`fedora-ci listen`): AMQP deliveries in, stored messages out.
+//!
+//! It connects the way fedora-messaging's `fedora.toml` does (TLS, client certificate with
+//! SASL EXTERNAL, a durable queue bound to `amq.topic` per topic), collects deliveries into
+//! batches, hands each batch to [`intake::store_batch`] and acknowledges the batch (one
+//! `basic.ack` with `multiple`) only after that transaction committed. While the database is
+//! down nothing is acknowledged and the batch is retried; on any broker trouble it reconnects
+//! with backoff, for ever.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use futures_util::StreamExt as _;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::uri::{AMQPUri, SASLMechanism};
+use lapin::{Connection, ConnectionProperties, message::Delivery};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::{MessagingConfig, PUBLIC_AMQP_URL};
+use crate::db::{self, Store};
+use crate::events::{Identity, Topic};
+use crate::intake::{self, Incoming};
+use crate::tasks::backoff;
+
+/// Fedora's public broker CA and the public client certificate fedora-messaging ships
+/// (see certs/fedora-messaging/SOURCES.md).
+const PUBLIC_CA: &str = include_str!("../certs/fedora-messaging/cacert.pem");
+const PUBLIC_CERT: &[u8] = include_bytes!("../certs/fedora-messaging/fedora-cert.pem");
+const PUBLIC_KEY: &[u8] = include_bytes!("../certs/fedora-messaging/fedora-key.pem");
+
+/// The routing keys the listener binds, under the configured topic prefix.
+pub fn routing_keys(topic_prefix: &str) -> Vec<String> {
+    Topic::ALL
+        .iter()
+        .filter(|topic| **topic != Topic::TestingFarmResults)
+        .map(|topic| format!("{topic_prefix}.{}", topic.name()))
+        .collect()
+}
+
+/// Consumes until `shutdown`, reconnecting after every failure.
+pub async fn run(
+    config: &MessagingConfig,
+    store: &Store,
+    identity: &Identity,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let tls = tls_config(config)?;
+    let queue = config.queue.clone();
+    let mut failures = 0;
+    while !shutdown.is_cancelled() {
+        let session = consume(
+            config,
+            queue.as_deref(),
+            tls.clone(),
+            store,
+            identity,
+            shutdown,
+        );
+        match session.await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                failures += 1;
+                let wait = backoff(Duration::from_secs(1), failures).min(Duration::from_secs(60));
+                warn!(
+                    broker = %db::redact_url(config.amqp_url.expose()),
+                    error = %format!("{error:#}"),
+                    attempt = failures,
+                    retry_in = ?wait,
+                    "lost the message broker; reconnecting"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One connection's life: declare, bind, consume until shutdown or an error.
+async fn consume(
+    config: &MessagingConfig,
+    queue: Option<&str>,
+    tls: OwnedTLSConfig,
+    store: &Store,
+    identity: &Identity,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut uri: AMQPUri = config.amqp_url.expose().parse().map_err(|error: String| {
+        anyhow::anyhow!("messaging.amqp_url is not an AMQP URL: {error}")
+    })?;
+    if tls.identity.is_some() {
+        uri.query.auth_mechanism = Some(SASLMechanism::External);
+    }
+    let properties = ConnectionProperties::default()
+        .with_connection_name(format!("fedora-ci listener {}", std::process::id()).into());
+    let runtime = lapin::runtime::default_runtime()?;
+    let connection = Connection::connect_uri_with_config(uri, properties, tls, runtime)
+        .await
+        .context("connecting")?;
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await
+        .context("setting prefetch")?;
+
+    // A configured queue is durable and survives us; without one, a fresh UUID that goes away
+    // with the connection.
+    let (name, options) = match queue {
+        Some(name) => (
+            name.to_owned(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+        ),
+        None => (
+            uuid::Uuid::new_v4().to_string(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                exclusive: true,
+                ..Default::default()
+            },
+        ),
+    };
+    channel
+        .queue_declare(name.as_str().into(), options, FieldTable::default())
+        .await
+        .with_context(|| format!("declaring queue {name}"))?;
+    for key in routing_keys(&config.topic_prefix) {
+        channel
+            .queue_bind(
+                name.as_str().into(),
+                config.exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("binding {key}"))?;
+    }
+    let mut consumer = channel
+        .basic_consume(
+            name.as_str().into(),
+            "fedora-ci".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context("starting to consume")?;
+    info!(queue = %name, durable = queue.is_some(), "consuming fedora-messaging");
+
+    let batch_wait = Duration::from_millis(config.batch_wait_ms);
+    let mut batch: Vec<Delivery> = Vec::with_capacity(config.batch_size);
+    loop {
+        let next = if batch.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = consumer.next() => next,
+            }
+        } else {
+            match tokio::time::timeout(batch_wait, consumer.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    settle(store, identity, &mut batch, shutdown).await?;
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(Ok(delivery)) => batch.push(delivery),
+            Some(Err(error)) => return Err(error).context("receiving"),
+            None => anyhow::bail!("the broker closed the consumer"),
+        }
+        if batch.len() >= config.batch_size {
+            settle(store, identity, &mut batch, shutdown).await?;
+        }
+    }
+    // Shutdown: what is not stored stays unacknowledged and is redelivered to the next listener.
+    let _ = connection.close(200, "shutting down".into()).await;
+    Ok(())
+}
+
+/// Stores the batch (retrying while the database is down) and then acknowledges it.
+async fn settle(
+    store: &Store,
+    identity: &Identity,
+    batch: &mut Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let messages: Vec<Incoming> = batch.iter().map(incoming).collect();
+    let mut failures = 0;
+    loop {
+        match intake::store_batch(store, identity, &messages).await {
+            Ok(report) => {
+                debug!(?report, "stored a batch");
+                break;
+            }
+            Err(error) => {
+                failures += 1;
+                let wait =
+                    backoff(Duration::from_millis(500), failures).min(Duration::from_secs(30));
+                warn!(%error, messages = messages.len(), retry_in = ?wait, "cannot store messages; they stay unacknowledged");
+                tokio::select! {
+                    _ = shutdown.cancelled() => anyhow::bail!("shut down before the batch was stored"),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+    if let Some(last) = batch.last() {
+        last.acker
+            .ack(BasicAckOptions { multiple: true })
+            .await
+            .context("acknowledging a stored batch")?;
+    }
+    batch.clear();
+    Ok(())
+}
+
+fn incoming(delivery: &Delivery) -> Incoming {
+    let headers = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .map(field_table_to_json)
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    Incoming {
+        message_id: delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string()),
+        topic: delivery.routing_key.to_string(),
+        headers,
+        body: delivery.data.clone(),
+        received_at: Utc::now(),
+    }
+}
+
+fn field_table_to_json(table: &FieldTable) -> Value {
+    let map = table
+        .inner()
+        .iter()
+        .map(|(key, value)| (key.to_string(), amqp_to_json(value)))
+        .collect();
+    Value::Object(map)
+}
+
+fn amqp_to_json(value: &AMQPValue) -> Value {
+    match value {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::ShortShortInt(n) => Value::from(*n),
+        AMQPValue::ShortShortUInt(n) => Value::from(*n),
+        AMQPValue::ShortInt(n) => Value::from(*n),
+        AMQPValue::ShortUInt(n) => Value::from(*n),
+        AMQPValue::LongInt(n) => Value::from(*n),
+        AMQPValue::LongUInt(n) => Value::from(*n),
+        AMQPValue::LongLongInt(n) => Value::from(*n),
+        AMQPValue::Float(n) => Value::from(*n),
+        AMQPValue::Double(n) => Value::from(*n),
+        AMQPValue::Timestamp(n) => Value::from(*n),
+        AMQPValue::ShortString(s) => Value::String(s.to_string()),
+        AMQPValue::LongString(s) => Value::String(s.to_string()),
+        AMQPValue::FieldArray(items) => {
+            Value::Array(items.as_slice().iter().map(amqp_to_json).collect())
+        }
+        AMQPValue::FieldTable(table) => field_table_to_json(table),
+        AMQPValue::Void => Value::Null,
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// TLS settings: the configured files, or for the public broker with none configured, the
+/// public CA and client certificate that ship with the binary.
+fn tls_config(config: &MessagingConfig) -> anyhow::Result<OwnedTLSConfig> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let public_broker = config.amqp_url.expose() == PUBLIC_AMQP_URL;
+    let cert_chain = match &config.ca_cert {
+        Some(path) => Some(String::from_utf8_lossy(&read(path)?).into_owned()),
+        None if public_broker => Some(PUBLIC_CA.to_owned()),
+        None => None,
+    };
+    let identity = match (&config.certfile, &config.keyfile) {
+        (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read(cert)?,
+            key: read(key)?,
+        }),
+        _ if public_broker => Some(OwnedIdentity::PKCS8 {
+            pem: PUBLIC_CERT.to_vec(),
+            key: PUBLIC_KEY.to_vec(),
+        }),
+        _ => None,
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain,
+    })
+}
