@@ -55,12 +55,11 @@ pub enum Verdict {
 pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
     // Webhook notifications come over HTTP, not the bus: no bus prefilter applies.
     let from_bus = message.topic != events::TESTING_FARM_RESULTS_TOPIC;
-    if from_bus {
-        if let Relevance::Irrelevant(skip) =
+    if from_bus
+        && let Relevance::Irrelevant(skip) =
             events::prefilter(&message.topic, &message.body, identity)
-        {
-            return Verdict::Irrelevant(skip);
-        }
+    {
+        return Verdict::Irrelevant(skip);
     }
     match events::parse_with_reason(&message.topic, &message.body) {
         Ok(Parsed::Event(_)) => Verdict::Accept,
