@@ -39,6 +39,7 @@ pub struct Metrics {
     task_duration: Family<TaskLabels, Histogram>,
     queue_tasks: Family<QueueStateLabels, Gauge>,
     messages: Family<OutcomeLabels, Counter>,
+    webhook_rejected: Family<OutcomeLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,7 +88,14 @@ impl Metrics {
             "Inbound messages by intake outcome: accepted, rejected, irrelevant, duplicate",
             messages.clone(),
         );
+        let webhook_rejected = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_rejected",
+            "Testing Farm webhook calls refused, by reason: bad_token, not_json, invalid",
+            webhook_rejected.clone(),
+        );
         Self {
+            webhook_rejected,
             messages,
             registry,
             tasks_enqueued,
@@ -128,6 +136,14 @@ impl Metrics {
                 })
                 .inc_by(count as u64);
         }
+    }
+
+    pub fn webhook_rejected(&self, reason: &str) {
+        self.webhook_rejected
+            .get_or_create(&OutcomeLabels {
+                outcome: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn task_dead(&self, task: &str) {

@@ -5,11 +5,13 @@
 
 mod error;
 mod health;
+mod testing_farm;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -31,6 +33,11 @@ pub fn router(app: AppState) -> Router {
         .route("/api/healthz", get(health::healthz))
         .route("/api/system", get(health::system))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/api/testing-farm/results",
+            post(testing_farm::receive_results)
+                .layer(DefaultBodyLimit::max(testing_farm::MAX_BODY_BYTES)),
+        )
         .fallback(error::not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(app)

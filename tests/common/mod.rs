@@ -1,6 +1,9 @@
 //! Test databases: a fresh PostgreSQL schema or a fresh SQLite file per test, migrated.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod python;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

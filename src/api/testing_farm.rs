@@ -1,0 +1,74 @@
+//! `POST /api/testing-farm/results`: Testing Farm's notification that a request changed.
+//!
+//! The body is only a pointer (`{"request_id", "token"}`): the result itself is fetched from
+//! Testing Farm by the handler, never taken from the body. The token must equal the configured
+//! `testing_farm_secret` (compared in constant time).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tracing::warn;
+
+use super::{ApiError, AppState};
+use crate::events::TESTING_FARM_RESULTS_TOPIC;
+use crate::intake::{self, Incoming};
+use crate::metrics;
+
+/// Largest body accepted; a real notification is well under 1 KiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+struct TokenOnly {
+    token: Option<String>,
+    request_id: Option<Value>,
+}
+
+pub async fn receive_results(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Ok(notification) = serde_json::from_slice::<TokenOnly>(&body) else {
+        metrics::global().webhook_rejected("not_json");
+        return Err(ApiError::bad_request(
+            "the body is not a JSON object with request_id and token",
+        ));
+    };
+    if !token_is_valid(&app, notification.token.as_deref()) {
+        metrics::global().webhook_rejected("bad_token");
+        warn!(request_id = ?notification.request_id, "Testing Farm webhook with a missing or wrong token");
+        return Err(ApiError::unauthorized("missing or wrong token"));
+    }
+    let message = Incoming {
+        message_id: Some(format!("testing-farm:{}", uuid::Uuid::new_v4())),
+        topic: TESTING_FARM_RESULTS_TOPIC.to_owned(),
+        headers: json!({}),
+        body: body.to_vec(),
+        received_at: Utc::now(),
+    };
+    let identity = intake::identity(&app.config);
+    let verdict = intake::classify(&message, &identity);
+    // A malformed notification is stored too, with its reason, so that a broken sender can be
+    // diagnosed from the database.
+    intake::store_batch(&app.store, &identity, std::slice::from_ref(&message))
+        .await
+        .map_err(|error| {
+            ApiError::unavailable(format!("cannot store the notification: {error}"))
+        })?;
+    if let intake::Verdict::Reject(reason) = verdict {
+        metrics::global().webhook_rejected("invalid");
+        return Err(ApiError::bad_request(reason));
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+}
+
+fn token_is_valid(app: &AppState, token: Option<&str>) -> bool {
+    match (&app.config.testing_farm_secret, token) {
+        (Some(secret), Some(token)) => secret.expose().as_bytes().ct_eq(token.as_bytes()).into(),
+        _ => false,
+    }
+}
