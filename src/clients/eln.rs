@@ -8,9 +8,10 @@
 //! A failed refresh keeps serving the previous lists, if there are any, and logs a warning. The
 //! next attempt then waits [`FAILED_REFRESH_PAUSE`] (or the TTL, if shorter), so that while
 //! Content Resolver is down each check does not wait out the retries again. Only when no list
-//! was ever loaded does the error reach the caller. A body that does not look like a list
-//! (empty, or a line that cannot be a package name, such as an HTML error page) counts as a
-//! failed refresh: an empty list would quietly turn every ELN build off.
+//! was ever loaded does the error reach the caller. A body that does not look like a list (a
+//! line that cannot be a package name, as in an HTML error page) counts as a failed refresh,
+//! and so do two empty lists, which would quietly turn every ELN build off. One empty list
+//! is accepted.
 
 use crate::clients::{
     BoxFuture, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries,
@@ -133,6 +134,12 @@ impl ElnPackageLists {
             .await?;
             packages.extend(parse_list(file, &text)?);
         }
+        if packages.is_empty() {
+            return Err(ElnError::UnexpectedBody {
+                file: ELN_LIST_FILES.join(" and "),
+                detail: "both lists are empty".into(),
+            });
+        }
         Ok(packages)
     }
 
@@ -178,9 +185,6 @@ fn parse_list(file: &str, text: &str) -> Result<Vec<String>, ElnError> {
     if let Some(line) = names.iter().find(|name| !is_package_name(name)) {
         return Err(unexpected(format!("{line:?} is not a package name")));
     }
-    if names.is_empty() {
-        return Err(unexpected("the list is empty".into()));
-    }
     Ok(names)
 }
 
@@ -209,12 +213,8 @@ mod tests {
                 "perl-Foo-Bar".to_owned()
             ])
         );
-        for bad in [
-            "",
-            "\n \n",
-            "<html>\n<body>Service Unavailable</body>",
-            "bash\nrm -rf",
-        ] {
+        assert_eq!(parse_list("eln.txt", "\n \n").ok(), Some(vec![]));
+        for bad in ["<html>\n<body>Service Unavailable</body>", "bash\nrm -rf"] {
             assert!(
                 matches!(
                     parse_list("eln.txt", bad),
