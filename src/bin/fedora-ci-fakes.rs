@@ -31,24 +31,31 @@ struct Args {
     /// Host put in the printed URLs [default: the bind address, or 127.0.0.1 for 0.0.0.0 and ::].
     #[arg(long)]
     advertise_host: Option<String>,
-    /// Port of each fake; 0 picks a free one.
+    /// Port of the Koji hub; 0, like every port here, picks a free one.
     #[arg(long, default_value_t = 0)]
     koji_port: u16,
+    /// Port of Pagure.
     #[arg(long, default_value_t = 0)]
     pagure_port: u16,
+    /// Port of Testing Farm.
     #[arg(long, default_value_t = 0)]
     testing_farm_port: u16,
+    /// Port of FASJSON.
     #[arg(long, default_value_t = 0)]
     fasjson_port: u16,
+    /// Port of the ELN package lists.
     #[arg(long, default_value_t = 0)]
     eln_port: u16,
+    /// Port of Log Detective.
     #[arg(long, default_value_t = 0)]
     logdetective_port: u16,
     /// Pagure API token, accepted as user `packit`.
     #[arg(long, default_value = "fake-pagure-token")]
     pagure_token: String,
+    /// Testing Farm API token.
     #[arg(long, default_value = "fake-testing-farm-token")]
     testing_farm_token: String,
+    /// Log Detective Bearer token.
     #[arg(long, default_value = "fake-logdetective-token")]
     logdetective_token: String,
     /// A user in the `packager` group of both FASJSON and Pagure; repeat for more.

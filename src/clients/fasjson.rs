@@ -10,17 +10,17 @@
 //!   fasjson.fedoraproject.org accepts only Kerberos (SPNEGO `Negotiate`), and this service
 //!   has no GSSAPI: it would need a keytab, ticket renewal and a C library.
 //! - **Pagure's copy of the group**, `GET /api/0/group/packager` ([`ForgePackagerGroup`],
-//!   through the [`Forge`] trait): no Kerberos and no new secret. It is one call that lists
-//!   every member, with no paging. But Pagure copies a user's FAS groups only when that user
-//!   logs in to src.fedoraproject.org on the web. A newly sponsored packager is missing until
-//!   their next login, and a removed one stays until then.
+//!   through the [`Forge`] trait): no Kerberos and no new secret. One call lists every
+//!   member, unpaged (projects are left out unless asked for). But Pagure copies a user's FAS
+//!   groups only when that user logs in to src.fedoraproject.org on the web. A newly
+//!   sponsored packager is missing until their next login, and a removed one stays until then.
 //!
 //! **Decision: Pagure's group, through [`ForgePackagerGroup`].** The check guards only
 //! retriggering by comment; opening or pushing to a PR starts CI for anyone. So a stale answer
 //! costs either a "not a packager" comment, which logging in again fixes, or a retrigger by a
 //! former packager. Neither is worth running Kerberos in the service. Going through
-//! [`Forge`] also carries the check over to Forgejo, whose teams are copied from FAS in the
-//! same way. [`FasjsonClient`] stays for the day the lag matters. It takes its `Authorization`
+//! [`Forge`] also lets the check follow dist-git to Forgejo, whose teams are copied from FAS
+//! at login too. [`FasjsonClient`] stays for the day the lag matters. It takes its `Authorization`
 //! header from a pluggable [`Authorization`] provider, so a SPNEGO provider (or a sidecar that
 //! hands out header values) is all it would then need.
 //!
