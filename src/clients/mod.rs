@@ -5,7 +5,10 @@
 //! timeouts come in through constructors. Every error type says whether a failure
 //! is worth retrying ([`Transient`]), so that job retries are meaningful.
 
+pub mod eln;
+pub mod fasjson;
 pub mod koji;
+pub mod logdetective;
 pub mod pagure;
 pub mod testing_farm;
 

@@ -4,7 +4,10 @@
 //! Each fake speaks the real wire protocol on 127.0.0.1 with a free port, records
 //! every call, and injects failures on demand through a [`FaultInjector`].
 
+pub mod eln;
+pub mod fasjson;
 pub mod koji;
+pub mod logdetective;
 pub mod pagure;
 pub mod testing_farm;
 
