@@ -197,3 +197,98 @@ fn every_command_has_help() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fixture = format!(
+        "{}/../shared/fixtures/packit-service/pagure_pr_new.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(&fixture)?)?;
+    let topic = body["topic"].as_str().unwrap_or_default().to_owned();
+    body.as_object_mut().map(|b| b.remove("topic"));
+    let dump = serde_json::json!({"topic": topic, "headers": {}, "id": "dump-1", "body": body});
+    let datagrepper =
+        serde_json::json!({"topic": topic, "msg": body, "msg_id": "dg-1", "headers": {}});
+    let files = [
+        ("bare.json", std::fs::read_to_string(&fixture)?),
+        ("dump.jsonl", format!("{dump}\n{dump}\n")),
+        ("datagrepper.json", datagrepper.to_string()),
+    ];
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content)?;
+        let output = Command::new(env!("CARGO_BIN_EXE_fedora-ci"))
+            .args(["process", "--dry-run"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .env_remove("FEDORA_CI_CONFIG")
+            .output()?;
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let plans: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert!(!plans.is_empty(), "{name}");
+        for plan in plans {
+            assert_eq!(plan["verdict"], "accept", "{name}: {plan}");
+            assert_eq!(plan["tasks"], serde_json::json!(["process_message"]));
+            assert_eq!(
+                plan["event"]["detail"]["PullRequestOpened"]["head_commit"],
+                "889f07af35d27bbcaf9c535c17a63b974aa42ee3"
+            );
+        }
+    }
+    assert!(
+        !dir.path().join("fedora-ci.db").exists(),
+        "a dry run creates no database"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_stores_messages_once() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let store = db.store().await?;
+    let fixtures = format!(
+        "{}/../shared/fixtures/packit-service",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let files = [
+        "pagure_pr_new.json",
+        "pagure_pr_updated.json",
+        "koji_build_completed_rawhide.json",
+    ];
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let output = Command::new(env!("CARGO_BIN_EXE_fedora-ci"))
+            .arg("replay")
+            .args(files.iter().map(|f| format!("{fixtures}/{f}")))
+            .env_remove("FEDORA_CI_CONFIG")
+            .env("FEDORA_CI_DATABASE_URL", db.url())
+            .output()?;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push(String::from_utf8_lossy(&output.stdout).trim().to_owned());
+    }
+    assert_eq!(
+        outputs[0],
+        "2 accepted, 0 rejected, 1 irrelevant, 0 already stored"
+    );
+    assert_eq!(
+        outputs[1],
+        "0 accepted, 0 rejected, 1 irrelevant, 2 already stored"
+    );
+    let counts = fedora_ci::db::inbound::count_by_outcome(&store).await?;
+    assert_eq!(counts, [("pending".to_owned(), 2)]);
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Intake on both backends: relevant messages stored once with their task, irrelevant ones
+//! never touch the database, malformed ones are recorded with the reason; then processing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{TestDb, wait_for};
+use fedora_ci::config::Config;
+use fedora_ci::context::Context;
+use fedora_ci::db::{Store, inbound, tasks as rows};
+use fedora_ci::events::{Identity, envelope};
+use fedora_ci::intake::{self, Incoming, IntakeReport};
+use fedora_ci::jobs::ProcessMessage;
+use fedora_ci::tasks::{Runner, RunnerSettings};
+use tokio_util::sync::CancellationToken;
+
+fn fixture(path: &str, id: &str) -> Incoming {
+    let full = format!(
+        "{}/../shared/fixtures/packit-service/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let message = envelope::decode(&std::fs::read(full).unwrap(), None)
+        .unwrap()
+        .remove(0);
+    Incoming {
+        message_id: Some(id.to_owned()),
+        topic: message.topic,
+        headers: serde_json::json!({"sent-at": "2026-11-25T10:00:00+00:00"}),
+        body: message.body,
+        received_at: Utc::now(),
+    }
+}
+
+fn identity() -> Identity {
+    Identity::new("org.fedoraproject.prod", "packit")
+}
+
+async fn count(store: &Store, table_sql: &'static str) -> i64 {
+    match store {
+        Store::Postgres(pool) => sqlx::query_scalar(table_sql).fetch_one(pool).await.unwrap(),
+        Store::Sqlite(pool) => sqlx::query_scalar(table_sql).fetch_one(pool).await.unwrap(),
+    }
+}
+
+async fn relevant_stored_once_irrelevant_dropped_malformed_recorded(
+    db: TestDb,
+) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let mut broken = fixture("pagure_pr_updated.json", "m-broken");
+    broken.body = br#"{"pullrequest": {"id": "not a number"}}"#.to_vec();
+    let batch = vec![
+        fixture("pagure_pr_new.json", "m-new"),
+        fixture("koji_build_scratch_end.json", "m-koji"),
+        fixture("koji_build_completed_rawhide.json", "m-build-state"),
+        fixture("pagure_pr_new_no_fork.json", "m-pagure-io"),
+        broken,
+    ];
+    let report = intake::store_batch(&store, &identity(), &batch).await?;
+    assert_eq!(
+        report,
+        IntakeReport {
+            accepted: 2,
+            rejected: 1,
+            irrelevant: 2,
+            duplicates: 0
+        }
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM inbound_messages").await,
+        3
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM tasks").await, 2);
+
+    let rejected = inbound::get_by_message_id(&store, "m-broken")
+        .await?
+        .unwrap();
+    assert_eq!(rejected.outcome, inbound::REJECTED);
+    assert!(rejected.reason.unwrap().contains("pullrequest"));
+    let stored = inbound::get_by_message_id(&store, "m-new").await?.unwrap();
+    assert_eq!(stored.headers.0["sent-at"], "2026-11-25T10:00:00+00:00");
+    assert_eq!(stored.body.as_bytes(), batch[0].body.as_slice());
+
+    // The broker redelivers the whole batch: nothing new, no second task.
+    let again = intake::store_batch(&store, &identity(), &batch).await?;
+    assert_eq!(
+        again,
+        IntakeReport {
+            accepted: 0,
+            rejected: 0,
+            irrelevant: 2,
+            duplicates: 3
+        }
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM inbound_messages").await,
+        3
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM tasks").await, 2);
+    Ok(())
+}
+
+async fn a_message_without_id_is_keyed_by_its_content(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let mut message = fixture("pagure_pr_new.json", "unused");
+    message.message_id = None;
+    let first = intake::store_batch(&store, &identity(), std::slice::from_ref(&message)).await?;
+    let second = intake::store_batch(&store, &identity(), std::slice::from_ref(&message)).await?;
+    assert_eq!((first.accepted, second.duplicates), (1, 1));
+    assert!(message.id().starts_with("sha256:"));
+    Ok(())
+}
+
+async fn workers_process_stored_messages(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let batch = vec![
+        fixture("pagure_pr_new.json", "p-1"),
+        fixture("koji_build_scratch_end.json", "p-2"),
+    ];
+    intake::store_batch(&store, &identity(), &batch).await?;
+    let context = Context {
+        store: store.clone(),
+        config: Arc::new(Config::default()),
+    };
+    let settings = RunnerSettings {
+        poll_interval: Duration::from_millis(50),
+        ..RunnerSettings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let handle = Runner::new(store.clone(), context, settings)
+        .register::<ProcessMessage>()
+        .queue("short", 2)
+        .start(shutdown.clone());
+    let processed = wait_for(Duration::from_secs(20), || async {
+        let counts = inbound::count_by_outcome(&store).await?;
+        Ok((counts == [(inbound::PROCESSED.to_owned(), 2)]).then_some(counts))
+    })
+    .await;
+    shutdown.cancel();
+    handle.wait().await;
+    processed?;
+    let koji = inbound::get_by_message_id(&store, "p-2").await?.unwrap();
+    assert_eq!(koji.reason.as_deref(), Some("Koji task 45270170 is CLOSED"));
+    assert!(koji.processed_at.is_some());
+    assert!(rows::list_by_state(&store, "pending", 10).await?.is_empty());
+    assert_eq!(inbound::oldest_pending(&store).await?, None);
+    Ok(())
+}
+
+on_both_backends!(
+    relevant_stored_once_irrelevant_dropped_malformed_recorded,
+    a_message_without_id_is_keyed_by_its_content,
+    workers_process_stored_messages,
+);
