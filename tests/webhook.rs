@@ -16,8 +16,10 @@ const TOKEN: &str = "tf-webhook-token";
 const REQUEST_ID: &str = "0ea2b5ec-6a5d-4b0a-a2c9-4e0b8a8b0b0c";
 
 async fn serve(store: &Store) -> anyhow::Result<String> {
-    let mut config = Config::default();
-    config.testing_farm_secret = Some(Secret::new(TOKEN));
+    let config = Config {
+        testing_farm_secret: Some(Secret::new(TOKEN)),
+        ..Config::default()
+    };
     let app = Arc::new(App {
         store: store.clone(),
         config: Arc::new(config),
