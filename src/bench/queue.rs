@@ -1,11 +1,10 @@
-//! `fedora-ci bench`: throughput measurements reported in docs/benchmarks.md.
+//! `fedora-ci bench queue`: tasks claimed and completed per second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -13,58 +12,35 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{self, ConnectSettings, Store};
 use crate::tasks::{self, BackgroundTask, Runner, RunnerSettings};
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Queue throughput: tasks claimed and completed per second, per backend and worker count.
-    Queue {
-        /// Database to measure; repeat for several [default: a temporary SQLite file].
-        #[arg(long = "database-url")]
-        database_urls: Vec<String>,
-        /// Tasks per measurement.
-        #[arg(long, default_value_t = 20_000)]
-        tasks: usize,
-        /// Worker counts to measure, each worker with its own connection pool.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
-        workers: Vec<usize>,
-        /// Tasks each worker runs at a time.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-    },
-}
-
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Queue {
-            database_urls,
-            tasks,
-            workers,
-            concurrency,
-        } => {
-            let mut urls = database_urls;
-            let temporary =
-                std::env::temp_dir().join(format!("fedora-ci-bench-{}.db", std::process::id()));
-            if urls.is_empty() {
-                urls.push(format!("sqlite://{}", temporary.display()));
-            }
+/// Prints the queue throughput table for every URL and worker count.
+pub async fn run(
+    database_urls: Vec<String>,
+    tasks: usize,
+    workers: Vec<usize>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let mut urls = database_urls;
+    let temporary = std::env::temp_dir().join(format!("fedora-ci-bench-{}.db", std::process::id()));
+    if urls.is_empty() {
+        urls.push(format!("sqlite://{}", temporary.display()));
+    }
+    println!(
+        "| backend | workers | concurrency | tasks | enqueue tasks/s | claim+complete tasks/s |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for url in &urls {
+        for &count in &workers {
+            let result = queue_throughput(url, tasks, count, concurrency).await?;
             println!(
-                "| backend | workers | concurrency | tasks | enqueue tasks/s | claim+complete tasks/s |"
+                "| {:?} | {count} | {concurrency} | {tasks} | {:.0} | {:.0} |",
+                result.backend, result.enqueue_per_second, result.drain_per_second
             );
-            println!("|---|---|---|---|---|---|");
-            for url in &urls {
-                for &count in &workers {
-                    let result = queue_throughput(url, tasks, count, concurrency).await?;
-                    println!(
-                        "| {:?} | {count} | {concurrency} | {tasks} | {:.0} | {:.0} |",
-                        result.backend, result.enqueue_per_second, result.drain_per_second
-                    );
-                }
-            }
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", temporary.display()));
-            }
-            Ok(())
         }
     }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", temporary.display()));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Default)]
