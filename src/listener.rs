@@ -199,7 +199,7 @@ async fn settle(
     batch: &mut Vec<Delivery>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let messages: Vec<Incoming> = batch.iter().map(incoming).collect();
+    let messages: Vec<Incoming> = batch.iter_mut().map(incoming).collect();
     let mut failures = 0;
     loop {
         match intake::store_batch(store, identity, &messages).await {
@@ -229,7 +229,8 @@ async fn settle(
     Ok(())
 }
 
-fn incoming(delivery: &Delivery) -> Incoming {
+/// The message of `delivery`, taking its body (only the delivery tag is needed afterwards).
+fn incoming(delivery: &mut Delivery) -> Incoming {
     let headers = delivery
         .properties
         .headers()
@@ -244,7 +245,7 @@ fn incoming(delivery: &Delivery) -> Incoming {
             .map(|id| id.to_string()),
         topic: delivery.routing_key.to_string(),
         headers,
-        body: delivery.data.clone(),
+        body: std::mem::take(&mut delivery.data),
         received_at: Utc::now(),
     }
 }
