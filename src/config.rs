@@ -174,6 +174,9 @@ pub struct MessagingConfig {
     /// listener is down are then missed).
     pub queue: Option<String>,
     pub exchange: String,
+    /// Only check that `queue` exists, bind nothing (fedora-messaging's `passive_declares`):
+    /// for brokers where the queue and its bindings are set up by their administrators.
+    pub passive_declares: bool,
     /// `org.fedoraproject.prod` or `org.fedoraproject.stg`; every binding is under it.
     pub topic_prefix: String,
     pub ca_cert: Option<PathBuf>,
@@ -198,6 +201,7 @@ impl Default for MessagingConfig {
             amqp_url: Secret::new(PUBLIC_AMQP_URL),
             queue: None,
             exchange: "amq.topic".to_owned(),
+            passive_declares: false,
             topic_prefix: "org.fedoraproject.prod".to_owned(),
             ca_cert: None,
             certfile: None,
@@ -457,6 +461,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "messaging.amqp_url",
                 "must start with amqp:// or amqps://",
+            ));
+        }
+        if self.messaging.passive_declares && self.messaging.queue.is_none() {
+            return Err(ConfigError::invalid(
+                "messaging.passive_declares",
+                "needs messaging.queue: a passive declare checks an existing queue",
             ));
         }
         if self.messaging.certfile.is_some() != self.messaging.keyfile.is_some() {

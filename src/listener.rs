@@ -122,6 +122,7 @@ async fn consume(
             name.to_owned(),
             QueueDeclareOptions {
                 durable: true,
+                passive: config.passive_declares,
                 ..Default::default()
             },
         ),
@@ -138,7 +139,14 @@ async fn consume(
         .queue_declare(name.as_str().into(), options, FieldTable::default())
         .await
         .with_context(|| format!("declaring queue {name}"))?;
-    for key in routing_keys(&config.topic_prefix) {
+    // With passive declares the queue and its bindings are the broker administrators' (as in
+    // Fedora's infrastructure, where the service's user may not configure): only check it.
+    let keys = if config.passive_declares {
+        Vec::new()
+    } else {
+        routing_keys(&config.topic_prefix)
+    };
+    for key in keys {
         channel
             .queue_bind(
                 name.as_str().into(),

@@ -117,21 +117,23 @@ fn publish(bus: &Bus, messages: &[(String, Value)]) -> Vec<String> {
 }
 
 fn listener(db_url: &str, bus: &Bus) -> Running {
-    let dir = std::env::temp_dir();
-    let mut listener = Running::start(
-        &dir,
-        &["listen"],
-        &[
-            ("FEDORA_CI_DATABASE_URL", db_url),
-            ("FEDORA_CI_FAS_USER", "packit"),
-            ("FEDORA_CI_MESSAGING__AMQP_URL", AMQP_URL),
-            ("FEDORA_CI_MESSAGING__QUEUE", &bus.queue),
-            ("FEDORA_CI_MESSAGING__TOPIC_PREFIX", &bus.prefix),
-            ("FEDORA_CI_MESSAGING__BATCH_SIZE", "20"),
-        ],
-    );
+    let mut listener = start_listener(db_url, bus, &[]);
     listener.wait_for_line(&["consuming fedora-messaging"], Duration::from_secs(30));
     listener
+}
+
+fn start_listener(db_url: &str, bus: &Bus, extra: &[(&str, &str)]) -> Running {
+    let dir = std::env::temp_dir();
+    let mut env = vec![
+        ("FEDORA_CI_DATABASE_URL", db_url),
+        ("FEDORA_CI_FAS_USER", "packit"),
+        ("FEDORA_CI_MESSAGING__AMQP_URL", AMQP_URL),
+        ("FEDORA_CI_MESSAGING__QUEUE", &bus.queue),
+        ("FEDORA_CI_MESSAGING__TOPIC_PREFIX", &bus.prefix),
+        ("FEDORA_CI_MESSAGING__BATCH_SIZE", "20"),
+    ];
+    env.extend_from_slice(extra);
+    Running::start(&dir, &["listen"], &env)
 }
 
 async fn stored_ids(store: &Store) -> anyhow::Result<Vec<String>> {
@@ -260,5 +262,89 @@ async fn malformed_message_is_recorded_as_rejected_and_acknowledged() -> anyhow:
             .contains("pullrequest.commit_stop")
     );
     assert_eq!(process_tasks(&store).await?, 0);
+    bus.remove().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_is_retried_for_ever() -> anyhow::Result<()> {
+    let db = TestDb::sqlite().await?;
+    let bus = Bus::new();
+    let mut listener = start_listener(
+        db.url(),
+        &bus,
+        &[(
+            "FEDORA_CI_MESSAGING__AMQP_URL",
+            "amqp://guest:guest@127.0.0.1:1/%2F",
+        )],
+    );
+    listener.wait_for_count(
+        "lost the message broker; reconnecting",
+        3,
+        Duration::from_secs(30),
+    );
+    assert!(listener.child.try_wait()?.is_none(), "the listener gave up");
+    assert_eq!(
+        listener.count_lines("guest:guest"),
+        0,
+        "the broker password was logged"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passive_declares_consume_the_queue_the_administrators_made() -> anyhow::Result<()> {
+    let db = TestDb::postgres().await?;
+    let store = db.store().await?;
+    let bus = Bus::new();
+
+    // Without the queue, the listener keeps retrying rather than creating it.
+    let passive = [("FEDORA_CI_MESSAGING__PASSIVE_DECLARES", "true")];
+    let mut early = start_listener(db.url(), &bus, &passive);
+    early.wait_for_line(
+        &["lost the message broker", "NOT_FOUND"],
+        Duration::from_secs(30),
+    );
+    early.kill();
+
+    // As the playbook does: a durable queue bound to our topics.
+    let runtime = lapin::runtime::default_runtime()?;
+    let connection = lapin::Connection::connect_with_runtime(
+        AMQP_URL,
+        lapin::ConnectionProperties::default(),
+        runtime,
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(
+            bus.queue.as_str().into(),
+            durable,
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    for key in fedora_ci::listener::routing_keys(&bus.prefix) {
+        channel
+            .queue_bind(
+                bus.queue.as_str().into(),
+                "amq.topic".into(),
+                key.as_str().into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+    }
+    connection.close(200, "set up".into()).await?;
+
+    let mut listener = start_listener(db.url(), &bus, &passive);
+    listener.wait_for_line(&["consuming fedora-messaging"], Duration::from_secs(30));
+    let published = publish(&bus, &relevant());
+    wait_for(Duration::from_secs(30), || async {
+        Ok((stored_ids(&store).await?.len() >= published.len()).then_some(()))
+    })
+    .await?;
     bus.remove().await
 }

@@ -7,8 +7,9 @@
 //! parameters). A retried call reuses its call number, so the hub can tell a replay
 //! from a new call. An expired session (fault 1007) is renewed once, as koji does.
 //!
-//! Kerberos (GSSAPI) login is not implemented: Fedora's hub accepts SSL client
-//! certificates through the same `sslLogin` call.
+//! Kerberos (GSSAPI/SPNEGO) login is not implemented yet. Fedora's production hub only
+//! accepts it (`/kojihub/ssllogin` is `AuthType GSSAPI` in fedora-infra's `kojihub.conf`),
+//! so until it is, this client logs in only to hubs that accept client certificates.
 
 mod error;
 pub mod source_url;
