@@ -3,6 +3,11 @@
 // Helpers outside #[test] functions unwrap too; a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/logs.rs"]
+mod logs;
+
+use logs::capture_logs;
+
 use fedora_ci::clients::logdetective::{
     AnalysisRequest, LogDetective, LogDetectiveClient, LogDetectiveError,
 };
@@ -11,7 +16,7 @@ use fedora_ci::config::Secret;
 use fedora_ci::fakes::logdetective::{ANALYZE, FakeLogDetective};
 use fedora_ci::fakes::serve_on_loopback;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 const TOKEN: &str = "ld-packit-token-0123456789abcdef";
@@ -35,33 +40,6 @@ fn request() -> AnalysisRequest {
 
 fn client(url: &str, token: &str) -> LogDetectiveClient {
     LogDetectiveClient::new(url, Secret::new(token), Timeouts::default()).unwrap()
-}
-
-/// Runs `work` with every log event, down to trace level, written to a string.
-async fn capture_logs<T>(work: impl Future<Output = T>) -> (String, T) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let result = work.await;
-    drop(guard);
-    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
-    (logs, result)
 }
 
 #[tokio::test]
