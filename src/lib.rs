@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod checker;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod context;
 pub mod db;
 pub mod events;
 pub mod fakes;
+pub mod helpers;
 pub mod intake;
 pub mod jobs;
 pub mod listener;

@@ -1,0 +1,98 @@
+//! Which projects Fedora CI runs for (packit-service's `FedoraCIConfig`).
+//!
+//! Opt-out mode (`fedora_ci_run_by_default`): every `https://src.fedoraproject.org/rpms/*` and
+//! `/tests/*` project except `fedora_ci.disabled_projects`. Opt-in mode: only
+//! `fedora_ci.enabled_projects`. URLs are compared exactly, as packit-service does.
+
+use crate::config::Config;
+
+const OPT_OUT_PREFIXES: [&str; 2] = [
+    "https://src.fedoraproject.org/rpms/",
+    "https://src.fedoraproject.org/tests/",
+];
+
+fn listed(list: &[String], project_url: &str) -> bool {
+    list.iter().any(|url| url == project_url)
+}
+
+/// Whether Fedora CI runs for the project at `project_url` (its web URL).
+pub fn is_project_enabled(config: &Config, project_url: &str) -> bool {
+    if config.fedora_ci_run_by_default {
+        OPT_OUT_PREFIXES
+            .iter()
+            .any(|prefix| project_url.starts_with(prefix))
+            && !listed(&config.fedora_ci.disabled_projects, project_url)
+    } else {
+        listed(&config.fedora_ci.enabled_projects, project_url)
+    }
+}
+
+/// Whether ELN builds and tests may run for the project.
+pub fn is_eln_enabled(config: &Config, project_url: &str) -> bool {
+    !listed(&config.fedora_ci.disabled_projects_for_eln, project_url)
+}
+
+/// Whether failed builds of the project get a Log Detective analysis.
+pub fn is_logdetective_enabled(config: &Config, project_url: &str) -> bool {
+    config.logdetective_enabled
+        && !listed(
+            &config.fedora_ci.disabled_projects_for_logdetective,
+            project_url,
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTEE: &str = "https://src.fedoraproject.org/rpms/optee_os";
+    const KERNEL: &str = "https://src.fedoraproject.org/rpms/kernel";
+    const TESTS: &str = "https://src.fedoraproject.org/tests/selinux";
+    const PAGURE_IO: &str = "https://pagure.io/fedora-ci";
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(text).expect("valid test configuration")
+    }
+
+    #[test]
+    fn opt_out_mode_covers_rpms_and_tests_except_disabled() {
+        let config = config(&format!(
+            "fedora_ci_run_by_default = true\n[fedora_ci]\ndisabled_projects = [\"{KERNEL}\"]\n"
+        ));
+        assert!(is_project_enabled(&config, OPTEE));
+        assert!(is_project_enabled(&config, TESTS));
+        assert!(!is_project_enabled(&config, KERNEL));
+        assert!(!is_project_enabled(&config, PAGURE_IO));
+        assert!(!is_project_enabled(
+            &config,
+            "https://src.fedoraproject.org/rpmsfoo/x"
+        ));
+    }
+
+    #[test]
+    fn opt_in_mode_covers_only_enabled() {
+        let config = config(&format!("[fedora_ci]\nenabled_projects = [\"{OPTEE}\"]\n"));
+        assert!(is_project_enabled(&config, OPTEE));
+        assert!(!is_project_enabled(&config, KERNEL));
+        assert!(
+            !is_project_enabled(&Config::default(), OPTEE),
+            "nothing by default"
+        );
+    }
+
+    #[test]
+    fn eln_and_logdetective_opt_outs() {
+        let config = config(&format!(
+            "logdetective_enabled = true\n[fedora_ci]\ndisabled_projects_for_eln = [\"{KERNEL}\"]\n\
+             disabled_projects_for_logdetective = [\"{OPTEE}\"]\n"
+        ));
+        assert!(!is_eln_enabled(&config, KERNEL));
+        assert!(is_eln_enabled(&config, OPTEE));
+        assert!(!is_logdetective_enabled(&config, OPTEE));
+        assert!(is_logdetective_enabled(&config, KERNEL));
+        assert!(
+            !is_logdetective_enabled(&Config::default(), KERNEL),
+            "off unless enabled"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Small pure helpers the handlers share. Nothing here does I/O.
+
+pub mod flags;
