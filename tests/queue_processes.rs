@@ -235,7 +235,9 @@ async fn sigterm_finishes_running_task_then_exits(db: TestDb) -> anyhow::Result<
     })
     .await?;
     worker.signal("TERM");
-    // Enqueued after SIGTERM: the stopping worker must not take it.
+    // Enqueued once the worker has taken in SIGTERM (it is still finishing the first task,
+    // which sleeps 1 s): the stopping worker must not take it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let late = enqueue_raw(
         &store,
         "test.sleep",
