@@ -3,12 +3,11 @@
 //! Faults are injected per file name, e.g. `view-all-source-package-name-list--view-eln.txt`.
 
 use crate::clients::eln::ELN_LIST_FILES;
-use crate::fakes::{FaultInjector, lock, serve_on_loopback};
+use crate::fakes::{FakeServer, FaultInjector, lock};
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -20,44 +19,35 @@ struct Data {
 
 #[derive(Clone)]
 pub struct FakeEln {
-    data: Arc<Mutex<Data>>,
-    faults: Arc<FaultInjector<u16>>,
-    address: SocketAddr,
+    server: FakeServer<Data>,
 }
 
 impl FakeEln {
     /// Serves no file until a test sets some.
     pub async fn start() -> std::io::Result<Self> {
-        let data = Arc::new(Mutex::new(Data::default()));
-        let faults = Arc::new(FaultInjector::default());
-        let router = {
-            let (data, faults) = (data.clone(), faults.clone());
+        let server = FakeServer::start(Data::default(), |data, faults| {
             axum::Router::new().route(
                 "/{file}",
                 axum::routing::get(move |Path(file): Path<String>| {
                     serve_file(data.clone(), faults.clone(), file)
                 }),
             )
-        };
-        let address = serve_on_loopback(router).await?;
-        Ok(FakeEln {
-            data,
-            faults,
-            address,
         })
+        .await?;
+        Ok(FakeEln { server })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     pub fn faults(&self) -> &FaultInjector<u16> {
-        &self.faults
+        &self.server.faults
     }
 
     /// Serves `text` as `file`, byte for byte.
     pub fn set_list(&self, file: &str, text: &str) {
-        lock(&self.data)
+        lock(&self.server.data)
             .files
             .insert(file.to_owned(), text.to_owned());
     }
@@ -71,7 +61,7 @@ impl FakeEln {
     }
 
     pub fn calls(&self) -> Vec<String> {
-        lock(&self.data).calls.clone()
+        lock(&self.server.data).calls.clone()
     }
 }
 

@@ -5,13 +5,12 @@
 //! pages only when asked (`page_size`, `page_number`), as FASJSON does, unless told to page
 //! every answer. Faults are injected per operation id, `list_user_groups`.
 
-use crate::fakes::{FaultInjector, lock, serve_on_loopback};
+use crate::fakes::{FakeServer, FaultInjector, lock};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub const LIST_USER_GROUPS: &str = "list_user_groups";
@@ -35,17 +34,12 @@ struct Data {
 
 #[derive(Clone)]
 pub struct FakeFasjson {
-    data: Arc<Mutex<Data>>,
-    faults: Arc<FaultInjector<u16>>,
-    address: SocketAddr,
+    server: FakeServer<Data>,
 }
 
 impl FakeFasjson {
     pub async fn start() -> std::io::Result<Self> {
-        let data = Arc::new(Mutex::new(Data::default()));
-        let faults = Arc::new(FaultInjector::default());
-        let router = {
-            let (data, faults) = (data.clone(), faults.clone());
+        let server = FakeServer::start(Data::default(), |data, faults| {
             axum::Router::new().route(
                 "/v1/users/{name}/groups/",
                 axum::routing::get(
@@ -57,40 +51,38 @@ impl FakeFasjson {
                     },
                 ),
             )
-        };
-        let address = serve_on_loopback(router).await?;
-        Ok(FakeFasjson {
-            data,
-            faults,
-            address,
         })
+        .await?;
+        Ok(FakeFasjson { server })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     pub fn faults(&self) -> &FaultInjector<u16> {
-        &self.faults
+        &self.server.faults
     }
 
     pub fn add_user(&self, name: &str, groups: &[&str]) {
         let groups = groups.iter().map(|group| (*group).to_owned()).collect();
-        lock(&self.data).users.insert(name.to_owned(), groups);
+        lock(&self.server.data)
+            .users
+            .insert(name.to_owned(), groups);
     }
 
     /// From now on only requests with exactly this `Authorization` value get an answer.
     pub fn require_authorization(&self, value: &str) {
-        lock(&self.data).required_authorization = Some(value.to_owned());
+        lock(&self.server.data).required_authorization = Some(value.to_owned());
     }
 
     /// Pages every answer by `page_size` groups, even when the client does not ask.
     pub fn page_every_answer(&self, page_size: usize) {
-        lock(&self.data).forced_page_size = Some(page_size);
+        lock(&self.server.data).forced_page_size = Some(page_size);
     }
 
     pub fn calls(&self) -> Vec<RecordedFasjsonCall> {
-        lock(&self.data).calls.clone()
+        lock(&self.server.data).calls.clone()
     }
 }
 

@@ -4,11 +4,10 @@
 //! Faults are injected for the operation `analyze`, after the call is recorded, so a test can
 //! see a request that reached the service even when the answer was lost.
 
-use crate::fakes::{FaultInjector, lock, serve_on_loopback};
+use crate::fakes::{FakeServer, FaultInjector, lock};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub const ANALYZE: &str = "analyze";
@@ -30,46 +29,40 @@ struct Data {
 
 #[derive(Clone)]
 pub struct FakeLogDetective {
-    data: Arc<Mutex<Data>>,
-    faults: Arc<FaultInjector<u16>>,
-    address: SocketAddr,
+    server: FakeServer<Data>,
 }
 
 impl FakeLogDetective {
     /// Accepts `token` as the Bearer token (`LD_PACKIT_TOKEN` of the real service).
     pub async fn start(token: &str) -> std::io::Result<Self> {
-        let data = Arc::new(Mutex::new(Data {
-            token: token.to_owned(),
-            calls: Vec::new(),
-        }));
-        let faults = Arc::new(FaultInjector::default());
-        let router = {
-            let (data, faults) = (data.clone(), faults.clone());
-            axum::Router::new().route(
-                "/analyze",
-                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                    analyze(data.clone(), faults.clone(), headers, body)
-                }),
-            )
-        };
-        let address = serve_on_loopback(router).await?;
-        Ok(FakeLogDetective {
-            data,
-            faults,
-            address,
-        })
+        let server = FakeServer::start(
+            Data {
+                token: token.to_owned(),
+                calls: Vec::new(),
+            },
+            |data, faults| {
+                axum::Router::new().route(
+                    "/analyze",
+                    axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                        analyze(data.clone(), faults.clone(), headers, body)
+                    }),
+                )
+            },
+        )
+        .await?;
+        Ok(FakeLogDetective { server })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     pub fn faults(&self) -> &FaultInjector<u16> {
-        &self.faults
+        &self.server.faults
     }
 
     pub fn calls(&self) -> Vec<RecordedAnalyzeCall> {
-        lock(&self.data).calls.clone()
+        lock(&self.server.data).calls.clone()
     }
 }
 

@@ -13,7 +13,7 @@ pub mod testing_farm;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Failures a fake injects before it handles a call: scripted ones for a named
@@ -91,6 +91,44 @@ impl<F: Clone> FaultPlan<F> {
             return self.random_failure.clone();
         }
         None
+    }
+}
+
+/// What an HTTP fake holds: its state, the failures to inject and where it listens.
+pub(crate) struct FakeServer<D> {
+    pub(crate) data: Arc<Mutex<D>>,
+    pub(crate) faults: Arc<FaultInjector<u16>>,
+    address: SocketAddr,
+}
+
+impl<D> Clone for FakeServer<D> {
+    fn clone(&self) -> Self {
+        FakeServer {
+            data: self.data.clone(),
+            faults: self.faults.clone(),
+            address: self.address,
+        }
+    }
+}
+
+impl<D: Send + 'static> FakeServer<D> {
+    /// Serves the router `routes` builds over the shared state and fault injector.
+    pub(crate) async fn start(
+        data: D,
+        routes: impl FnOnce(Arc<Mutex<D>>, Arc<FaultInjector<u16>>) -> axum::Router,
+    ) -> std::io::Result<Self> {
+        let data = Arc::new(Mutex::new(data));
+        let faults = Arc::new(FaultInjector::default());
+        let address = serve_on_loopback(routes(data.clone(), faults.clone())).await?;
+        Ok(FakeServer {
+            data,
+            faults,
+            address,
+        })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.address)
     }
 }
 

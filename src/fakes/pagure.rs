@@ -4,12 +4,11 @@
 //! request is updated ("Flag updated"), any other is added ("Flag added", with a
 //! random uid when none is given). Writes need a known `Authorization: token …`.
 
-use crate::fakes::{FaultInjector, lock, serve_on_loopback};
+use crate::fakes::{FakeServer, FaultInjector, lock};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// One request as the fake received it.
@@ -36,45 +35,36 @@ struct Data {
 
 #[derive(Clone)]
 pub struct FakePagure {
-    data: Arc<Mutex<Data>>,
-    faults: Arc<FaultInjector<u16>>,
-    address: SocketAddr,
+    server: FakeServer<Data>,
 }
 
 type Answer = (StatusCode, Json);
 
 impl FakePagure {
     pub async fn start() -> std::io::Result<Self> {
-        let data = Arc::new(Mutex::new(Data::default()));
-        let faults = Arc::new(FaultInjector::default());
-        let router = {
-            let (data, faults) = (data.clone(), faults.clone());
+        let server = FakeServer::start(Data::default(), |data, faults| {
             axum::Router::new().fallback(
                 move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
                     handle(data.clone(), faults.clone(), method, uri, headers, body)
                 },
             )
-        };
-        let address = serve_on_loopback(router).await?;
-        Ok(FakePagure {
-            data,
-            faults,
-            address,
         })
+        .await?;
+        Ok(FakePagure { server })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     pub fn faults(&self) -> &FaultInjector<u16> {
-        &self.faults
+        &self.server.faults
     }
 
     /// Registers a project under its `url_path` (`rpms/NAME`, `NAME`, `fork/USER/rpms/NAME`).
     pub fn add_project(&self, project: Json) {
         let path = project["url_path"].as_str().unwrap_or_default().to_owned();
-        lock(&self.data).projects.insert(path, project);
+        lock(&self.server.data).projects.insert(path, project);
     }
 
     /// Registers a pull request (and its target project) from its API JSON.
@@ -85,14 +75,14 @@ impl FakePagure {
             .unwrap_or_default()
             .to_owned();
         let id = pull_request["id"].as_u64().unwrap_or_default();
-        lock(&self.data)
+        lock(&self.server.data)
             .pull_requests
             .insert((path, id), pull_request);
     }
 
     pub fn add_group(&self, group: Json) {
         let name = group["name"].as_str().unwrap_or_default().to_owned();
-        lock(&self.data).groups.insert(name, group);
+        lock(&self.server.data).groups.insert(name, group);
     }
 
     pub fn add_raw_file(&self, project_path: &str, commit: &str, file_path: &str, content: &str) {
@@ -101,30 +91,32 @@ impl FakePagure {
             commit.to_owned(),
             file_path.to_owned(),
         );
-        lock(&self.data).raw_files.insert(key, content.to_owned());
+        lock(&self.server.data)
+            .raw_files
+            .insert(key, content.to_owned());
     }
 
     pub fn set_branches(&self, project_path: &str, branches: &[&str]) {
         let branches = branches.iter().map(|name| (*name).to_owned()).collect();
-        lock(&self.data)
+        lock(&self.server.data)
             .branches
             .insert(project_path.to_owned(), branches);
     }
 
     /// Accepts `token` as the API token of `user`.
     pub fn add_token(&self, token: &str, user: &str) {
-        lock(&self.data)
+        lock(&self.server.data)
             .tokens
             .insert(token.to_owned(), user.to_owned());
     }
 
     pub fn calls(&self) -> Vec<RecordedPagureCall> {
-        lock(&self.data).calls.clone()
+        lock(&self.server.data).calls.clone()
     }
 
     pub fn flags(&self, project_path: &str, pull_request_id: u64) -> Vec<Json> {
         let key = (project_path.to_owned(), pull_request_id);
-        lock(&self.data)
+        lock(&self.server.data)
             .flags
             .get(&key)
             .cloned()
@@ -133,7 +125,7 @@ impl FakePagure {
 
     pub fn comments(&self, project_path: &str, pull_request_id: u64) -> Vec<Json> {
         let key = (project_path.to_owned(), pull_request_id);
-        let data = lock(&self.data);
+        let data = lock(&self.server.data);
         let comments = data
             .pull_requests
             .get(&key)
