@@ -93,7 +93,39 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts only a string, and says what was wrong without echoing the value: a secret given
+/// with the wrong type is still a secret.
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+        Ok(Secret::new(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (quote it)"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (quote it)"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (quote it)"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (quote it)"))
     }
 }
 
@@ -577,7 +609,15 @@ fn apply_env(
             };
         }
         let leaf = path[path.len() - 1].clone();
-        node.insert(leaf, env_value(&raw));
+        // Secrets and secret files are strings whatever they look like: a token of digits
+        // must not turn into a number.
+        let dotted = path.join(".");
+        let value = if SECRET_KEYS.contains(&dotted.as_str()) || leaf.ends_with("_file") {
+            toml::Value::String(raw)
+        } else {
+            env_value(&raw)
+        };
+        node.insert(leaf, value);
         origins.insert(path.join("."), name);
     }
     Ok(origins)

@@ -209,3 +209,21 @@ fn env_values_are_typed_only_when_they_look_typed() {
         toml::Value::String("https://x.example/a".into())
     );
 }
+
+#[test]
+fn a_secret_of_the_wrong_type_is_named_but_not_shown() {
+    let text = error_text(load_text("pagure_token = 987654321\n", &[]));
+    assert!(text.contains("config key `pagure_token`"), "{text}");
+    assert!(text.contains("must be a string"), "{text}");
+    assert!(!text.contains("987654321"), "{text}");
+}
+
+#[test]
+fn a_secret_from_the_environment_stays_a_string() -> anyhow::Result<()> {
+    let config = load_text("", &[("FEDORA_CI_PAGURE_TOKEN", "0123456789")])?;
+    assert_eq!(
+        config.pagure_token.as_ref().map(Secret::expose),
+        Some("0123456789")
+    );
+    Ok(())
+}
