@@ -65,6 +65,8 @@ pub async fn run(
         );
         match session.await {
             Ok(()) => return Ok(()),
+            // Unstored deliveries stay unacknowledged: the broker redelivers them.
+            Err(_) if shutdown.is_cancelled() => return Ok(()),
             Err(error) => {
                 failures += 1;
                 let wait = backoff(Duration::from_secs(1), failures).min(Duration::from_secs(60));
