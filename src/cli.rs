@@ -131,10 +131,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             dry_run: true,
         } => {
-            let identity = crate::intake::identity(&config);
-            for message in replay::read_messages(&file)? {
-                println!("{}", replay::plan(&message, &identity));
-            }
+            let planned = replay::dry_run(&config, &file).await?;
+            println!("{}", serde_json::to_string_pretty(&planned)?);
             Ok(())
         }
         Command::Process {
@@ -143,10 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = roles::open_store(&config)?;
             store.migrate().await.context("migrating the database")?;
-            let ctx = crate::context::Context {
-                store: store.clone(),
-                config: config.clone(),
-            };
+            let ctx = crate::context::Context::new(store.clone(), config.clone())?;
             let results = replay::process(&ctx, &crate::intake::identity(&config), &file).await;
             store.close().await;
             for result in results? {

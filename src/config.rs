@@ -304,6 +304,18 @@ pub struct Config {
     pub logdetective_url: String,
     pub logdetective_token: Option<Secret>,
 
+    /// Shadow mode: decide and record every call, make none that changes anything. Unset:
+    /// on exactly when the Pagure token, Koji credentials or Testing Farm secret is missing.
+    pub dry_run: Option<bool>,
+    /// TLS client certificate and key (PEM files) for Koji's `sslLogin`.
+    pub koji_cert: Option<PathBuf>,
+    pub koji_key: Option<PathBuf>,
+    /// Where the ELN package lists live (`view-all-source-package-name-list--view-eln*.txt`).
+    pub eln_package_lists_url: String,
+    /// The Fedora CI tests, in the order they are submitted; data, so that a new shared test
+    /// needs no release. Defaults to packit-service's six.
+    pub fedora_ci_tests: Vec<crate::helpers::testing_farm::FedoraCiTest>,
+
     pub sentry_dsn: Option<Secret>,
     pub api: ApiConfig,
     pub worker: WorkerConfig,
@@ -336,6 +348,11 @@ impl Default for Config {
             logdetective_enabled: false,
             logdetective_url: "https://logdetective01.fedorainfracloud.org".to_owned(),
             logdetective_token: None,
+            dry_run: None,
+            koji_cert: None,
+            koji_key: None,
+            eln_package_lists_url: crate::clients::eln::DEFAULT_BASE_URL.to_owned(),
+            fedora_ci_tests: crate::helpers::testing_farm::default_tests(),
             sentry_dsn: None,
             api: ApiConfig::default(),
             worker: WorkerConfig::default(),
@@ -415,6 +432,7 @@ impl Config {
             ("koji_logs_url", &self.koji_logs_url),
             ("testing_farm_api_url", &self.testing_farm_api_url),
             ("logdetective_url", &self.logdetective_url),
+            ("eln_package_lists_url", &self.eln_package_lists_url),
         ] {
             check_http_url(key, url)?;
         }

@@ -1,18 +1,202 @@
 //! Which work an event causes (packit-service's `jobs.py` / `SteveJobs`).
 //!
-//! [`ProcessMessage`] is the first task of every stored message: it parses the message into
-//! an [`Event`] and records the outcome on the inbound row, in the transaction that enqueues
-//! whatever the event causes.
+//! [`JOBS`] is the registry, readable in one place like packit-service's decorators: which
+//! handler reacts to which event, which comment command and `--target` it answers, and which
+//! checkers gate it. [`ProcessMessage`] is the first task of every stored message: it parses
+//! the message into an [`Event`], records the project rows, and enqueues the handler tasks the
+//! registry names — all in the transaction that records the message's outcome, so an event is
+//! either fully planned or not at all.
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use crate::checker::projects::{is_eln_enabled, is_project_enabled};
+use crate::config::Config;
 use crate::context::Context;
-use crate::db::inbound;
-use crate::events::{self, Event, Parsed};
+use crate::db::runs::{self, PullRequestKey};
+use crate::db::{Tx, inbound};
+use crate::events::{self, Event, Parsed, PullRequest};
+use crate::handlers::comment::CommentCommand;
+use crate::handlers::koji::{BuildFor, KojiScratchBuild, KojiTaskReport, build_flag};
+use crate::handlers::logdetective::LogDetectiveResults;
+use crate::handlers::report::report;
+use crate::handlers::superseded::CancelSuperseded;
+use crate::handlers::testing_farm::{TestSelection, TestingFarmResults, TestingFarmSubmit};
+use crate::handlers::PullRequestRef;
+use crate::helpers::commands::TargetChoice;
+use crate::helpers::flags::CheckStatus;
+use crate::metrics;
 use crate::tasks::{self, BackgroundTask};
+
+/// The kinds of event a handler can react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A PR opened, or a new head commit pushed to it.
+    Push,
+    /// A `/fedora-ci …` comment.
+    Comment,
+    /// A state change of one of our Koji tasks.
+    KojiTask,
+    /// A Testing Farm request changed.
+    TestingFarmResult,
+    /// A Log Detective analysis changed.
+    LogDetectiveResult,
+}
+
+/// The handlers (packit-service's class names in the docs of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// `DownstreamKojiScratchBuildHandler`.
+    ScratchBuild,
+    /// `DownstreamKojiELNScratchBuildHandler`.
+    ElnScratchBuild,
+    /// `KojiTaskReportDownstreamHandler`.
+    KojiTaskReport,
+    /// `DownstreamTestingFarmHandler`.
+    TestingFarm,
+    /// `DownstreamTestingFarmELNHandler`.
+    ElnTestingFarm,
+    /// `DownstreamTestingFarmTestsNSHandler`.
+    TestsNamespaceTestingFarm,
+    /// `DownstreamTestingFarmResultsHandler`.
+    TestingFarmResults,
+    /// `DownstreamLogDetectiveResultsHandler`.
+    LogDetectiveResults,
+}
+
+/// What gates a handler (packit-service's checkers). The pure ones are evaluated when the
+/// event is planned; the others inside the handler's task (see [`crate::checker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    /// `IsProjectInRpmsNamespace`.
+    InRpmsNamespace,
+    /// `IsProjectInTestsNamespace`.
+    InTestsNamespace,
+    /// `IsProjectEnabledForELN` (pure).
+    EnabledForEln,
+    /// `PackageNeedsELNBuildFromRawhide`: rawhide PR, ELN package, no `eln` branch (in task).
+    PackageNeedsElnBuild,
+    /// `HasEventSuccessfulScratchBuild`: a comment's tests need a build; missing, one is
+    /// built first (in task).
+    HasSuccessfulScratchBuild,
+    /// `PermissionOnDistgitForFedoraCI`: comments only from packagers (in task).
+    PackagerForComment,
+    /// `IsDownstreamTest`: only runs that carry a Fedora CI test name (in task).
+    IsFedoraCiTest,
+}
+
+/// One entry of the registry.
+#[derive(Debug)]
+pub struct JobSpec {
+    pub handler: Handler,
+    pub reacts_to: &'static [Trigger],
+    /// The comment command it answers, if any.
+    pub command: Option<&'static str>,
+    /// The `--target` it answers; a handler without one is dropped when a target is given.
+    pub target: Option<TargetChoice>,
+    pub checkers: &'static [Checker],
+}
+
+use Checker::*;
+use Trigger::*;
+
+/// The registry.
+pub const JOBS: &[JobSpec] = &[
+    JobSpec {
+        handler: Handler::ScratchBuild,
+        reacts_to: &[Push, Comment],
+        command: Some("scratch-build"),
+        target: Some(TargetChoice::Rawhide),
+        checkers: &[InRpmsNamespace, PackagerForComment],
+    },
+    JobSpec {
+        handler: Handler::ElnScratchBuild,
+        reacts_to: &[Push, Comment],
+        command: Some("scratch-build"),
+        target: Some(TargetChoice::Eln),
+        checkers: &[InRpmsNamespace, EnabledForEln, PackagerForComment, PackageNeedsElnBuild],
+    },
+    JobSpec {
+        handler: Handler::KojiTaskReport,
+        reacts_to: &[KojiTask],
+        command: None,
+        target: None,
+        checkers: &[],
+    },
+    JobSpec {
+        handler: Handler::TestingFarm,
+        reacts_to: &[Comment],
+        command: Some("test"),
+        target: Some(TargetChoice::Rawhide),
+        checkers: &[InRpmsNamespace, HasSuccessfulScratchBuild, PackagerForComment],
+    },
+    JobSpec {
+        handler: Handler::ElnTestingFarm,
+        reacts_to: &[Comment],
+        command: Some("test"),
+        target: Some(TargetChoice::Eln),
+        checkers: &[
+            InRpmsNamespace,
+            EnabledForEln,
+            PackageNeedsElnBuild,
+            HasSuccessfulScratchBuild,
+            PackagerForComment,
+        ],
+    },
+    JobSpec {
+        handler: Handler::TestsNamespaceTestingFarm,
+        reacts_to: &[Push, Comment],
+        command: Some("test"),
+        target: None,
+        checkers: &[InTestsNamespace, PackagerForComment],
+    },
+    JobSpec {
+        handler: Handler::TestingFarmResults,
+        reacts_to: &[TestingFarmResult],
+        command: None,
+        target: None,
+        checkers: &[IsFedoraCiTest],
+    },
+    JobSpec {
+        handler: Handler::LogDetectiveResults,
+        reacts_to: &[LogDetectiveResult],
+        command: None,
+        target: None,
+        checkers: &[],
+    },
+];
+// A build that succeeds starts the tests (TestingFarm) from the Koji report handler; that
+// is `DownstreamTestingFarmHandler` reacting to `koji.result.Task` in packit-service.
+
+/// The registry entries reacting to `trigger`.
+pub fn jobs_for(trigger: Trigger) -> impl Iterator<Item = &'static JobSpec> {
+    JOBS.iter().filter(move |job| job.reacts_to.contains(&trigger))
+}
+
+/// The registry entries answering a comment command, filtered by `--target` as
+/// packit-service does.
+pub fn comment_jobs(
+    command: &str,
+    target: Option<TargetChoice>,
+) -> impl Iterator<Item = &'static JobSpec> {
+    jobs_for(Comment).filter(move |job| {
+        job.command == Some(command) && (target.is_none() || job.target == target)
+    })
+}
+
+/// Whether the checkers that need no I/O let the job run for this PR.
+pub fn pure_checks_pass(job: &JobSpec, config: &Config, pr: &PullRequestRef) -> bool {
+    job.checkers.iter().all(|checker| match checker {
+        InRpmsNamespace => pr.namespace == "rpms",
+        InTestsNamespace => pr.namespace == "tests",
+        EnabledForEln => is_eln_enabled(config, &pr.project_url),
+        PackageNeedsElnBuild | HasSuccessfulScratchBuild | PackagerForComment | IsFedoraCiTest => {
+            true
+        }
+    })
+}
 
 /// Turns one stored message into its event and the tasks that event causes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,13 +220,16 @@ impl BackgroundTask for ProcessMessage {
             // A second run of this task (at-least-once delivery): the first one finished.
             return Ok(());
         }
+        let mut tx = ctx.store.begin().await?;
         let (outcome, reason) =
             match events::parse_with_reason(&message.topic, message.body.as_bytes()) {
-                Ok(Parsed::Event(event)) => (inbound::PROCESSED, describe(&event)),
+                Ok(Parsed::Event(event)) => match plan(ctx, &mut tx, &event, message.received_at).await? {
+                    Planned::Work(what) => (inbound::PROCESSED, format!("{}: {what}", describe(&event))),
+                    Planned::Nothing(why) => (inbound::IGNORED, format!("{}: {why}", describe(&event))),
+                },
                 Ok(Parsed::Ignored(skip)) => (inbound::IGNORED, skip.to_string()),
                 Err(error) => (inbound::REJECTED, error.to_string()),
             };
-        let mut tx = ctx.store.begin().await?;
         inbound::finish(&mut tx, message.id, outcome, Some(&reason), Utc::now()).await?;
         tx.commit()
             .await
@@ -50,6 +237,200 @@ impl BackgroundTask for ProcessMessage {
         info!(message.id = %message.message_id, topic = %message.topic, outcome, reason, "message processed");
         Ok(())
     }
+}
+
+/// What planning an event came to.
+pub enum Planned {
+    /// Tasks were enqueued; says which.
+    Work(String),
+    /// Nothing to do, and why.
+    Nothing(String),
+}
+
+/// Records the event's rows and enqueues its handler tasks inside `tx`.
+pub async fn plan(
+    ctx: &Context,
+    tx: &mut Tx,
+    event: &Event,
+    received_at: DateTime<Utc>,
+) -> anyhow::Result<Planned> {
+    match event {
+        Event::PullRequestOpened(pr) => plan_push(ctx, tx, pr, received_at).await,
+        Event::PullRequestSynchronized { pull_request, .. } => {
+            plan_push(ctx, tx, pull_request, received_at).await
+        }
+        Event::PullRequestComment(comment) => {
+            let pr = &comment.pull_request;
+            let is_help = is_help_comment(&ctx.config.comment_command_prefix, &comment.text);
+            if !is_help && !is_project_enabled(&ctx.config, &pr.target_repo.url) {
+                return Ok(Planned::Nothing("Fedora CI is not enabled for the project".into()));
+            }
+            let pr_ref = record_pull_request(tx, pr).await?;
+            tasks::enqueue(
+                tx,
+                &CommentCommand {
+                    pull_request: pr_ref,
+                    comment_id: comment.comment_id.0,
+                    actor: pr.actor.clone(),
+                    text: comment.text.clone(),
+                },
+            )
+            .await?;
+            Ok(Planned::Work("comment command".into()))
+        }
+        Event::KojiTaskStateChanged(change) => {
+            tasks::enqueue(
+                tx,
+                &KojiTaskReport {
+                    task_id: change.task_id.0,
+                    state: change.new_state,
+                    start_time: change.start_time,
+                    completion_time: change.completion_time,
+                    arch_tasks: change
+                        .arch_tasks
+                        .iter()
+                        .map(|(arch, id)| (arch.clone(), id.0))
+                        .collect(),
+                    failed_arches: change.failed_arches.clone(),
+                },
+            )
+            .await?;
+            Ok(Planned::Work("Koji task report".into()))
+        }
+        Event::TestingFarmResult(notification) => {
+            tasks::enqueue(
+                tx,
+                &TestingFarmResults {
+                    request_id: notification.request_id.to_string(),
+                },
+            )
+            .await?;
+            Ok(Planned::Work("Testing Farm results".into()))
+        }
+        Event::LogDetectiveResult(result) => {
+            if !ctx.config.logdetective_enabled {
+                return Ok(Planned::Nothing("Log Detective is not enabled".into()));
+            }
+            tasks::enqueue(
+                tx,
+                &LogDetectiveResults {
+                    analysis_id: result.analysis_id.0.clone(),
+                    status: result.status,
+                    response: result.response.clone(),
+                    error_message: result.error_message.clone(),
+                },
+            )
+            .await?;
+            Ok(Planned::Work("Log Detective results".into()))
+        }
+        Event::PullRequestClosed(_) => Ok(Planned::Nothing("closed pull requests need no CI".into())),
+    }
+}
+
+/// A push: the registry's push jobs, the first ("queued") flags at once, and the
+/// cancellation of what runs for older commits.
+async fn plan_push(
+    ctx: &Context,
+    tx: &mut Tx,
+    pr: &PullRequest,
+    received_at: DateTime<Utc>,
+) -> anyhow::Result<Planned> {
+    if !is_project_enabled(&ctx.config, &pr.target_repo.url) {
+        return Ok(Planned::Nothing("Fedora CI is not enabled for the project".into()));
+    }
+    if pr.title.to_ascii_lowercase().contains("[skip ci]") {
+        return Ok(Planned::Nothing("[skip ci] in the pull request title".into()));
+    }
+    let pr_ref = record_pull_request(tx, pr).await?;
+    tasks::enqueue(
+        tx,
+        &CancelSuperseded {
+            pull_request_id: pr_ref.pull_request_id,
+            head_sha: pr_ref.head_sha.clone(),
+        },
+    )
+    .await?;
+    let mut started = Vec::new();
+    for job in jobs_for(Push).filter(|job| pure_checks_pass(job, &ctx.config, &pr_ref)) {
+        let build = |build_for| KojiScratchBuild {
+            pull_request: pr_ref.clone(),
+            build_for,
+            trigger: "push".to_owned(),
+            then_test: None,
+        };
+        match job.handler {
+            Handler::ScratchBuild => {
+                let target = BuildFor::Branch.koji_target(&pr_ref);
+                let flag = build_flag(
+                    &pr_ref,
+                    &target,
+                    CheckStatus::Pending,
+                    "Queued for a scratch build ...",
+                    None,
+                );
+                report(tx, ctx, &flag).await?;
+                let waited = (Utc::now() - received_at).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::global().fedora_ci_first_initial_status(waited);
+                tasks::enqueue(tx, &build(BuildFor::Branch)).await?;
+            }
+            Handler::ElnScratchBuild => {
+                tasks::enqueue(tx, &build(BuildFor::Eln)).await?;
+            }
+            Handler::TestsNamespaceTestingFarm => {
+                tasks::enqueue(
+                    tx,
+                    &TestingFarmSubmit {
+                        pull_request: pr_ref.clone(),
+                        koji_build_id: None,
+                        selection: TestSelection::All,
+                        trigger: "push".to_owned(),
+                    },
+                )
+                .await?;
+            }
+            _ => continue,
+        }
+        started.push(format!("{:?}", job.handler));
+    }
+    if started.is_empty() {
+        return Ok(Planned::Nothing(format!(
+            "no Fedora CI job for the {:?} namespace",
+            pr_ref.namespace
+        )));
+    }
+    Ok(Planned::Work(started.join(", ")))
+}
+
+/// Finds or creates the project, PR and PR × commit rows.
+async fn record_pull_request(tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<PullRequestRef> {
+    let instance = pr
+        .target_repo
+        .url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("src.fedoraproject.org");
+    let ids = runs::upsert_pull_request_event(
+        tx,
+        &PullRequestKey {
+            namespace: pr.target_repo.namespace.as_deref(),
+            repo_name: &pr.target_repo.name,
+            project_url: &pr.target_repo.url,
+            instance_url: instance,
+            pr_id: pr.id.0 as i64,
+        },
+        pr.head_commit.as_str(),
+    )
+    .await?;
+    Ok(PullRequestRef::from_event(pr, ids.project_event_id, ids.pull_request_id))
+}
+
+/// packit-service answers `help` even where Fedora CI is not enabled.
+fn is_help_comment(prefix: &str, text: &str) -> bool {
+    text.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        words.next() == Some(prefix) && words.next() == Some("help")
+    })
 }
 
 /// One line saying what the event is, for logs and the inbound row.

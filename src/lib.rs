@@ -12,6 +12,7 @@ pub mod context;
 pub mod db;
 pub mod events;
 pub mod fakes;
+pub mod handlers;
 pub mod helpers;
 pub mod intake;
 pub mod jobs;

@@ -40,6 +40,72 @@ pub struct Metrics {
     queue_tasks: Family<QueueStateLabels, Gauge>,
     messages: Family<OutcomeLabels, Counter>,
     webhook_rejected: Family<OutcomeLabels, Counter>,
+    pipeline: PipelineMetrics,
+}
+
+/// Fedora CI's own metrics, named as packit-service names them (with the `fedora_ci_` prefix).
+struct PipelineMetrics {
+    koji_builds_queued: Counter,
+    koji_builds_started: Counter,
+    koji_builds_finished: Counter,
+    koji_build_finished_time: Histogram,
+    test_runs_queued: Counter,
+    test_runs_started: Counter,
+    test_runs_finished: Counter,
+    test_run_finished_time: Histogram,
+    first_initial_status_time: Histogram,
+    log_detective_runs_started: Counter,
+    log_detective_runs_finished: Counter,
+}
+
+impl PipelineMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        // Builds and tests take minutes to hours.
+        let hours = || Histogram::new(exponential_buckets(30.0, 2.0, 12));
+        let koji_build_finished_time = hours();
+        let test_run_finished_time = hours();
+        let first_initial_status_time = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        let metrics = PipelineMetrics {
+            koji_builds_queued: counter(registry, "koji_builds_queued", "Scratch builds submitted to Koji"),
+            koji_builds_started: counter(registry, "koji_builds_started", "Scratch builds Koji started"),
+            koji_builds_finished: counter(registry, "koji_builds_finished", "Scratch builds that finished"),
+            koji_build_finished_time: koji_build_finished_time.clone(),
+            test_runs_queued: counter(registry, "test_runs_queued", "Testing Farm requests submitted"),
+            test_runs_started: counter(registry, "test_runs_started", "Testing Farm requests that started running"),
+            test_runs_finished: counter(registry, "test_runs_finished", "Testing Farm requests that finished"),
+            test_run_finished_time: test_run_finished_time.clone(),
+            first_initial_status_time: first_initial_status_time.clone(),
+            log_detective_runs_started: counter(registry, "log_detective_runs_started", "Log Detective analyses started"),
+            log_detective_runs_finished: counter(registry, "log_detective_runs_finished", "Log Detective analyses finished"),
+        };
+        registry.register(
+            "koji_build_finished_time",
+            "Seconds from submitting a scratch build to its end",
+            koji_build_finished_time,
+        );
+        registry.register(
+            "test_run_finished_time",
+            "Seconds from submitting tests to their result",
+            test_run_finished_time,
+        );
+        registry.register(
+            "first_initial_status_time",
+            "Seconds from receiving a pull-request event to its first flag being planned",
+            first_initial_status_time,
+        );
+        metrics
+    }
+}
+
+fn seconds_since(submitted: Option<chrono::NaiveDateTime>) -> Option<f64> {
+    let submitted = submitted?;
+    let seconds = (chrono::Utc::now().naive_utc() - submitted).num_milliseconds() as f64 / 1000.0;
+    (seconds >= 0.0).then_some(seconds)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,7 +160,9 @@ impl Metrics {
             "Testing Farm webhook calls refused, by reason: bad_token, not_json, invalid",
             webhook_rejected.clone(),
         );
+        let pipeline = PipelineMetrics::register(&mut registry);
         Self {
+            pipeline,
             webhook_rejected,
             messages,
             registry,
@@ -152,6 +220,64 @@ impl Metrics {
                 task: task.to_owned(),
             })
             .inc();
+    }
+
+    pub fn fedora_ci_koji_build_queued(&self) {
+        self.pipeline.koji_builds_queued.inc();
+    }
+
+    /// A Koji task state change of one of our builds.
+    pub fn fedora_ci_koji_build_state(
+        &self,
+        state: crate::events::KojiTaskState,
+        submitted: Option<chrono::NaiveDateTime>,
+    ) {
+        use crate::events::KojiTaskState::*;
+        match state {
+            Open => {
+                self.pipeline.koji_builds_started.inc();
+            }
+            Closed | Failed | Canceled => {
+                self.pipeline.koji_builds_finished.inc();
+                if let Some(seconds) = seconds_since(submitted) {
+                    self.pipeline.koji_build_finished_time.observe(seconds);
+                }
+            }
+            Free | Assigned => {}
+        }
+    }
+
+    pub fn fedora_ci_test_run_queued(&self) {
+        self.pipeline.test_runs_queued.inc();
+    }
+
+    /// A new result of a Testing Farm run (packit-service's labels).
+    pub fn fedora_ci_test_run_result(&self, result: &str, submitted: Option<chrono::NaiveDateTime>) {
+        match result {
+            "running" => {
+                self.pipeline.test_runs_started.inc();
+            }
+            "new" | "queued" => {}
+            _ => {
+                self.pipeline.test_runs_finished.inc();
+                if let Some(seconds) = seconds_since(submitted) {
+                    self.pipeline.test_run_finished_time.observe(seconds);
+                }
+            }
+        }
+    }
+
+    /// The first flag of a pull-request event was planned `seconds` after the event arrived.
+    pub fn fedora_ci_first_initial_status(&self, seconds: f64) {
+        self.pipeline.first_initial_status_time.observe(seconds);
+    }
+
+    pub fn log_detective_run_started(&self) {
+        self.pipeline.log_detective_runs_started.inc();
+    }
+
+    pub fn log_detective_run_finished(&self) {
+        self.pipeline.log_detective_runs_finished.inc();
     }
 
     /// Replaces the queue gauges with fresh counts.

@@ -62,6 +62,60 @@ pub fn plan(message: &Incoming, identity: &Identity) -> Value {
     })
 }
 
+/// `process --dry-run`: runs the messages of `file` through intake and every handler in shadow
+/// mode, on a throwaway SQLite database, and returns what would happen: each message's
+/// verdict and every call the service would make (Koji `build`, Testing Farm payloads, Pagure
+/// flags and comments). Reads (pull requests, files, ELN lists) go to the configured services.
+pub async fn dry_run(config: &crate::config::Config, file: &Path) -> anyhow::Result<Value> {
+    let database = std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4()));
+    let mut config = config.clone();
+    config.dry_run = Some(true);
+    config.database_url = crate::config::Secret::new(format!("sqlite://{}", database.display()));
+    let store = Store::connect(config.database_url.expose(), &Default::default()).await?;
+    store.migrate().await?;
+    let identity = intake::identity(&config);
+    let messages = read_messages(file)?;
+    intake::store_batch(&store, &identity, &messages).await?;
+    let ctx = Context::new(store.clone(), std::sync::Arc::new(config))?;
+    drain(&store, ctx).await?;
+    let calls = crate::db::flags::calls(&store, None).await?;
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|call| json!({"service": call.service, "call": call.call, "request": call.request.0}))
+        .collect();
+    let messages: Vec<Value> = messages.iter().map(|message| plan(message, &identity)).collect();
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+    Ok(json!({"messages": messages, "calls": calls}))
+}
+
+/// Runs every task that is due until none is left (tasks scheduled for later stay).
+async fn drain(store: &Store, ctx: Context) -> anyhow::Result<()> {
+    let settings = crate::tasks::RunnerSettings {
+        poll_interval: std::time::Duration::from_millis(20),
+        ..Default::default()
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = crate::tasks::Runner::new(store.clone(), ctx, settings).register::<ProcessMessage>();
+    let handle = crate::handlers::register(runner)
+        .queue(crate::tasks::queues::SHORT, 4)
+        .queue(crate::tasks::queues::LONG, 4)
+        .start(shutdown.clone());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut idle = 0;
+    while idle < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let counts = crate::db::tasks::counts(store, Utc::now()).await?;
+        let busy: i64 = counts.iter().map(|count| count.ready + count.running).sum();
+        idle = if busy == 0 { idle + 1 } else { 0 };
+    }
+    shutdown.cancel();
+    handle.wait().await;
+    Ok(())
+}
+
 /// Stores the messages of `files` as the listener would; returns how many were accepted.
 pub async fn replay(
     store: &Store,

@@ -113,23 +113,23 @@ pub fn runner(
     store: Store,
     config: Arc<Config>,
     queues: &BTreeMap<String, usize>,
-) -> Runner<Context> {
+) -> anyhow::Result<Runner<Context>> {
     let settings = RunnerSettings {
         lease: Duration::from_secs(config.worker.lease_seconds),
         poll_interval: Duration::from_millis(config.worker.poll_interval_ms),
         shutdown_grace: Duration::from_secs(config.worker.shutdown_grace_seconds),
         ..RunnerSettings::default()
     };
-    let context = Context {
-        store: store.clone(),
-        config,
-    };
-    let mut runner =
-        Runner::new(store, context, settings).register::<crate::jobs::ProcessMessage>();
+    if let Some(reason) = crate::handlers::services::shadow_mode_reason(&config) {
+        warn!(reason, "shadow mode: every call that would change something is only recorded");
+    }
+    let context = Context::new(store.clone(), config)?;
+    let runner = Runner::new(store, context, settings).register::<crate::jobs::ProcessMessage>();
+    let mut runner = crate::handlers::register(runner);
     for (queue, concurrency) in queues {
         runner = runner.queue(queue, *concurrency);
     }
-    runner
+    Ok(runner)
 }
 
 async fn serve_http(
@@ -170,7 +170,7 @@ pub async fn worker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let handle = runner(store.clone(), config, queues).start(shutdown);
+    let handle = runner(store.clone(), config, queues)?.start(shutdown);
     info!("worker ready");
     handle.wait().await;
     store.close().await;
@@ -198,8 +198,15 @@ pub async fn serve(
         if !migrate_with_retry(&store, &config, &shutdown).await {
             return;
         }
-        let handle =
-            runner(store.clone(), config.clone(), &config.worker.queues).start(shutdown.clone());
+        let runner = match runner(store.clone(), config.clone(), &config.worker.queues) {
+            Ok(runner) => runner,
+            Err(error) => {
+                warn!(error = %format!("{error:#}"), "cannot start the worker");
+                shutdown.cancel();
+                return;
+            }
+        };
+        let handle = runner.start(shutdown.clone());
         info!("worker ready");
         handle.wait().await;
     };

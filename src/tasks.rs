@@ -66,6 +66,48 @@ pub fn permanent(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(PermanentFailure(error.to_string()))
 }
 
+/// A failure worth retrying after a delay the task chose itself (and told the user about),
+/// instead of the queue's own backoff. On the last attempt it ends the task like any failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason} (retry in {delay:?})")]
+pub struct RetryIn {
+    pub delay: Duration,
+    pub reason: String,
+}
+
+/// Fails the attempt and asks for the next one in `delay`.
+pub fn retry_in(delay: Duration, reason: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(RetryIn {
+        delay,
+        reason: reason.to_string(),
+    })
+}
+
+/// Which attempt of its task the running code is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first run.
+    pub number: i32,
+    pub max: i32,
+}
+
+impl Attempt {
+    pub fn is_last(self) -> bool {
+        self.number >= self.max
+    }
+}
+
+tokio::task_local! {
+    static ATTEMPT: Attempt;
+}
+
+/// The attempt of the task this code runs in; outside a runner, a first and last attempt.
+pub fn current_attempt() -> Attempt {
+    ATTEMPT
+        .try_with(|attempt| *attempt)
+        .unwrap_or(Attempt { number: 1, max: 1 })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
     #[error("task {name} does not serialize: {source}")]
@@ -425,15 +467,25 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                 ));
             }
         };
+        let attempt = Attempt {
+            number: task.attempts,
+            max: task.max_attempts,
+        };
         // Its own tokio task, so that a panic is caught as a JoinError rather than ending ours.
-        let handle = AbortOnDropHandle::new(tokio::spawn(tokio::time::timeout(
-            registration.timeout,
-            future,
+        let handle = AbortOnDropHandle::new(tokio::spawn(ATTEMPT.scope(
+            attempt,
+            tokio::time::timeout(registration.timeout, future),
         )));
         match handle.await {
             Ok(Ok(Ok(()))) => Outcome::Succeeded,
             Ok(Ok(Err(error))) if error.is::<PermanentFailure>() => {
                 Outcome::Permanent(format!("{error:#}"))
+            }
+            Ok(Ok(Err(error))) if error.is::<RetryIn>() => {
+                let delay = error
+                    .downcast_ref::<RetryIn>()
+                    .map_or(registration.backoff, |retry| retry.delay);
+                Outcome::RetryIn(format!("{error:#}"), delay)
             }
             Ok(Ok(Err(error))) => Outcome::Failed(format!("{error:#}")),
             Ok(Err(_elapsed)) => {
@@ -457,6 +509,11 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     Err(_) => store_tasks::complete(&self.store, task.id, worker).await,
                 }
             }
+            Outcome::RetryIn(error, delay) if task.attempts < task.max_attempts => {
+                warn!(%error, retry_in = ?delay, "task asked to be retried");
+                let delay = chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::zero());
+                store_tasks::retry_at(&self.store, task.id, worker, now + delay, error, now).await
+            }
             Outcome::Failed(error) if task.attempts < task.max_attempts => {
                 let base = self
                     .registry
@@ -466,7 +523,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                 warn!(%error, retry_in = ?delay, "task failed; it will be retried");
                 store_tasks::retry_at(&self.store, task.id, worker, now + delay, error, now).await
             }
-            Outcome::Failed(error) | Outcome::Permanent(error) => {
+            Outcome::Failed(error) | Outcome::Permanent(error) | Outcome::RetryIn(error, _) => {
                 error!(%error, attempts = task.attempts, "task is dead");
                 metrics::global().task_dead(&task.name);
                 store_tasks::bury(&self.store, task.id, worker, error, now).await
@@ -713,13 +770,14 @@ enum Outcome {
     Succeeded,
     Failed(String),
     Permanent(String),
+    RetryIn(String, Duration),
 }
 
 impl Outcome {
     fn label(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
-            Outcome::Failed(_) => "failed",
+            Outcome::Failed(_) | Outcome::RetryIn(..) => "failed",
             Outcome::Permanent(_) => "permanent_failure",
         }
     }

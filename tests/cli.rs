@@ -230,12 +230,14 @@ fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result
             "{name}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let plans: Vec<serde_json::Value> = stdout
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?;
+        let printed: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let plans = printed["messages"].as_array().cloned().unwrap_or_default();
         assert!(!plans.is_empty(), "{name}");
+        assert_eq!(
+            printed["calls"],
+            serde_json::json!([]),
+            "{name}: optee_os is not enabled by default, so nothing is planned"
+        );
         for plan in plans {
             assert_eq!(plan["verdict"], "accept", "{name}: {plan}");
             assert_eq!(plan["tasks"], serde_json::json!(["process_message"]));

@@ -122,10 +122,7 @@ async fn workers_process_stored_messages(db: TestDb) -> anyhow::Result<()> {
         fixture("koji_build_scratch_end.json", "p-2"),
     ];
     intake::store_batch(&store, &identity(), &batch).await?;
-    let context = Context {
-        store: store.clone(),
-        config: Arc::new(Config::default()),
-    };
+    let context = Context::new(store.clone(), Arc::new(Config::default()))?;
     let settings = RunnerSettings {
         poll_interval: Duration::from_millis(50),
         ..RunnerSettings::default()

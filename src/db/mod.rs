@@ -4,7 +4,9 @@
 //! backends through [`on_backend!`]; the few statements that must differ (the queue claim)
 //! say so where they are. Callers see [`Store`] and [`Tx`], never a driver type.
 
+pub mod flags;
 pub mod inbound;
+pub mod runs;
 pub mod tasks;
 
 use std::str::FromStr;

@@ -8,7 +8,7 @@ use super::{CommitSha, Event, LogDetectiveAnalysisId, Parsed, PrId, Skip};
 
 /// Where an analysis stands. Values Log Detective may add later read as `Unknown`, as in
 /// packit-service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogDetectiveStatus {
     Complete,
     Running,

@@ -43,6 +43,8 @@ pub struct PullRequest {
     pub source: PullRequestSource,
     /// `pullrequest.commit_stop`.
     pub head_commit: CommitSha,
+    /// `pullrequest.title`; `[skip ci]` in it skips CI for the pull request.
+    pub title: String,
     /// Who caused the message (`agent`): the author of a new PR, `pagure` for pushes and
     /// rebases, the commenter for comments.
     pub actor: String,
@@ -101,6 +103,8 @@ struct WirePullRequest<Comments: Default> {
     project: WireProject,
     repo_from: Option<WireRepoFrom>,
     commit_stop: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
     /// Only comment messages need the comments, so other topics skip them unread.
     #[serde(default)]
     comments: Comments,
@@ -209,6 +213,7 @@ fn pull_request<Comments: Default>(
         target_branch: wire.branch,
         source,
         head_commit,
+        title: wire.title.unwrap_or_default(),
         actor: agent,
     })
 }

@@ -1,0 +1,148 @@
+//! Every SQL statement about pull-request flags and the log of external calls.
+//!
+//! A flag row holds the state a check *should* show; `wanted_seq` grows with each change and
+//! `posted_seq` says which change Pagure has. The two numbers let any number of `set_flag`
+//! tasks run in any order and still leave Pagure with the newest state.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use super::{DbResult, Store, Tx, on_backend, on_tx};
+
+/// The state a check should show on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Flag {
+    pub uid: String,
+    pub pull_request_id: i32,
+    pub commit_sha: String,
+    /// The check, e.g. `scratch build` or `rpminspect`.
+    pub check_name: String,
+    /// The whole name shown, `"{prefix} - {check} - {target} [{sha7}]"`.
+    pub username: String,
+    /// Pagure's status: pending, success, failure, error or canceled.
+    pub status: String,
+    pub comment: String,
+    pub url: String,
+    pub wanted_seq: i64,
+    pub posted_seq: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new wanted state of a flag.
+#[derive(Debug, Clone)]
+pub struct FlagState<'a> {
+    pub uid: &'a str,
+    pub pull_request_id: i32,
+    pub commit_sha: &'a str,
+    pub check_name: &'a str,
+    pub username: &'a str,
+    pub status: &'a str,
+    pub comment: &'a str,
+    pub url: &'a str,
+}
+
+/// Records the state a flag should show. Returns false when it already shows exactly that,
+/// so the caller need not post it again.
+pub async fn want(tx: &mut Tx, state: &FlagState<'_>) -> DbResult<bool> {
+    const SQL: &str = "INSERT INTO pr_flags (uid, pull_request_id, commit_sha, check_name, username, \
+         status, comment, url, wanted_seq, posted_seq, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, $9) \
+         ON CONFLICT (uid) DO UPDATE SET status = excluded.status, comment = excluded.comment, \
+         url = excluded.url, wanted_seq = pr_flags.wanted_seq + 1, updated_at = excluded.updated_at \
+         WHERE pr_flags.status <> excluded.status OR pr_flags.comment <> excluded.comment \
+         OR pr_flags.url <> excluded.url";
+    let changed = on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(state.uid).bind(state.pull_request_id).bind(state.commit_sha).bind(state.check_name)
+        .bind(state.username).bind(state.status).bind(state.comment).bind(state.url).bind(Utc::now())
+        .execute(conn).await?.rows_affected());
+    Ok(changed == 1)
+}
+
+pub async fn get(store: &Store, uid: &str) -> DbResult<Option<Flag>> {
+    const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
+         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags WHERE uid = $1";
+    let row = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL).bind(uid).fetch_optional(pool).await?);
+    Ok(row)
+}
+
+/// The flags of a pull request, newest change first.
+pub async fn of_pull_request(store: &Store, pull_request_id: i32) -> DbResult<Vec<Flag>> {
+    const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
+         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags \
+         WHERE pull_request_id = $1 ORDER BY updated_at DESC, uid";
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL).bind(pull_request_id).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// The flags of a pull request's other commits that are still pending.
+pub async fn pending_of_other_commits(
+    store: &Store,
+    pull_request_id: i32,
+    commit_sha: &str,
+) -> DbResult<Vec<Flag>> {
+    const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
+         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags \
+         WHERE pull_request_id = $1 AND commit_sha <> $2 AND status = 'pending' ORDER BY uid";
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL)
+        .bind(pull_request_id).bind(commit_sha).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// Records that Pagure shows the state of change `seq` (never going backwards).
+pub async fn mark_posted(store: &Store, uid: &str, seq: i64) -> DbResult<()> {
+    const SQL: &str = "UPDATE pr_flags SET posted_seq = $2 WHERE uid = $1 AND posted_seq < $2";
+    on_backend!(store, pool => sqlx::query(SQL).bind(uid).bind(seq).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// A call to the outside world, made or only planned.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct ExternalCall {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub project_event_id: Option<i32>,
+    pub service: String,
+    pub call: String,
+    pub request: Json<Value>,
+    pub dry_run: bool,
+    /// planned, succeeded or failed.
+    pub outcome: String,
+    pub response: Option<Json<Value>>,
+    pub error: Option<String>,
+}
+
+/// A call to record.
+#[derive(Debug, Clone)]
+pub struct NewExternalCall<'a> {
+    pub project_event_id: Option<i32>,
+    pub service: &'a str,
+    pub call: &'a str,
+    pub request: &'a Value,
+    pub dry_run: bool,
+    pub outcome: &'a str,
+    pub response: Option<&'a Value>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn record_call(store: &Store, call: &NewExternalCall<'_>) -> DbResult<i64> {
+    const SQL: &str = "INSERT INTO external_calls (created_at, project_event_id, service, call, \
+         request, dry_run, outcome, response, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING id";
+    let id = on_backend!(store, pool => sqlx::query_scalar(SQL)
+        .bind(Utc::now()).bind(call.project_event_id).bind(call.service).bind(call.call)
+        .bind(Json(call.request)).bind(call.dry_run).bind(call.outcome)
+        .bind(call.response.map(Json)).bind(call.error)
+        .fetch_one(pool).await?);
+    Ok(id)
+}
+
+/// The recorded calls, oldest first, optionally of one project event only.
+pub async fn calls(store: &Store, project_event_id: Option<i32>) -> DbResult<Vec<ExternalCall>> {
+    const SQL: &str = "SELECT id, created_at, project_event_id, service, call, request, dry_run, \
+         outcome, response, error FROM external_calls \
+         WHERE ($1 IS NULL OR project_event_id = $1) ORDER BY id";
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, ExternalCall>(SQL)
+        .bind(project_event_id).fetch_all(pool).await?);
+    Ok(rows)
+}

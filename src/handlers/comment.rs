@@ -1,0 +1,191 @@
+//! Pull-request comments: the `/fedora-ci` commands (packit-service's `/packit-ci`):
+//! help, syntax errors, the packager check, and starting what a command asks for through
+//! the job registry ([`crate::jobs::comment_jobs`]).
+
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::clients::Transient;
+use crate::context::Context;
+use crate::db::{Tx, runs};
+use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
+use crate::handlers::report::{ReplyToComment, report};
+use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
+use crate::handlers::PullRequestRef;
+use crate::helpers::commands::{
+    Command, CommentParse, help_reply, not_a_packager_reply, parse_comment, syntax_error_reply,
+};
+use crate::helpers::flags::CheckStatus;
+use crate::jobs::{self, Handler};
+use crate::tasks::{self, BackgroundTask};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommentCommand {
+    pub pull_request: PullRequestRef,
+    pub comment_id: u64,
+    pub actor: String,
+    pub text: String,
+}
+
+impl BackgroundTask for CommentCommand {
+    const NAME: &'static str = "run_pull_request_comment_handler";
+    const PRIORITY: i16 = 15;
+    const MAX_ATTEMPTS: i32 = 5;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let prefix = &ctx.config.comment_command_prefix;
+        let known_tests: Vec<&str> = ctx
+            .config
+            .fedora_ci_tests
+            .iter()
+            .map(|test| test.name.as_str())
+            .collect();
+        let command = match parse_comment(prefix, &self.text, &known_tests) {
+            CommentParse::NotACommand => return Ok(()),
+            CommentParse::SyntaxError(why) => {
+                info!(comment = self.comment_id, why, "command with a syntax error");
+                return self.reply(ctx, syntax_error_reply(prefix)).await;
+            }
+            CommentParse::Command(Command::Help) => {
+                return self.reply(ctx, help_reply(prefix, &known_tests)).await;
+            }
+            CommentParse::Command(command) => command,
+        };
+        if !self.is_packager(ctx).await? {
+            info!(comment = self.comment_id, actor = %self.actor, "retrigger by a non-packager refused");
+            return self.reply(ctx, not_a_packager_reply(&self.actor)).await;
+        }
+        self.start(ctx, &command).await
+    }
+}
+
+impl CommentCommand {
+    async fn reply(&self, ctx: &Context, text: String) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let mut tx = ctx.store.begin().await?;
+        tasks::enqueue(
+            &mut tx,
+            &ReplyToComment {
+                namespace: pr.namespace.clone(),
+                repo: pr.repo.clone(),
+                pr_id: pr.pr_id,
+                in_reply_to: self.comment_id,
+                text,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// packit-service's `PermissionOnDistgitForFedoraCI`: an error other than an outage
+    /// means "not a packager".
+    async fn is_packager(&self, ctx: &Context) -> anyhow::Result<bool> {
+        match ctx.services.packagers.is_packager(&self.actor).await {
+            Ok(answer) => Ok(answer),
+            Err(error) if error.is_transient() => Err(error.into()),
+            Err(error) => {
+                info!(actor = %self.actor, %error, "packager check failed; treated as not a packager");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Enqueues what the command asks for, per the registry, in one transaction.
+    async fn start(&self, ctx: &Context, command: &Command) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let (name, target, selection) = match command {
+            Command::ScratchBuild { target } => ("scratch-build", *target, None),
+            Command::Test {
+                test,
+                target,
+                failed_only,
+            } => {
+                let selection = match (test, failed_only) {
+                    (Some(name), _) => TestSelection::One(name.clone()),
+                    (None, true) => TestSelection::FailedOnly,
+                    (None, false) => TestSelection::All,
+                };
+                ("test", *target, Some(selection))
+            }
+            Command::Help => return Ok(()),
+        };
+        let mut tx = ctx.store.begin().await?;
+        for job in jobs::comment_jobs(name, target) {
+            if !jobs::pure_checks_pass(job, &ctx.config, pr) {
+                continue;
+            }
+            self.start_job(ctx, &mut tx, job.handler, selection.clone()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn start_job(
+        &self,
+        ctx: &Context,
+        tx: &mut Tx,
+        handler: Handler,
+        selection: Option<TestSelection>,
+    ) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let trigger = format!("comment:{}", self.comment_id);
+        let build = |build_for, then_test| KojiScratchBuild {
+            pull_request: pr.clone(),
+            build_for,
+            trigger: trigger.clone(),
+            then_test,
+        };
+        match handler {
+            Handler::ScratchBuild => {
+                let target = BuildFor::Branch.koji_target(pr);
+                let flag = build_flag(pr, &target, CheckStatus::Pending, "The task was accepted.", None);
+                report(tx, ctx, &flag).await?;
+                tasks::enqueue(tx, &build(BuildFor::Branch, None)).await?;
+            }
+            Handler::ElnScratchBuild => {
+                tasks::enqueue(tx, &build(BuildFor::Eln, None)).await?;
+            }
+            Handler::TestingFarm | Handler::ElnTestingFarm => {
+                let build_for = if handler == Handler::ElnTestingFarm {
+                    BuildFor::Eln
+                } else {
+                    BuildFor::Branch
+                };
+                let target = build_for.koji_target(pr);
+                let selection = selection.unwrap_or(TestSelection::All);
+                match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target).await? {
+                    Some(existing) => {
+                        tasks::enqueue(
+                            tx,
+                            &TestingFarmSubmit {
+                                pull_request: pr.clone(),
+                                koji_build_id: Some(existing.id),
+                                selection,
+                                trigger: format!("{trigger}:{target}"),
+                            },
+                        )
+                        .await?;
+                    }
+                    // No build to test yet: build first, the tests follow its success.
+                    None => tasks::enqueue(tx, &build(build_for, Some(selection))).await.map(|_| ())?,
+                }
+            }
+            Handler::TestsNamespaceTestingFarm => {
+                tasks::enqueue(
+                    tx,
+                    &TestingFarmSubmit {
+                        pull_request: pr.clone(),
+                        koji_build_id: None,
+                        selection: selection.unwrap_or(TestSelection::All),
+                        trigger,
+                    },
+                )
+                .await?;
+            }
+            Handler::KojiTaskReport | Handler::TestingFarmResults | Handler::LogDetectiveResults => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,386 @@
+//! Koji scratch builds: submitting them (packit-service's `DownstreamKojiScratchBuildHandler`
+//! and its ELN variant) and reporting their task states (`KojiTaskReportDownstreamHandler`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::info;
+
+use crate::checker;
+use crate::clients::Transient;
+use crate::clients::koji::{DistGitSource, KojiError};
+use crate::context::Context;
+use crate::db::runs::{self, KojiBuild, KojiBuildUpdate};
+use crate::events::KojiTaskState;
+use crate::handlers::report::{Report, report};
+use crate::handlers::services::CallError;
+use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
+use crate::handlers::{PullRequestRef, is_superseded, minutes, submission_retry_delay};
+use crate::helpers::flags::{CheckStatus, koji_target};
+use crate::metrics;
+use crate::tasks::{self, BackgroundTask, queues};
+
+/// The check name of scratch builds.
+pub const CHECK: &str = "scratch build";
+
+/// Which Koji target a build is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildFor {
+    /// The PR's branch (`main` builds for `rawhide`).
+    Branch,
+    /// ELN, for rawhide PRs of ELN packages that have no `eln` branch.
+    Eln,
+}
+
+impl BuildFor {
+    pub fn koji_target(self, pull_request: &PullRequestRef) -> String {
+        match self {
+            BuildFor::Branch => koji_target(&pull_request.target_branch).to_owned(),
+            BuildFor::Eln => "eln".to_owned(),
+        }
+    }
+}
+
+/// Submits a scratch build of the PR's head commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KojiScratchBuild {
+    pub pull_request: PullRequestRef,
+    pub build_for: BuildFor,
+    /// `push`, or `comment:<id>` for a retrigger: one build per trigger and target.
+    pub trigger: String,
+    /// Tests to start once the build succeeds (a `test` command on a commit with no build).
+    #[serde(default)]
+    pub then_test: Option<TestSelection>,
+}
+
+impl BackgroundTask for KojiScratchBuild {
+    const NAME: &'static str = "run_downstream_koji_scratch_build_handler";
+    const QUEUE: &'static str = queues::LONG;
+    // The first try and three retries, 1, 2 and 4 minutes apart, as packit-service.
+    const MAX_ATTEMPTS: i32 = 4;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let target = self.build_for.koji_target(pr);
+        if is_superseded(ctx, pr).await? {
+            info!(pr = pr.pr_id, commit = %pr.head_sha, "commit superseded before its build started");
+            return Ok(());
+        }
+        if self.build_for == BuildFor::Eln {
+            if let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await? {
+                info!(pr = pr.pr_id, project = %pr.project_url, reason, "no ELN build");
+                return Ok(());
+            }
+        } else if checker::retirement::is_retired_at_head(ctx, pr).await? {
+            let mut tx = ctx.store.begin().await?;
+            let description = "The package is retired (dead.package): nothing to build or test.";
+            let flag = build_flag(pr, &target, CheckStatus::Success, description, None);
+            report(&mut tx, ctx, &flag).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let build = self.intended_build(ctx, &target).await?;
+        if build.task_id.is_some() {
+            // An earlier attempt submitted it and recorded the task.
+            return Ok(());
+        }
+        self.submit(ctx, &build, &target).await
+    }
+}
+
+impl KojiScratchBuild {
+    /// The build row of this trigger and target: found, or created (the intent, recorded
+    /// before Koji is called).
+    async fn intended_build(&self, ctx: &Context, target: &str) -> anyhow::Result<KojiBuild> {
+        let pr = &self.pull_request;
+        if let Some(build) =
+            runs::koji_build_for_trigger(&ctx.store, pr.project_event_id, target, &self.trigger)
+                .await?
+        {
+            return Ok(build);
+        }
+        let data = json!({
+            "trigger": self.trigger,
+            "source_url": pr.source_url,
+            "dist_git_branch": pr.target_branch,
+            "then_test": self.then_test,
+        });
+        let mut tx = ctx.store.begin().await?;
+        let id = runs::create_koji_build(&mut tx, pr.project_event_id, &pr.repo, target, &data).await?;
+        tx.commit().await?;
+        runs::koji_build(&ctx.store, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("build {id} vanished after it was created"))
+    }
+
+    async fn submit(&self, ctx: &Context, build: &KojiBuild, target: &str) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let source = DistGitSource::from_web_url(&pr.source_url)
+            .and_then(|source| source.koji_scm_url(&pr.head_sha))
+            .map_err(tasks::permanent)?;
+        let result = ctx
+            .services
+            .submit_scratch_build(pr.project_event_id, &source, target)
+            .await;
+        let mut tx = ctx.store.begin().await?;
+        let outcome = match result {
+            Ok(task_id) => {
+                let web_url = task_id.map(|id| task_web_url(ctx, id));
+                let update = KojiBuildUpdate {
+                    status: Some(if task_id.is_some() { "queued" } else { "pending" }),
+                    task_id,
+                    web_url: web_url.as_deref(),
+                    data: task_id.is_none().then(|| json!({"dry_run": true})),
+                    ..KojiBuildUpdate::default()
+                };
+                runs::update_koji_build(&mut tx, build, &update).await?;
+                let flag = build_flag(
+                    pr,
+                    target,
+                    CheckStatus::Running,
+                    "RPM build was submitted ...",
+                    web_url.as_deref(),
+                );
+                report(&mut tx, ctx, &flag).await?;
+                metrics::global().fedora_ci_koji_build_queued();
+                info!(task_id, source, target, "scratch build submitted");
+                Ok(())
+            }
+            Err(CallError::Service(error)) if error.is_transient() && !tasks::current_attempt().is_last() => {
+                let delay = submission_retry_delay(tasks::current_attempt().number);
+                let update = KojiBuildUpdate {
+                    status: Some("retry"),
+                    data: Some(json!({"error": error.to_string()})),
+                    ..KojiBuildUpdate::default()
+                };
+                runs::update_koji_build(&mut tx, build, &update).await?;
+                let description = format!(
+                    "Failed to submit the build. The task will be retried in {}.",
+                    minutes(delay)
+                );
+                let flag = build_flag(pr, target, CheckStatus::Pending, &description, None);
+                report(&mut tx, ctx, &flag).await?;
+                Err(tasks::retry_in(delay, format!("submitting the scratch build: {error}")))
+            }
+            Err(CallError::Service(error)) => {
+                let update = KojiBuildUpdate {
+                    status: Some("error"),
+                    data: Some(json!({"error": error.to_string()})),
+                    ..KojiBuildUpdate::default()
+                };
+                runs::update_koji_build(&mut tx, build, &update).await?;
+                let description = submit_failure(&error);
+                let flag = build_flag(pr, target, CheckStatus::Error, &description, None);
+                report(&mut tx, ctx, &flag).await?;
+                Err(tasks::permanent(format!("submitting the scratch build: {error}")))
+            }
+            Err(error @ CallError::Record(_)) => Err(error.into()),
+        };
+        tx.commit().await?;
+        outcome
+    }
+}
+
+/// The scratch-build flag of the PR's head commit.
+pub fn build_flag<'a>(
+    pr: &'a PullRequestRef,
+    target: &'a str,
+    status: CheckStatus,
+    description: &'a str,
+    url: Option<&'a str>,
+) -> Report<'a> {
+    Report {
+        pull_request_id: pr.pull_request_id,
+        commit_sha: &pr.head_sha,
+        check: CHECK,
+        target,
+        status,
+        description,
+        url,
+    }
+}
+
+/// The flag description of a submission that failed for good: whose problem it is.
+fn submit_failure(error: &KojiError) -> String {
+    if error.is_transient() {
+        format!("Submit of the build failed: Koji is unavailable (infrastructure failure, not a problem of the package): {error}")
+    } else {
+        format!("Submit of the build failed: Koji refused it: {error}")
+    }
+}
+
+pub fn task_web_url(ctx: &Context, task_id: i64) -> String {
+    format!(
+        "{}/koji/taskinfo?taskID={task_id}",
+        ctx.config.koji_web_url.trim_end_matches('/')
+    )
+}
+
+/// `{koji_logs_url}//work/tasks/{id % 10000}/{id}/{file}`; the double slash is Koji's.
+pub fn task_log_url(ctx: &Context, task_id: u64, file: &str) -> String {
+    format!(
+        "{}//work/tasks/{}/{task_id}/{file}",
+        ctx.config.koji_logs_url.trim_end_matches('/'),
+        task_id % 10000
+    )
+}
+
+/// Reports a Koji task state change of one of our scratch builds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KojiTaskReport {
+    pub task_id: u64,
+    pub state: KojiTaskState,
+    pub start_time: Option<DateTime<Utc>>,
+    pub completion_time: Option<DateTime<Utc>>,
+    /// buildArch subtasks by arch.
+    pub arch_tasks: BTreeMap<String, u64>,
+    pub failed_arches: Vec<String>,
+}
+
+impl BackgroundTask for KojiTaskReport {
+    const NAME: &'static str = "run_downstream_koji_scratch_build_report_handler";
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let Some(build) = runs::koji_build_by_task_id(&ctx.store, self.task_id as i64).await?
+        else {
+            info!(task_id = self.task_id, "Koji task not found in the database");
+            return Ok(());
+        };
+        let Some((status, check_status, description)) = state_report(self.state) else {
+            return Ok(());
+        };
+        if build.status == status {
+            info!(task_id = self.task_id, status, "state change already processed");
+            return Ok(());
+        }
+        if build.status == "canceled" && build.data_str("superseded_by").is_some() {
+            info!(task_id = self.task_id, "build of a superseded commit; not reported");
+            return Ok(());
+        }
+        let logs: BTreeMap<&str, String> = self
+            .arch_tasks
+            .iter()
+            .map(|(arch, id)| (arch.as_str(), task_log_url(ctx, *id, "mock_output.log")))
+            .collect();
+        let logs = json!(logs);
+        let web_url = task_web_url(ctx, self.task_id as i64);
+        let mut tx = ctx.store.begin().await?;
+        let update = KojiBuildUpdate {
+            status: Some(status),
+            web_url: Some(&web_url),
+            build_logs_urls: (!self.arch_tasks.is_empty()).then_some(&logs),
+            build_start_time: self.start_time.map(|t| t.naive_utc()),
+            build_finished_time: self.completion_time.map(|t| t.naive_utc()),
+            ..KojiBuildUpdate::default()
+        };
+        runs::update_koji_build(&mut tx, &build, &update).await?;
+        if runs::has_newer_koji_build(&ctx.store, &build).await? {
+            info!(task_id = self.task_id, "a newer build of this commit exists; not reported");
+        } else {
+            let flag = Report {
+                pull_request_id: build.pull_request_id,
+                commit_sha: &build.commit_sha,
+                check: CHECK,
+                target: &build.target,
+                status: check_status,
+                description,
+                url: Some(&web_url),
+            };
+            report(&mut tx, ctx, &flag).await?;
+        }
+        self.follow_up(ctx, &mut tx, &build).await?;
+        tx.commit().await?;
+        metrics::global().fedora_ci_koji_build_state(self.state, build.submitted_time);
+        Ok(())
+    }
+}
+
+impl KojiTaskReport {
+    /// On success the tests start; on failure Log Detective looks at the logs.
+    async fn follow_up(
+        &self,
+        ctx: &Context,
+        tx: &mut crate::db::Tx,
+        build: &KojiBuild,
+    ) -> anyhow::Result<()> {
+        match self.state {
+            KojiTaskState::Closed => {
+                let selection = build
+                    .data
+                    .as_ref()
+                    .and_then(|data| data.0.get("then_test"))
+                    .and_then(|value| serde_json::from_value::<Option<TestSelection>>(value.clone()).ok())
+                    .flatten()
+                    .unwrap_or(TestSelection::All);
+                if let Some(pull_request) = pull_request_of_build(build) {
+                    tasks::enqueue(
+                        tx,
+                        &TestingFarmSubmit {
+                            pull_request,
+                            koji_build_id: Some(build.id),
+                            selection,
+                            trigger: format!("build:{}", build.id),
+                        },
+                    )
+                    .await?;
+                }
+            }
+            KojiTaskState::Failed
+                if checker::projects::is_logdetective_enabled(&ctx.config, &build.project_url)
+                    && !self.failed_arches.is_empty() =>
+            {
+                let failed: BTreeMap<String, u64> = self
+                    .failed_arches
+                    .iter()
+                    .filter_map(|arch| Some((arch.clone(), *self.arch_tasks.get(arch)?)))
+                    .collect();
+                tasks::enqueue(
+                    tx,
+                    &crate::handlers::logdetective::LogDetectiveSubmit {
+                        koji_build_id: build.id,
+                        failed_arch_tasks: failed,
+                    },
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The PR as the build recorded it when it was created.
+pub fn pull_request_of_build(build: &KojiBuild) -> Option<PullRequestRef> {
+    Some(PullRequestRef {
+        project_event_id: build.project_event_id,
+        pull_request_id: build.pull_request_id,
+        namespace: build.namespace.clone().unwrap_or_default(),
+        repo: build.repo_name.clone(),
+        pr_id: u64::try_from(build.pr_id).ok()?,
+        project_url: build.project_url.clone(),
+        source_url: build.data_str("source_url")?.to_owned(),
+        target_branch: build.data_str("dist_git_branch")?.to_owned(),
+        head_sha: build.commit_sha.clone(),
+    })
+}
+
+/// packit-service's table: the DB status, the flag status and the description of a state.
+fn state_report(state: KojiTaskState) -> Option<(&'static str, CheckStatus, &'static str)> {
+    Some(match state {
+        KojiTaskState::Free => (
+            "pending",
+            CheckStatus::Pending,
+            "RPM build has been submitted...",
+        ),
+        KojiTaskState::Open => ("running", CheckStatus::Running, "RPM build is in progress..."),
+        KojiTaskState::Closed => ("success", CheckStatus::Success, "RPM build succeeded."),
+        KojiTaskState::Canceled => ("canceled", CheckStatus::Canceled, "RPM build was canceled."),
+        KojiTaskState::Failed => ("failure", CheckStatus::Failure, "RPM build failed."),
+        KojiTaskState::Assigned => return None,
+    })
+}

@@ -1,0 +1,121 @@
+//! Handlers: the work an event causes, each a task on the queue (packit-service's
+//! `handlers/`). Which handler runs for which event is decided in [`crate::jobs`].
+//!
+//! Every handler is idempotent, because the queue delivers at least once: it records its
+//! intent (a build or test-run row) before the external call, looks for that row when it runs
+//! again, and reports through [`report`], which stores the flag a check should show in the
+//! same transaction as the state change it shows. Handlers know neither HTTP routes nor the
+//! broker.
+
+pub mod comment;
+pub mod koji;
+pub mod logdetective;
+pub mod report;
+pub mod services;
+pub mod superseded;
+pub mod testing_farm;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clients::pagure::ProjectRef;
+use crate::context::Context;
+use crate::events::PullRequest;
+use crate::tasks::Runner;
+
+pub use services::Services;
+
+/// What a handler needs to know of the pull request; carried in task payloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestRef {
+    /// The `project_events` row of this PR at this commit.
+    pub project_event_id: i32,
+    pub pull_request_id: i32,
+    pub namespace: String,
+    pub repo: String,
+    pub pr_id: u64,
+    /// Web URL of the target project, e.g. `https://src.fedoraproject.org/rpms/optee_os`.
+    pub project_url: String,
+    /// Web URL of the project the commits come from (a fork, or the project itself).
+    pub source_url: String,
+    /// The PR's target branch as Pagure names it (`main`, `rawhide`, `f42`, …).
+    pub target_branch: String,
+    pub head_sha: String,
+}
+
+impl PullRequestRef {
+    pub fn from_event(
+        pull_request: &PullRequest,
+        project_event_id: i32,
+        pull_request_id: i32,
+    ) -> Self {
+        PullRequestRef {
+            project_event_id,
+            pull_request_id,
+            namespace: pull_request.target_repo.namespace.clone().unwrap_or_default(),
+            repo: pull_request.target_repo.name.clone(),
+            pr_id: pull_request.id.0,
+            project_url: pull_request.target_repo.url.clone(),
+            source_url: pull_request.source.url.clone(),
+            target_branch: pull_request.target_branch.clone(),
+            head_sha: pull_request.head_commit.as_str().to_owned(),
+        }
+    }
+
+    /// The target project as the forge API addresses it.
+    pub fn project(&self) -> ProjectRef {
+        ProjectRef::new(&self.namespace, &self.repo)
+    }
+
+    /// The project holding the head commit (the fork, for a PR from a fork).
+    pub fn source_project(&self) -> ProjectRef {
+        match crate::clients::koji::DistGitSource::from_web_url(&self.source_url) {
+            Ok(source) => match source.fork_owner {
+                Some(owner) => ProjectRef::fork(&owner, &source.namespace, &source.repo),
+                None => ProjectRef::new(&source.namespace, &source.repo),
+            },
+            Err(_) => self.project(),
+        }
+    }
+}
+
+/// Whether a newer commit has become the PR's head since this work was planned.
+pub async fn is_superseded(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
+    let head = crate::db::runs::head_commit(&ctx.store, pr.pull_request_id).await?;
+    Ok(head.is_some_and(|head| head != pr.head_sha))
+}
+
+/// `runner` with every handler task registered.
+pub fn register(runner: Runner<Context>) -> Runner<Context> {
+    runner
+        .register::<comment::CommentCommand>()
+        .register::<koji::KojiScratchBuild>()
+        .register::<koji::KojiTaskReport>()
+        .register::<testing_farm::TestingFarmSubmit>()
+        .register::<testing_farm::TestingFarmResults>()
+        .register_periodic(
+            testing_farm::TestingFarmPoll {},
+            testing_farm::TestingFarmPoll::PERIOD,
+        )
+        .register::<logdetective::LogDetectiveSubmit>()
+        .register::<logdetective::LogDetectiveResults>()
+        .register::<superseded::CancelSuperseded>()
+        .register::<report::SetFlag>()
+        .register::<report::ReplyToComment>()
+}
+
+/// `{minutes} minute(s)`, as packit-service words its retry messages.
+pub fn minutes(delay: std::time::Duration) -> String {
+    let minutes = delay.as_secs().div_ceil(60).max(1);
+    if minutes == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+/// The delay before retrying a failed submission: 1, 2, 4 … minutes, as packit-service's
+/// handler-level retries.
+pub fn submission_retry_delay(attempt: i32) -> std::time::Duration {
+    let exponent = attempt.saturating_sub(1).clamp(0, 10) as u32;
+    std::time::Duration::from_secs(60 * 2u64.pow(exponent))
+}

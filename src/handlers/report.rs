@@ -1,0 +1,174 @@
+//! Reporting to the pull request: flags and comments.
+//!
+//! A handler calls [`report`] inside its transaction: the flag's wanted state is stored with
+//! the change it reports, and a [`SetFlag`] task posts it. So a flag is never lost when Pagure
+//! is down, and never shows an older state than the database (see [`crate::db::flags`]).
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info};
+
+use crate::clients::Transient;
+use crate::clients::pagure::{FlagStatus, ProjectRef, PullRequestFlag};
+use crate::context::Context;
+use crate::db::{Tx, flags, runs};
+use crate::handlers::services::CallError;
+use crate::helpers::flags::{CheckStatus, check_name, flag_uid};
+use crate::tasks::{self, BackgroundTask, queues};
+
+/// Pagure refuses a flag without a URL; this is where one points when nothing better exists.
+pub const FALLBACK_URL: &str = "https://packit.dev/fedora-ci";
+
+/// One check's state on a pull request at one commit.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    pub pull_request_id: i32,
+    pub commit_sha: &'a str,
+    /// The check, e.g. `scratch build`, `rpminspect`, `Log Detective analysis`.
+    pub check: &'a str,
+    /// The branch or target the check ran for, e.g. `rawhide`, `eln`, `f42`.
+    pub target: &'a str,
+    pub status: CheckStatus,
+    pub description: &'a str,
+    pub url: Option<&'a str>,
+}
+
+/// Stores the state a flag should show and, if it changed, enqueues the task that posts it.
+pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::Result<()> {
+    let username = check_name(
+        &ctx.config.check_name_prefix,
+        report.check,
+        report.target,
+        report.commit_sha,
+    );
+    let uid = flag_uid(&username);
+    let url = report
+        .url
+        .filter(|url| !url.is_empty())
+        .unwrap_or(FALLBACK_URL);
+    let changed = flags::want(
+        tx,
+        &flags::FlagState {
+            uid: &uid,
+            pull_request_id: report.pull_request_id,
+            commit_sha: report.commit_sha,
+            check_name: report.check,
+            username: &username,
+            status: report.status.pagure_status(),
+            comment: report.description,
+            url,
+        },
+    )
+    .await?;
+    if changed {
+        tasks::enqueue(tx, &SetFlag { uid }).await?;
+    }
+    debug!(flag = %username, status = ?report.status, description = report.description, changed, "flag wanted");
+    Ok(())
+}
+
+/// A dashboard page, when a dashboard is configured.
+pub fn dashboard_url(ctx: &Context, path: &str) -> Option<String> {
+    ctx.config
+        .dashboard_url
+        .as_ref()
+        .map(|base| format!("{}{path}", base.trim_end_matches('/')))
+}
+
+/// Posts the newest wanted state of one flag to Pagure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetFlag {
+    pub uid: String,
+}
+
+impl BackgroundTask for SetFlag {
+    const NAME: &'static str = "set_flag";
+    const QUEUE: &'static str = queues::SHORT;
+    const PRIORITY: i16 = 20;
+    const MAX_ATTEMPTS: i32 = 8;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        // Another SetFlag of the same uid may post an older state between our read and our
+        // post; whoever sees a newer wanted state after posting posts again.
+        for _ in 0..5 {
+            let Some(flag) = flags::get(&ctx.store, &self.uid).await? else {
+                return Err(tasks::permanent(format!("flag {} does not exist", self.uid)));
+            };
+            if flag.posted_seq >= flag.wanted_seq {
+                return Ok(());
+            }
+            let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
+                .await?
+                .with_context(|| format!("pull request row {}", flag.pull_request_id))?;
+            let pagure_flag = PullRequestFlag {
+                username: flag.username.clone(),
+                comment: flag.comment.clone(),
+                url: flag.url.clone(),
+                status: flag_status(&flag.status),
+                uid: flag.uid.clone(),
+                percent: None,
+            };
+            let project = ProjectRef::new(location.namespace.as_deref().unwrap_or(""), &location.repo_name);
+            match ctx
+                .services
+                .set_flag(&project, location.pr_id as u64, &pagure_flag)
+                .await
+            {
+                Ok(()) => {}
+                Err(CallError::Service(error)) if !error.is_transient() => {
+                    return Err(tasks::permanent(format!("Pagure refused flag {}: {error}", flag.username)));
+                }
+                Err(error) => return Err(error.into()),
+            }
+            flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq).await?;
+            info!(flag = %flag.username, status = %flag.status, "flag set");
+            let Some(after) = flags::get(&ctx.store, &self.uid).await? else {
+                return Ok(());
+            };
+            if after.wanted_seq == flag.wanted_seq {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn flag_status(status: &str) -> FlagStatus {
+    match status {
+        "success" => FlagStatus::Success,
+        "failure" => FlagStatus::Failure,
+        "pending" => FlagStatus::Pending,
+        "canceled" => FlagStatus::Canceled,
+        _ => FlagStatus::Error,
+    }
+}
+
+/// Posts a comment on a pull request (help, syntax errors, "not a packager").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyToComment {
+    pub namespace: String,
+    pub repo: String,
+    pub pr_id: u64,
+    /// The comment answered, for logs and for the error of a refused reply.
+    pub in_reply_to: u64,
+    pub text: String,
+}
+
+impl BackgroundTask for ReplyToComment {
+    const NAME: &'static str = "reply_to_comment";
+    const PRIORITY: i16 = 20;
+    const MAX_ATTEMPTS: i32 = 6;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let project = ProjectRef::new(&self.namespace, &self.repo);
+        match ctx.services.comment(&project, self.pr_id, &self.text).await {
+            Ok(()) => Ok(()),
+            Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
+                format!("Pagure refused the reply to comment {}: {error}", self.in_reply_to),
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

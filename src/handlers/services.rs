@@ -1,0 +1,367 @@
+//! The outside world as the handlers see it: the clients, and the rule that every call that
+//! changes something is recorded in `external_calls` — made, or in shadow mode (`dry_run`)
+//! only planned.
+//!
+//! Reads (a pull request, a file, the packager group, the ELN lists, a Testing Farm request)
+//! are made in shadow mode too: they change nothing, and the decisions depend on them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::clients::eln::{ElnPackageLists, ElnPackages};
+use crate::clients::fasjson::{CachedPackagers, ForgePackagerGroup, Packagers};
+use crate::clients::koji::{KojiClientOptions, KojiCredentials, KojiError, KojiHub, KojiHubClient};
+use crate::clients::logdetective::{
+    AnalysisRequest, AnalysisStarted, LogDetective, LogDetectiveClient, LogDetectiveError,
+};
+use crate::clients::pagure::{Forge, ForgeError, PagureClient, ProjectRef, PullRequestFlag};
+use crate::clients::testing_farm::{TestRequest, TestingFarmClient, TestingFarmError};
+use crate::clients::{RetryPolicy, Timeouts};
+use crate::config::{Config, Secret};
+use crate::db::{DbError, Store, flags as flag_rows};
+
+/// How long a positive packager answer is trusted (packit-service: 8 hours).
+const PACKAGER_CACHE: Duration = Duration::from_secs(8 * 3600);
+/// How long the ELN package lists are trusted (packit-service: 12 hours).
+const ELN_LISTS_CACHE: Duration = Duration::from_secs(12 * 3600);
+
+/// The clients, and whether calls that change something are only planned.
+pub struct Services {
+    pub dry_run: bool,
+    pub koji: Arc<dyn KojiHub>,
+    pub forge: Arc<dyn Forge>,
+    pub testing_farm: Arc<TestingFarmClient>,
+    pub packagers: Arc<dyn Packagers>,
+    pub eln: Arc<dyn ElnPackages>,
+    pub log_detective: Option<Arc<dyn LogDetective>>,
+    store: Store,
+}
+
+/// Why shadow mode is on, if it is: explicitly, or because credentials are missing.
+pub fn shadow_mode_reason(config: &Config) -> Option<String> {
+    match config.dry_run {
+        Some(true) => Some("dry_run = true".to_owned()),
+        Some(false) => None,
+        None => {
+            let mut missing = Vec::new();
+            if config.pagure_token.is_none() {
+                missing.push("pagure_token");
+            }
+            if !has_koji_credentials(config) {
+                missing.push("Koji credentials");
+            }
+            if config.testing_farm_secret.is_none() {
+                missing.push("testing_farm_secret");
+            }
+            (!missing.is_empty()).then(|| format!("no {} configured", missing.join(", ")))
+        }
+    }
+}
+
+fn has_koji_credentials(config: &Config) -> bool {
+    config.koji_cert.is_some() && config.koji_key.is_some()
+}
+
+fn koji_credentials(config: &Config) -> anyhow::Result<KojiCredentials> {
+    match (&config.koji_cert, &config.koji_key) {
+        (Some(cert), Some(key)) => Ok(KojiCredentials::ClientCertificate {
+            certificate_pem: std::fs::read(cert)
+                .with_context(|| format!("reading koji_cert {}", cert.display()))?,
+            private_key_pem: Secret::new(
+                std::fs::read_to_string(key)
+                    .with_context(|| format!("reading koji_key {}", key.display()))?,
+            ),
+        }),
+        _ => Ok(KojiCredentials::Anonymous),
+    }
+}
+
+impl Services {
+    /// The real clients, configured from `config`.
+    pub fn from_config(config: &Config, store: Store) -> anyhow::Result<Services> {
+        let timeouts = Timeouts::default();
+        let retry = RetryPolicy::default();
+        let koji = KojiHubClient::new(
+            &config.koji_hub_url,
+            koji_credentials(config)?,
+            KojiClientOptions::default(),
+        )?;
+        let forge: Arc<dyn Forge> = Arc::new(PagureClient::new(
+            &config.pagure_url,
+            config.pagure_token.clone(),
+            timeouts,
+            retry.clone(),
+        )?);
+        let testing_farm = TestingFarmClient::new(
+            &config.testing_farm_api_url,
+            config
+                .testing_farm_secret
+                .clone()
+                .unwrap_or_else(|| Secret::new("")),
+            timeouts,
+            retry.clone(),
+        )?;
+        let packagers = CachedPackagers::new(ForgePackagerGroup::new(forge.clone()), PACKAGER_CACHE);
+        let eln = ElnPackageLists::new(
+            &config.eln_package_lists_url,
+            ELN_LISTS_CACHE,
+            timeouts,
+            retry,
+        )?;
+        let log_detective = match &config.logdetective_token {
+            Some(token) if config.logdetective_enabled => {
+                let client = LogDetectiveClient::new(
+                    &config.logdetective_url,
+                    token.clone(),
+                    Timeouts {
+                        request: Duration::from_secs(30),
+                        ..timeouts
+                    },
+                )?;
+                Some(Arc::new(client) as Arc<dyn LogDetective>)
+            }
+            _ => None,
+        };
+        Ok(Services {
+            dry_run: shadow_mode_reason(config).is_some(),
+            koji: Arc::new(koji),
+            forge,
+            testing_farm: Arc::new(testing_farm),
+            packagers: Arc::new(packagers),
+            eln: Arc::new(eln),
+            log_detective,
+            store,
+        })
+    }
+
+    async fn record(
+        &self,
+        project_event_id: Option<i32>,
+        service: &str,
+        call: &str,
+        request: &Value,
+        result: Result<Option<Value>, String>,
+    ) -> Result<(), DbError> {
+        let (outcome, response, error) = match (&result, self.dry_run) {
+            (_, true) => ("planned", None, None),
+            (Ok(response), false) => ("succeeded", response.as_ref(), None),
+            (Err(error), false) => ("failed", None, Some(error.as_str())),
+        };
+        flag_rows::record_call(
+            &self.store,
+            &flag_rows::NewExternalCall {
+                project_event_id,
+                service,
+                call,
+                request,
+                dry_run: self.dry_run,
+                outcome,
+                response,
+                error,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Submits a scratch build; `None` in shadow mode.
+    pub async fn submit_scratch_build(
+        &self,
+        project_event_id: i32,
+        source: &str,
+        target: &str,
+    ) -> Result<Option<i64>, CallError<KojiError>> {
+        // The arguments of Koji's `build` call, as `koji build --scratch` sends them.
+        let request = json!({"src": source, "target": target, "opts": {"scratch": true}});
+        if self.dry_run {
+            self.record(Some(project_event_id), "koji", "build", &request, Ok(None))
+                .await?;
+            return Ok(None);
+        }
+        let result = self.koji.scratch_build(source, target).await;
+        self.record(
+            Some(project_event_id),
+            "koji",
+            "build",
+            &request,
+            outcome_of(&result, |task_id| json!({"task_id": task_id})),
+        )
+        .await?;
+        Ok(Some(result.map_err(CallError::Service)?))
+    }
+
+    pub async fn cancel_koji_task(
+        &self,
+        project_event_id: i32,
+        task_id: i64,
+    ) -> Result<(), CallError<KojiError>> {
+        let request = json!({"task_id": task_id});
+        if self.dry_run {
+            self.record(Some(project_event_id), "koji", "cancelTask", &request, Ok(None))
+                .await?;
+            return Ok(());
+        }
+        let result = self.koji.cancel_task(task_id).await;
+        self.record(
+            Some(project_event_id),
+            "koji",
+            "cancelTask",
+            &request,
+            outcome_of(&result, |()| Value::Null),
+        )
+        .await?;
+        result.map_err(CallError::Service)
+    }
+
+    /// Submits a Testing Farm request; `None` in shadow mode.
+    pub async fn submit_tests(
+        &self,
+        project_event_id: i32,
+        request: &TestRequest,
+    ) -> Result<Option<String>, CallError<TestingFarmError>> {
+        // Recorded with the webhook token redacted; the request itself carries it.
+        let recorded = redacted_json(request);
+        if self.dry_run {
+            self.record(Some(project_event_id), "testing-farm", "POST /requests", &recorded, Ok(None))
+                .await?;
+            return Ok(None);
+        }
+        let result = self.testing_farm.submit(request).await;
+        self.record(
+            Some(project_event_id),
+            "testing-farm",
+            "POST /requests",
+            &recorded,
+            outcome_of(&result, |id| json!({"id": id})),
+        )
+        .await?;
+        Ok(Some(result.map_err(CallError::Service)?))
+    }
+
+    pub async fn cancel_tests(
+        &self,
+        project_event_id: i32,
+        request_id: &str,
+    ) -> Result<(), CallError<TestingFarmError>> {
+        let request = json!({"id": request_id});
+        let call = "DELETE /requests/{id}";
+        if self.dry_run {
+            self.record(Some(project_event_id), "testing-farm", call, &request, Ok(None))
+                .await?;
+            return Ok(());
+        }
+        let result = self.testing_farm.cancel_request(request_id).await;
+        self.record(
+            Some(project_event_id),
+            "testing-farm",
+            call,
+            &request,
+            outcome_of(&result, |outcome| json!({"outcome": format!("{outcome:?}")})),
+        )
+        .await?;
+        result.map(|_| ()).map_err(CallError::Service)
+    }
+
+    pub async fn set_flag(
+        &self,
+        project: &ProjectRef,
+        pr_id: u64,
+        flag: &PullRequestFlag,
+    ) -> Result<(), CallError<ForgeError>> {
+        let request = json!({"project": project.path(), "pr_id": pr_id, "flag": flag});
+        if self.dry_run {
+            self.record(None, "pagure", "flag", &request, Ok(None)).await?;
+            return Ok(());
+        }
+        let result = self.forge.set_pull_request_flag(project, pr_id, flag).await;
+        self.record(
+            None,
+            "pagure",
+            "flag",
+            &request,
+            outcome_of(&result, |answer| json!({"uid": answer.uid, "change": format!("{:?}", answer.change)})),
+        )
+        .await?;
+        result.map(|_| ()).map_err(CallError::Service)
+    }
+
+    pub async fn comment(
+        &self,
+        project: &ProjectRef,
+        pr_id: u64,
+        text: &str,
+    ) -> Result<(), CallError<ForgeError>> {
+        let request = json!({"project": project.path(), "pr_id": pr_id, "comment": text});
+        if self.dry_run {
+            self.record(None, "pagure", "comment", &request, Ok(None)).await?;
+            return Ok(());
+        }
+        let result = self.forge.comment_on_pull_request(project, pr_id, text).await;
+        self.record(None, "pagure", "comment", &request, outcome_of(&result, |()| Value::Null))
+            .await?;
+        result.map_err(CallError::Service)
+    }
+
+    /// Starts a Log Detective analysis; `None` in shadow mode or when it is not configured.
+    pub async fn start_analysis(
+        &self,
+        project_event_id: i32,
+        request: &AnalysisRequest,
+    ) -> Result<Option<AnalysisStarted>, CallError<LogDetectiveError>> {
+        let recorded = json!({
+            "artifacts": request.artifacts,
+            "target_build": request.target_build,
+            "build_system": "koji",
+            "commit_sha": request.commit_sha,
+            "project_url": request.project_url,
+            "pr_id": request.pr_id,
+        });
+        let Some(client) = self.log_detective.as_ref().filter(|_| !self.dry_run) else {
+            self.record(Some(project_event_id), "logdetective", "POST /analyze", &recorded, Ok(None))
+                .await?;
+            return Ok(None);
+        };
+        let result = client.analyze(request).await;
+        self.record(
+            Some(project_event_id),
+            "logdetective",
+            "POST /analyze",
+            &recorded,
+            outcome_of(&result, |started| json!({"log_detective_analysis_id": started.analysis_id.0})),
+        )
+        .await?;
+        Ok(Some(result.map_err(CallError::Service)?))
+    }
+}
+
+/// A call that failed: the service said no (or could not be reached), or recording it did.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Service(E),
+    #[error("recording the call failed: {0}")]
+    Record(#[from] DbError),
+}
+
+fn outcome_of<T, E: std::fmt::Display>(
+    result: &Result<T, E>,
+    response: impl FnOnce(&T) -> Value,
+) -> Result<Option<Value>, String> {
+    match result {
+        Ok(value) => Ok(Some(response(value))),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The JSON of a request with every secret token replaced.
+fn redacted_json(request: &impl Serialize) -> Value {
+    let mut value = serde_json::to_value(request).unwrap_or(Value::Null);
+    if let Some(token) = value.pointer_mut("/notification/webhook/token") {
+        *token = Value::String("[redacted]".to_owned());
+    }
+    value
+}

@@ -1,0 +1,142 @@
+//! A new push supersedes the PR's older commits: their unfinished Koji builds and Testing
+//! Farm requests are cancelled, and their flags say so (packit-service#2938). Results that
+//! still arrive for them are recorded but never reported again.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::clients::Transient;
+use crate::context::Context;
+use crate::db::flags;
+use crate::db::runs::{self, KojiBuildUpdate, TestRunUpdate};
+use crate::handlers::report::{Report, SetFlag, report};
+use crate::handlers::services::CallError;
+use crate::helpers::flags::CheckStatus;
+use crate::tasks::{self, BackgroundTask};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancelSuperseded {
+    pub pull_request_id: i32,
+    pub head_sha: String,
+}
+
+impl BackgroundTask for CancelSuperseded {
+    const NAME: &'static str = "cancel_superseded_runs";
+    const MAX_ATTEMPTS: i32 = 5;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let short: String = self.head_sha.chars().take(7).collect();
+        let description = format!("Superseded by the newer commit {short}.");
+        self.cancel_builds(ctx, &description).await?;
+        self.cancel_test_runs(ctx, &description).await?;
+        self.cancel_pending_flags(ctx, &description).await
+    }
+}
+
+impl CancelSuperseded {
+    async fn cancel_builds(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
+        let builds =
+            runs::unfinished_koji_builds_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
+                .await?;
+        for build in builds {
+            if let Some(task_id) = build.koji_task_id() {
+                match ctx.services.cancel_koji_task(build.project_event_id, task_id).await {
+                    Ok(()) => {}
+                    // A task that already finished cannot be cancelled; its state message
+                    // will not be reported any more.
+                    Err(CallError::Service(error)) if !error.is_transient() => {
+                        warn!(task_id, %error, "Koji did not cancel the superseded task");
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            let mut tx = ctx.store.begin().await?;
+            let update = KojiBuildUpdate {
+                status: Some("canceled"),
+                data: Some(json!({"superseded_by": self.head_sha})),
+                ..KojiBuildUpdate::default()
+            };
+            runs::update_koji_build(&mut tx, &build, &update).await?;
+            let flag = Report {
+                pull_request_id: build.pull_request_id,
+                commit_sha: &build.commit_sha,
+                check: crate::handlers::koji::CHECK,
+                target: &build.target,
+                status: CheckStatus::Canceled,
+                description,
+                url: build.web_url.as_deref(),
+            };
+            report(&mut tx, ctx, &flag).await?;
+            tx.commit().await?;
+            info!(build = build.id, commit = %build.commit_sha, "superseded build canceled");
+        }
+        Ok(())
+    }
+
+    /// Flags of older commits whose work never started ("queued", "accepted").
+    async fn cancel_pending_flags(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
+        let pending =
+            flags::pending_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha).await?;
+        for flag in pending {
+            let mut tx = ctx.store.begin().await?;
+            let state = flags::FlagState {
+                uid: &flag.uid,
+                pull_request_id: flag.pull_request_id,
+                commit_sha: &flag.commit_sha,
+                check_name: &flag.check_name,
+                username: &flag.username,
+                status: CheckStatus::Canceled.pagure_status(),
+                comment: description,
+                url: &flag.url,
+            };
+            if flags::want(&mut tx, &state).await? {
+                tasks::enqueue(&mut tx, &SetFlag { uid: flag.uid.clone() }).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn cancel_test_runs(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
+        let test_runs =
+            runs::unfinished_test_runs_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
+                .await?;
+        for run in test_runs {
+            if let Some(request_id) = &run.pipeline_id {
+                match ctx.services.cancel_tests(run.project_event_id, request_id).await {
+                    Ok(()) => {}
+                    Err(CallError::Service(error)) if !error.is_transient() => {
+                        warn!(%request_id, %error, "Testing Farm did not cancel the superseded request");
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            let target = match run.koji_build_id {
+                Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+                None => None,
+            }
+            .unwrap_or_else(|| "rawhide".to_owned());
+            let mut tx = ctx.store.begin().await?;
+            let update = TestRunUpdate {
+                status: Some("canceled"),
+                data: Some(json!({"superseded_by": self.head_sha})),
+                ..TestRunUpdate::default()
+            };
+            runs::update_test_run(&mut tx, &run, &update).await?;
+            let flag = Report {
+                pull_request_id: run.pull_request_id,
+                commit_sha: &run.commit_sha,
+                check: run.test_name(),
+                target: &target,
+                status: CheckStatus::Canceled,
+                description,
+                url: run.web_url.as_deref(),
+            };
+            report(&mut tx, ctx, &flag).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}

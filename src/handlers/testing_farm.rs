@@ -1,0 +1,514 @@
+//! Testing Farm: submitting the Fedora CI tests of a build (packit-service's
+//! `DownstreamTestingFarmHandler`, its ELN and tests-namespace variants), their results
+//! (`DownstreamTestingFarmResultsHandler`) and the poll that catches lost notifications
+//! (`babysit_pending_tft_runs`).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::clients::Transient;
+use crate::clients::testing_farm::{RequestDetails, RequestState, TestingFarmError, Webhook};
+use crate::context::Context;
+use crate::db::runs::{self, KojiBuild, NewTestRun, TestRun, TestRunUpdate};
+use crate::handlers::report::{Report, dashboard_url, report};
+use crate::handlers::services::CallError;
+use crate::handlers::{PullRequestRef, is_superseded, minutes, submission_retry_delay};
+use crate::helpers::flags::CheckStatus;
+use crate::helpers::testing_farm::{
+    FedoraCiTest, PayloadInput, compose_for_distro, distro_for_koji_target, test_request,
+};
+use crate::metrics;
+use crate::tasks::{self, BackgroundTask, queues};
+
+/// Which tests a submission runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestSelection {
+    All,
+    One(String),
+    /// Only the tests whose last run at this commit failed or errored (`test --failed`).
+    FailedOnly,
+}
+
+/// Submits the selected tests of a PR's head commit, for one build (or, in the tests
+/// namespace, without one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestingFarmSubmit {
+    pub pull_request: PullRequestRef,
+    pub koji_build_id: Option<i32>,
+    pub selection: TestSelection,
+    /// `build:<id>` after a build, `push`, or `comment:<id>:<target>`: one set of runs per trigger.
+    pub trigger: String,
+}
+
+impl BackgroundTask for TestingFarmSubmit {
+    const NAME: &'static str = "run_downstream_testing_farm_handler";
+    const QUEUE: &'static str = queues::LONG;
+    const MAX_ATTEMPTS: i32 = 4;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        if is_superseded(ctx, pr).await? {
+            info!(pr = pr.pr_id, commit = %pr.head_sha, "commit superseded before its tests started");
+            return Ok(());
+        }
+        let build = match self.koji_build_id {
+            Some(id) => Some(
+                runs::koji_build(&ctx.store, id)
+                    .await?
+                    .ok_or_else(|| tasks::permanent(format!("Koji build {id} does not exist")))?,
+            ),
+            None => None,
+        };
+        let target = build.as_ref().map_or("rawhide", |build| build.target.as_str()).to_owned();
+        let distro = distro_for_koji_target(&target);
+        let test_runs = self.intended_runs(ctx, build.as_ref(), &distro).await?;
+        if test_runs.is_empty() {
+            info!(pr = pr.pr_id, project = %pr.project_url, "no Fedora CI test applies");
+            return Ok(());
+        }
+        let submitter = Submitter {
+            ctx,
+            pr,
+            build: build.as_ref(),
+            target: &target,
+            distro: &distro,
+        };
+        let mut retry = None;
+        for run in test_runs.iter().filter(|run| run.status == "new" || run.status == "retry") {
+            if let Some(delay) = submitter.submit(run).await? {
+                retry = Some(delay);
+            }
+        }
+        match retry {
+            Some(delay) => Err(tasks::retry_in(delay, "some tests could not be submitted")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl TestingFarmSubmit {
+    /// The runs of this trigger: found, or created `new` (the intent).
+    async fn intended_runs(
+        &self,
+        ctx: &Context,
+        build: Option<&KojiBuild>,
+        distro: &str,
+    ) -> anyhow::Result<Vec<TestRun>> {
+        let pr = &self.pull_request;
+        let existing = runs::test_runs_for_trigger(&ctx.store, pr.project_event_id, &self.trigger).await?;
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+        let tests = self.selected_tests(ctx, distro).await?;
+        if tests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new_runs: Vec<NewTestRun<'_>> = tests
+            .iter()
+            .map(|test| NewTestRun {
+                distro,
+                data: json!({
+                    "base_project_url": pr.project_url,
+                    "fedora_ci_test": test.name,
+                    "trigger": self.trigger,
+                    "source_url": pr.source_url,
+                    "dist_git_branch": pr.target_branch,
+                }),
+            })
+            .collect();
+        let mut tx = ctx.store.begin().await?;
+        runs::create_test_runs(&mut tx, pr.project_event_id, &pr.repo, build, &new_runs).await?;
+        tx.commit().await?;
+        Ok(runs::test_runs_for_trigger(&ctx.store, pr.project_event_id, &self.trigger).await?)
+    }
+
+    /// The configured tests that apply to this PR and selection, in configured order.
+    async fn selected_tests(&self, ctx: &Context, distro: &str) -> anyhow::Result<Vec<FedoraCiTest>> {
+        let pr = &self.pull_request;
+        let failed: Vec<String> = match &self.selection {
+            TestSelection::FailedOnly => runs::latest_test_runs(&ctx.store, pr.project_event_id, distro)
+                .await?
+                .iter()
+                .filter(|run| matches!(run.status.as_str(), "failed" | "error"))
+                .map(|run| run.test_name().to_owned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut has_fmf = None;
+        let mut selected = Vec::new();
+        for test in &ctx.config.fedora_ci_tests {
+            let wanted = match &self.selection {
+                TestSelection::All => true,
+                TestSelection::One(name) => &test.name == name,
+                TestSelection::FailedOnly => failed.contains(&test.name),
+            };
+            if !wanted || !test.namespaces.contains(&pr.namespace) {
+                continue;
+            }
+            if test.requires_fmf {
+                if has_fmf.is_none() {
+                    has_fmf = Some(
+                        ctx.services
+                            .forge
+                            .file_at_commit(&pr.source_project(), &pr.head_sha, ".fmf/version")
+                            .await?
+                            .is_some(),
+                    );
+                }
+                if has_fmf != Some(true) {
+                    continue;
+                }
+            }
+            selected.push(test.clone());
+        }
+        Ok(selected)
+    }
+}
+
+/// Submits one run at a time and reports each.
+struct Submitter<'a> {
+    ctx: &'a Context,
+    pr: &'a PullRequestRef,
+    build: Option<&'a KojiBuild>,
+    target: &'a str,
+    distro: &'a str,
+}
+
+impl Submitter<'_> {
+    fn flag<'b>(&'b self, run: &'b TestRun, status: CheckStatus, description: &'b str, url: Option<&'b str>) -> Report<'b> {
+        Report {
+            pull_request_id: self.pr.pull_request_id,
+            commit_sha: &self.pr.head_sha,
+            check: run.test_name(),
+            target: self.target,
+            status,
+            description,
+            url,
+        }
+    }
+
+    /// Submits `run`; `Some(delay)` when it should be tried again.
+    async fn submit(&self, run: &TestRun) -> anyhow::Result<Option<Duration>> {
+        let ctx = self.ctx;
+        let Some(test) = ctx.config.fedora_ci_tests.iter().find(|test| test.name == run.test_name()) else {
+            warn!(test = run.test_name(), "test is no longer configured; run left as it is");
+            return Ok(None);
+        };
+        let dashboard = dashboard_url(ctx, &format!("/jobs/testing-farm/{}", run.id));
+        {
+            let mut tx = ctx.store.begin().await?;
+            let flag = self.flag(run, CheckStatus::Running, "Submitting the tests ...", dashboard.as_deref());
+            report(&mut tx, ctx, &flag).await?;
+            tx.commit().await?;
+        }
+        let compose = if test.compose {
+            match self.compose().await? {
+                Some(compose) => Some(compose),
+                None => {
+                    let description = format!("Testing Farm has no compose for {}.", self.distro);
+                    self.finish(run, "error", CheckStatus::Error, &description, None).await?;
+                    return Ok(None);
+                }
+            }
+        } else {
+            None
+        };
+        let source_git_url = source_git_url(&self.pr.source_url);
+        let input = PayloadInput {
+            test,
+            deployment: ctx.config.deployment,
+            distro: self.distro,
+            compose: compose.as_deref(),
+            dist_git_branch: &self.pr.target_branch,
+            koji_task_id: self.build.and_then(KojiBuild::koji_task_id),
+            source_git_url: &source_git_url,
+            head_sha: &self.pr.head_sha,
+            webhook: webhook(ctx),
+        };
+        let request = test_request(&input);
+        match ctx.services.submit_tests(self.pr.project_event_id, &request).await {
+            Ok(request_id) => {
+                let mut tx = ctx.store.begin().await?;
+                let artifacts = request_id.as_deref().map(artifacts_url);
+                let update = TestRunUpdate {
+                    status: Some(if request_id.is_some() { "queued" } else { "new" }),
+                    request_id: request_id.as_deref(),
+                    web_url: artifacts.as_deref(),
+                    submitted_time: Some(Utc::now().naive_utc()),
+                    data: request_id.is_none().then(|| json!({"dry_run": true})),
+                };
+                runs::update_test_run(&mut tx, run, &update).await?;
+                let url = request_id.as_deref().map(artifacts_url).or(dashboard);
+                let flag = self.flag(run, CheckStatus::Running, "Tests have been submitted ...", url.as_deref());
+                report(&mut tx, ctx, &flag).await?;
+                tx.commit().await?;
+                if run.status == "new" {
+                    metrics::global().fedora_ci_test_run_queued();
+                }
+                Ok(None)
+            }
+            Err(CallError::Service(TestingFarmError::Invalid { message, errors, .. })) => {
+                let detail = errors
+                    .pointer("/environments/0/arch")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| if message.is_empty() { "There was an error in the API request".to_owned() } else { message });
+                let description = format!("Failed to submit tests: {detail}.");
+                self.finish(run, "error", CheckStatus::Failure, &description, None).await?;
+                Ok(None)
+            }
+            Err(CallError::Service(error)) if error.is_transient() && !tasks::current_attempt().is_last() => {
+                let delay = submission_retry_delay(tasks::current_attempt().number);
+                let description = format!(
+                    "Failed to submit tests. The task will be retried in {}.",
+                    minutes(delay)
+                );
+                self.finish(run, "retry", CheckStatus::Pending, &description, None).await?;
+                Ok(Some(delay))
+            }
+            Err(CallError::Service(error)) => {
+                let description = if error.is_transient() {
+                    format!("Failed to submit tests: Testing Farm is unavailable (infrastructure failure): {error}")
+                } else {
+                    format!("Failed to submit tests: {error}")
+                };
+                self.finish(run, "error", CheckStatus::Error, &description, None).await?;
+                Ok(None)
+            }
+            Err(error @ CallError::Record(_)) => Err(error.into()),
+        }
+    }
+
+    async fn finish(
+        &self,
+        run: &TestRun,
+        status: &str,
+        check_status: CheckStatus,
+        description: &str,
+        url: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.ctx.store.begin().await?;
+        let update = TestRunUpdate {
+            status: Some(status),
+            data: Some(json!({"error": description})),
+            ..TestRunUpdate::default()
+        };
+        runs::update_test_run(&mut tx, run, &update).await?;
+        let flag = self.flag(run, check_status, description, url);
+        report(&mut tx, self.ctx, &flag).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn compose(&self) -> anyhow::Result<Option<String>> {
+        let available = self.ctx.services.testing_farm.public_composes().await?;
+        Ok(compose_for_distro(self.distro, &available))
+    }
+}
+
+/// The git URL of a dist-git project from its web URL (`fork/` becomes `forks/`), as
+/// Koji and tmt clone it.
+pub fn source_git_url(web_url: &str) -> String {
+    match crate::clients::koji::DistGitSource::from_web_url(web_url) {
+        Ok(source) => match &source.fork_owner {
+            Some(owner) => format!(
+                "{}/forks/{owner}/{}/{}.git",
+                source.instance_url, source.namespace, source.repo
+            ),
+            None => format!("{}/{}/{}.git", source.instance_url, source.namespace, source.repo),
+        },
+        Err(_) => format!("{web_url}.git"),
+    }
+}
+
+fn webhook(ctx: &Context) -> Option<Webhook> {
+    let server = ctx.config.server_name.as_ref()?;
+    let token = ctx.config.testing_farm_secret.clone()?;
+    let base = if server.starts_with("http://") || server.starts_with("https://") {
+        server.trim_end_matches('/').to_owned()
+    } else {
+        format!("https://{server}")
+    };
+    Some(Webhook {
+        url: format!("{base}/api/testing-farm/results"),
+        token,
+    })
+}
+
+/// Where Testing Farm keeps a request's logs and results.
+pub fn artifacts_url(request_id: &str) -> String {
+    format!("https://artifacts.dev.testing-farm.io/{request_id}")
+}
+
+/// Updates a test run from Testing Farm's view of its request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestingFarmResults {
+    pub request_id: String,
+}
+
+impl BackgroundTask for TestingFarmResults {
+    const NAME: &'static str = "run_downstream_testing_farm_results_handler";
+    const MAX_ATTEMPTS: i32 = 5;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let Some(run) = runs::test_run_by_request_id(&ctx.store, &self.request_id).await? else {
+            info!(request_id = %self.request_id, "unknown pipeline_id received from Testing Farm");
+            return Ok(());
+        };
+        // packit's IsDownstreamTest: only Fedora CI runs carry the test name.
+        if run.data_str("fedora_ci_test").is_none() {
+            return Ok(());
+        }
+        if run.status == "canceled" && run.data_str("superseded_by").is_some() {
+            return Ok(());
+        }
+        let details = match ctx.services.testing_farm.get_request(&self.request_id).await {
+            Ok(details) => details,
+            Err(error) if error.is_transient() => return Err(error.into()),
+            Err(error) => return Err(tasks::permanent(error)),
+        };
+        let result = result_of(&details);
+        if result == run.status {
+            info!(request_id = %self.request_id, result, "Testing Farm results already processed");
+            return Ok(());
+        }
+        let (check_status, default_summary) = result_report(result);
+        let summary = details
+            .result
+            .as_ref()
+            .and_then(|result| result.summary.clone())
+            .filter(|summary| !summary.is_empty())
+            .unwrap_or_else(|| default_summary.to_owned());
+        let log_url = details
+            .raw
+            .pointer("/run/artifacts")
+            .and_then(|url| url.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| artifacts_url(&self.request_id));
+        let target = match run.koji_build_id {
+            Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+            None => None,
+        }
+        .unwrap_or_else(|| "rawhide".to_owned());
+        let mut tx = ctx.store.begin().await?;
+        let update = TestRunUpdate {
+            status: Some(result),
+            web_url: Some(&log_url),
+            ..TestRunUpdate::default()
+        };
+        runs::update_test_run(&mut tx, &run, &update).await?;
+        let flag = Report {
+            pull_request_id: run.pull_request_id,
+            commit_sha: &run.commit_sha,
+            check: run.test_name(),
+            target: &target,
+            status: check_status,
+            description: &summary,
+            url: Some(&log_url),
+        };
+        report(&mut tx, ctx, &flag).await?;
+        tx.commit().await?;
+        metrics::global().fedora_ci_test_run_result(result, run.submitted_time);
+        Ok(())
+    }
+}
+
+/// The run's status from the request (packit's `parse_data_from_testing_farm`): the state
+/// while it runs, then the overall result; always a label of packit's `TestingFarmResult`.
+fn result_of(details: &RequestDetails) -> &'static str {
+    let state = match details.state {
+        RequestState::New => "new",
+        RequestState::Queued => "queued",
+        RequestState::Running => "running",
+        RequestState::Canceled => "canceled",
+        RequestState::CancelRequested => "cancel_requested",
+        RequestState::Complete => "complete",
+        RequestState::Error => "error",
+    };
+    if !matches!(details.state, RequestState::Complete | RequestState::Error) {
+        return state;
+    }
+    match details.result.as_ref().and_then(|result| result.overall.as_deref()) {
+        Some("passed") => "passed",
+        Some("failed") => "failed",
+        Some("error") => "error",
+        Some("skipped") => "skipped",
+        Some("needs_inspection") => "needs_inspection",
+        Some(_) => "unknown",
+        None => state,
+    }
+}
+
+/// packit-service's table: flag status and default summary of a result.
+fn result_report(result: &str) -> (CheckStatus, &'static str) {
+    match result {
+        "running" => (CheckStatus::Running, "Tests are running ..."),
+        "passed" => (CheckStatus::Success, "Tests passed ..."),
+        "failed" => (CheckStatus::Failure, "Tests failed ..."),
+        "canceled" => (CheckStatus::Neutral, "Tests canceled ..."),
+        // Queued is pending, not an error as in packit-service: the tests have not failed.
+        "new" | "queued" => (CheckStatus::Running, "Tests are queued ..."),
+        _ => (CheckStatus::Error, "Error ..."),
+    }
+}
+
+/// Catches results whose notification was lost; runs older than 7 days become errors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestingFarmPoll {}
+
+impl TestingFarmPoll {
+    pub const PERIOD: Duration = Duration::from_secs(600);
+    const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(7);
+}
+
+impl BackgroundTask for TestingFarmPoll {
+    const NAME: &'static str = "babysit_pending_tft_runs";
+    const QUEUE: &'static str = queues::LONG;
+    type Context = Context;
+
+    async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        let now = Utc::now().naive_utc();
+        for run in runs::unfinished_test_runs(&ctx.store).await? {
+            let Some(request_id) = run.pipeline_id.clone() else {
+                continue;
+            };
+            let mut tx = ctx.store.begin().await?;
+            let too_old = run
+                .submitted_time
+                .is_some_and(|submitted| now - submitted > Self::GIVE_UP_AFTER);
+            if too_old {
+                let update = TestRunUpdate {
+                    status: Some("error"),
+                    ..TestRunUpdate::default()
+                };
+                runs::update_test_run(&mut tx, &run, &update).await?;
+                let target = match run.koji_build_id {
+                    Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+                    None => None,
+                }
+                .unwrap_or_else(|| "rawhide".to_owned());
+                let flag = Report {
+                    pull_request_id: run.pull_request_id,
+                    commit_sha: &run.commit_sha,
+                    check: run.test_name(),
+                    target: &target,
+                    status: CheckStatus::Error,
+                    description: "Testing Farm did not finish the tests within 7 days.",
+                    url: run.web_url.as_deref(),
+                };
+                report(&mut tx, ctx, &flag).await?;
+            } else {
+                tasks::enqueue(&mut tx, &TestingFarmResults { request_id }).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! Fedora CI jobs end to end, in process: real fixture messages go through intake into the
+//! real database and queue, the real handlers run in a worker, and the fakes (Koji,
+//! Testing Farm, Pagure, ELN lists, Log Detective) record every external call, which the
+//! tests compare exactly with what packit-service sends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod clients_support;
+mod common;
+
+#[path = "pipeline/stack.rs"]
+mod stack;
+
+#[path = "pipeline/builds.rs"]
+mod builds;
+#[path = "pipeline/comments.rs"]
+mod comments;
+#[path = "pipeline/tests_and_results.rs"]
+mod tests_and_results;
