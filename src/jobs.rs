@@ -18,13 +18,13 @@ use crate::context::Context;
 use crate::db::runs::{self, PullRequestKey};
 use crate::db::{Tx, inbound};
 use crate::events::{self, Event, Parsed, PullRequest};
+use crate::handlers::PullRequestRef;
 use crate::handlers::comment::CommentCommand;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, KojiTaskReport, build_flag};
 use crate::handlers::logdetective::LogDetectiveResults;
 use crate::handlers::report::report;
 use crate::handlers::superseded::CancelSuperseded;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmResults, TestingFarmSubmit};
-use crate::handlers::PullRequestRef;
 use crate::helpers::commands::TargetChoice;
 use crate::helpers::flags::CheckStatus;
 use crate::metrics;
@@ -116,7 +116,12 @@ pub const JOBS: &[JobSpec] = &[
         reacts_to: &[Push, Comment],
         command: Some("scratch-build"),
         target: Some(TargetChoice::Eln),
-        checkers: &[InRpmsNamespace, EnabledForEln, PackagerForComment, PackageNeedsElnBuild],
+        checkers: &[
+            InRpmsNamespace,
+            EnabledForEln,
+            PackagerForComment,
+            PackageNeedsElnBuild,
+        ],
     },
     JobSpec {
         handler: Handler::KojiTaskReport,
@@ -130,7 +135,11 @@ pub const JOBS: &[JobSpec] = &[
         reacts_to: &[Comment],
         command: Some("test"),
         target: Some(TargetChoice::Rawhide),
-        checkers: &[InRpmsNamespace, HasSuccessfulScratchBuild, PackagerForComment],
+        checkers: &[
+            InRpmsNamespace,
+            HasSuccessfulScratchBuild,
+            PackagerForComment,
+        ],
     },
     JobSpec {
         handler: Handler::ElnTestingFarm,
@@ -172,7 +181,8 @@ pub const JOBS: &[JobSpec] = &[
 
 /// The registry entries reacting to `trigger`.
 pub fn jobs_for(trigger: Trigger) -> impl Iterator<Item = &'static JobSpec> {
-    JOBS.iter().filter(move |job| job.reacts_to.contains(&trigger))
+    JOBS.iter()
+        .filter(move |job| job.reacts_to.contains(&trigger))
 }
 
 /// The registry entries answering a comment command, filtered by `--target` as
@@ -223,10 +233,16 @@ impl BackgroundTask for ProcessMessage {
         let mut tx = ctx.store.begin().await?;
         let (outcome, reason) =
             match events::parse_with_reason(&message.topic, message.body.as_bytes()) {
-                Ok(Parsed::Event(event)) => match plan(ctx, &mut tx, &event, message.received_at).await? {
-                    Planned::Work(what) => (inbound::PROCESSED, format!("{}: {what}", describe(&event))),
-                    Planned::Nothing(why) => (inbound::IGNORED, format!("{}: {why}", describe(&event))),
-                },
+                Ok(Parsed::Event(event)) => {
+                    match plan(ctx, &mut tx, &event, message.received_at).await? {
+                        Planned::Work(what) => {
+                            (inbound::PROCESSED, format!("{}: {what}", describe(&event)))
+                        }
+                        Planned::Nothing(why) => {
+                            (inbound::IGNORED, format!("{}: {why}", describe(&event)))
+                        }
+                    }
+                }
                 Ok(Parsed::Ignored(skip)) => (inbound::IGNORED, skip.to_string()),
                 Err(error) => (inbound::REJECTED, error.to_string()),
             };
@@ -263,7 +279,9 @@ pub async fn plan(
             let pr = &comment.pull_request;
             let is_help = is_help_comment(&ctx.config.comment_command_prefix, &comment.text);
             if !is_help && !is_project_enabled(&ctx.config, &pr.target_repo.url) {
-                return Ok(Planned::Nothing("Fedora CI is not enabled for the project".into()));
+                return Ok(Planned::Nothing(
+                    "Fedora CI is not enabled for the project".into(),
+                ));
             }
             let pr_ref = record_pull_request(tx, pr).await?;
             tasks::enqueue(
@@ -323,7 +341,9 @@ pub async fn plan(
             .await?;
             Ok(Planned::Work("Log Detective results".into()))
         }
-        Event::PullRequestClosed(_) => Ok(Planned::Nothing("closed pull requests need no CI".into())),
+        Event::PullRequestClosed(_) => {
+            Ok(Planned::Nothing("closed pull requests need no CI".into()))
+        }
     }
 }
 
@@ -336,10 +356,14 @@ async fn plan_push(
     received_at: DateTime<Utc>,
 ) -> anyhow::Result<Planned> {
     if !is_project_enabled(&ctx.config, &pr.target_repo.url) {
-        return Ok(Planned::Nothing("Fedora CI is not enabled for the project".into()));
+        return Ok(Planned::Nothing(
+            "Fedora CI is not enabled for the project".into(),
+        ));
     }
     if pr.title.to_ascii_lowercase().contains("[skip ci]") {
-        return Ok(Planned::Nothing("[skip ci] in the pull request title".into()));
+        return Ok(Planned::Nothing(
+            "[skip ci] in the pull request title".into(),
+        ));
     }
     let pr_ref = record_pull_request(tx, pr).await?;
     tasks::enqueue(
@@ -422,7 +446,11 @@ async fn record_pull_request(tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<Pu
         pr.head_commit.as_str(),
     )
     .await?;
-    Ok(PullRequestRef::from_event(pr, ids.project_event_id, ids.pull_request_id))
+    Ok(PullRequestRef::from_event(
+        pr,
+        ids.project_event_id,
+        ids.pull_request_id,
+    ))
 }
 
 /// packit-service answers `help` even where Fedora CI is not enabled.

@@ -71,17 +71,49 @@ impl PipelineMetrics {
         let test_run_finished_time = hours();
         let first_initial_status_time = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         let metrics = PipelineMetrics {
-            koji_builds_queued: counter(registry, "koji_builds_queued", "Scratch builds submitted to Koji"),
-            koji_builds_started: counter(registry, "koji_builds_started", "Scratch builds Koji started"),
-            koji_builds_finished: counter(registry, "koji_builds_finished", "Scratch builds that finished"),
+            koji_builds_queued: counter(
+                registry,
+                "koji_builds_queued",
+                "Scratch builds submitted to Koji",
+            ),
+            koji_builds_started: counter(
+                registry,
+                "koji_builds_started",
+                "Scratch builds Koji started",
+            ),
+            koji_builds_finished: counter(
+                registry,
+                "koji_builds_finished",
+                "Scratch builds that finished",
+            ),
             koji_build_finished_time: koji_build_finished_time.clone(),
-            test_runs_queued: counter(registry, "test_runs_queued", "Testing Farm requests submitted"),
-            test_runs_started: counter(registry, "test_runs_started", "Testing Farm requests that started running"),
-            test_runs_finished: counter(registry, "test_runs_finished", "Testing Farm requests that finished"),
+            test_runs_queued: counter(
+                registry,
+                "test_runs_queued",
+                "Testing Farm requests submitted",
+            ),
+            test_runs_started: counter(
+                registry,
+                "test_runs_started",
+                "Testing Farm requests that started running",
+            ),
+            test_runs_finished: counter(
+                registry,
+                "test_runs_finished",
+                "Testing Farm requests that finished",
+            ),
             test_run_finished_time: test_run_finished_time.clone(),
             first_initial_status_time: first_initial_status_time.clone(),
-            log_detective_runs_started: counter(registry, "log_detective_runs_started", "Log Detective analyses started"),
-            log_detective_runs_finished: counter(registry, "log_detective_runs_finished", "Log Detective analyses finished"),
+            log_detective_runs_started: counter(
+                registry,
+                "log_detective_runs_started",
+                "Log Detective analyses started",
+            ),
+            log_detective_runs_finished: counter(
+                registry,
+                "log_detective_runs_finished",
+                "Log Detective analyses finished",
+            ),
         };
         registry.register(
             "koji_build_finished_time",
@@ -252,7 +284,11 @@ impl Metrics {
     }
 
     /// A new result of a Testing Farm run (packit-service's labels).
-    pub fn fedora_ci_test_run_result(&self, result: &str, submitted: Option<chrono::NaiveDateTime>) {
+    pub fn fedora_ci_test_run_result(
+        &self,
+        result: &str,
+        submitted: Option<chrono::NaiveDateTime>,
+    ) {
         match result {
             "running" => {
                 self.pipeline.test_runs_started.inc();

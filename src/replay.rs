@@ -67,7 +67,8 @@ pub fn plan(message: &Incoming, identity: &Identity) -> Value {
 /// verdict and every call the service would make (Koji `build`, Testing Farm payloads, Pagure
 /// flags and comments). Reads (pull requests, files, ELN lists) go to the configured services.
 pub async fn dry_run(config: &crate::config::Config, file: &Path) -> anyhow::Result<Value> {
-    let database = std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4()));
+    let database =
+        std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4()));
     let mut config = config.clone();
     config.dry_run = Some(true);
     config.database_url = crate::config::Secret::new(format!("sqlite://{}", database.display()));
@@ -83,7 +84,10 @@ pub async fn dry_run(config: &crate::config::Config, file: &Path) -> anyhow::Res
         .iter()
         .map(|call| json!({"service": call.service, "call": call.call, "request": call.request.0}))
         .collect();
-    let messages: Vec<Value> = messages.iter().map(|message| plan(message, &identity)).collect();
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|message| plan(message, &identity))
+        .collect();
     store.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
@@ -98,7 +102,8 @@ async fn drain(store: &Store, ctx: Context) -> anyhow::Result<()> {
         ..Default::default()
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let runner = crate::tasks::Runner::new(store.clone(), ctx, settings).register::<ProcessMessage>();
+    let runner =
+        crate::tasks::Runner::new(store.clone(), ctx, settings).register::<ProcessMessage>();
     let handle = crate::handlers::register(runner)
         .queue(crate::tasks::queues::SHORT, 4)
         .queue(crate::tasks::queues::LONG, 4)

@@ -121,7 +121,10 @@ pub fn runner(
         ..RunnerSettings::default()
     };
     if let Some(reason) = crate::handlers::services::shadow_mode_reason(&config) {
-        warn!(reason, "shadow mode: every call that would change something is only recorded");
+        warn!(
+            reason,
+            "shadow mode: every call that would change something is only recorded"
+        );
     }
     let context = Context::new(store.clone(), config)?;
     let runner = Runner::new(store, context, settings).register::<crate::jobs::ProcessMessage>();

@@ -472,10 +472,9 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             max: task.max_attempts,
         };
         // Its own tokio task, so that a panic is caught as a JoinError rather than ending ours.
-        let handle = AbortOnDropHandle::new(tokio::spawn(ATTEMPT.scope(
-            attempt,
-            tokio::time::timeout(registration.timeout, future),
-        )));
+        let handle = AbortOnDropHandle::new(tokio::spawn(
+            ATTEMPT.scope(attempt, tokio::time::timeout(registration.timeout, future)),
+        ));
         match handle.await {
             Ok(Ok(Ok(()))) => Outcome::Succeeded,
             Ok(Ok(Err(error))) if error.is::<PermanentFailure>() => {

@@ -97,7 +97,8 @@ async fn project_id(tx: &mut Tx, key: &PullRequestKey<'_>) -> DbResult<i32> {
 async fn pull_request_id(tx: &mut Tx, project_id: i32, pr_id: i64) -> DbResult<i32> {
     const FIND: &str =
         "SELECT id FROM pull_requests WHERE project_id = $1 AND pr_id = $2 ORDER BY id LIMIT 1";
-    const INSERT: &str = "INSERT INTO pull_requests (pr_id, project_id) VALUES ($2, $1) RETURNING id";
+    const INSERT: &str =
+        "INSERT INTO pull_requests (pr_id, project_id) VALUES ($2, $1) RETURNING id";
     let pr_id = pr_id as i32;
     let found: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(FIND).bind(project_id).bind(pr_id).fetch_optional(conn).await?);
     if let Some(id) = found {
@@ -220,7 +221,8 @@ pub async fn create_koji_build(
          (status, target, submitted_time, scratch, data, koji_build_group_id) \
          VALUES ('pending', $1, $2, TRUE, $3, $4) RETURNING id";
     let now = now();
-    let group_id: i32 = on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
+    let group_id: i32 =
+        on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
     let _: i32 = on_tx!(tx, conn => sqlx::query_scalar(PIPELINE)
         .bind(now).bind(project_event_id).bind(package_name).bind(group_id).fetch_one(conn).await?);
     let id = on_tx!(tx, conn => sqlx::query_scalar(BUILD)
@@ -317,11 +319,6 @@ pub async fn update_koji_build(
     build: &KojiBuild,
     update: &KojiBuildUpdate<'_>,
 ) -> DbResult<()> {
-    const SQL: &str = "UPDATE koji_build_targets SET status = COALESCE($2, status), \
-         task_id = COALESCE($3, task_id), web_url = COALESCE($4, web_url), \
-         build_logs_urls = COALESCE($5, build_logs_urls), \
-         build_start_time = COALESCE($6, build_start_time), \
-         build_finished_time = COALESCE($7, build_finished_time), data = $8 WHERE id = $1";
     let mut data = build
         .data
         .as_ref()
@@ -333,7 +330,18 @@ pub async fn update_koji_build(
         }
     }
     let task_id = update.task_id.map(|id| id.to_string());
-    on_tx!(tx, conn => sqlx::query(SQL)
+    on_tx_sql!(tx,
+        pg: "UPDATE koji_build_targets SET status = COALESCE($2, status), \
+             task_id = COALESCE($3, task_id), web_url = COALESCE($4, web_url), \
+             build_logs_urls = COALESCE(CAST($5 AS JSON), build_logs_urls), \
+             build_start_time = COALESCE($6, build_start_time), \
+             build_finished_time = COALESCE($7, build_finished_time), data = $8 WHERE id = $1",
+        sqlite: "UPDATE koji_build_targets SET status = COALESCE($2, status), \
+             task_id = COALESCE($3, task_id), web_url = COALESCE($4, web_url), \
+             build_logs_urls = COALESCE($5, build_logs_urls), \
+             build_start_time = COALESCE($6, build_start_time), \
+             build_finished_time = COALESCE($7, build_finished_time), data = $8 WHERE id = $1",
+        |conn, sql| sqlx::query(sql)
         .bind(build.id).bind(update.status).bind(task_id).bind(update.web_url)
         .bind(update.build_logs_urls.map(Json)).bind(update.build_start_time)
         .bind(update.build_finished_time).bind(Json(&data))
@@ -406,21 +414,25 @@ pub async fn create_test_runs(
     koji_build: Option<&KojiBuild>,
     runs: &[NewTestRun<'_>],
 ) -> DbResult<Vec<i32>> {
-    const GROUP: &str =
-        "INSERT INTO tft_test_run_groups (submitted_time, ranch) VALUES ($1, 'public') RETURNING id";
+    const GROUP: &str = "INSERT INTO tft_test_run_groups (submitted_time, ranch) VALUES ($1, 'public') RETURNING id";
     const CLAIM: &str =
         "UPDATE pipelines SET test_run_group_id = $2 WHERE id = $1 AND test_run_group_id IS NULL";
     const PIPELINE: &str = "INSERT INTO pipelines \
          (datetime, project_event_id, package_name, koji_build_group_id, test_run_group_id) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id";
-    const LINK: &str = "INSERT INTO tf_koji_build_association_table (koji_id, tft_id) VALUES ($1, $2)";
+    const LINK: &str =
+        "INSERT INTO tf_koji_build_association_table (koji_id, tft_id) VALUES ($1, $2)";
     let now = now();
-    let group_id: i32 = on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
+    let group_id: i32 =
+        on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
     // The build's pipeline takes the group if its slot is free; otherwise a clone of the
     // pipeline does, as packit's `TFTTestRunGroupModel.create` does.
     let claimed = match koji_build {
-        Some(build) => on_tx!(tx, conn => sqlx::query(CLAIM).bind(build.run_id).bind(group_id)
-            .execute(conn).await?.rows_affected()) == 1,
+        Some(build) => {
+            on_tx!(tx, conn => sqlx::query(CLAIM).bind(build.run_id).bind(group_id)
+            .execute(conn).await?.rows_affected())
+                == 1
+        }
         None => false,
     };
     if !claimed {
@@ -464,9 +476,8 @@ pub async fn test_runs_for_trigger(
     project_event_id: i32,
     trigger: &str,
 ) -> DbResult<Vec<TestRun>> {
-    let sql = format!(
-        "{TEST_RUN_SELECT}WHERE pe.id = $1 AND t.data->>'trigger' = $2 ORDER BY t.id"
-    );
+    let sql =
+        format!("{TEST_RUN_SELECT}WHERE pe.id = $1 AND t.data->>'trigger' = $2 ORDER BY t.id");
     let rows = on_backend!(store, pool => sqlx::query_as::<_, TestRun>(sqlx::AssertSqlSafe(sql))
         .bind(project_event_id).bind(trigger).fetch_all(pool).await?);
     Ok(rows)
@@ -478,9 +489,7 @@ pub async fn latest_test_runs(
     project_event_id: i32,
     distro: &str,
 ) -> DbResult<Vec<TestRun>> {
-    let sql = format!(
-        "{TEST_RUN_SELECT}WHERE pe.id = $1 AND t.target = $2 ORDER BY t.id DESC"
-    );
+    let sql = format!("{TEST_RUN_SELECT}WHERE pe.id = $1 AND t.target = $2 ORDER BY t.id DESC");
     let rows: Vec<TestRun> = on_backend!(store, pool => sqlx::query_as::<_, TestRun>(sqlx::AssertSqlSafe(sql))
         .bind(project_event_id).bind(distro).fetch_all(pool).await?);
     let mut seen = std::collections::HashSet::new();
@@ -526,7 +535,11 @@ pub struct TestRunUpdate<'a> {
     pub data: Option<Value>,
 }
 
-pub async fn update_test_run(tx: &mut Tx, run: &TestRun, update: &TestRunUpdate<'_>) -> DbResult<()> {
+pub async fn update_test_run(
+    tx: &mut Tx,
+    run: &TestRun,
+    update: &TestRunUpdate<'_>,
+) -> DbResult<()> {
     let mut data = run
         .data
         .as_ref()
@@ -580,7 +593,8 @@ pub async fn create_log_detective_run(
          (datetime, project_event_id, package_name, koji_build_group_id, log_detective_run_group_id) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id";
     let now = now();
-    let group_id: i32 = on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
+    let group_id: i32 =
+        on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
     let claimed = on_tx!(tx, conn => sqlx::query(CLAIM).bind(build.run_id).bind(group_id)
         .execute(conn).await?.rows_affected())
         == 1;
@@ -601,7 +615,10 @@ pub async fn create_log_detective_run(
     Ok(id)
 }
 
-pub async fn log_detective_run(store: &Store, analysis_id: &str) -> DbResult<Option<LogDetectiveRun>> {
+pub async fn log_detective_run(
+    store: &Store,
+    analysis_id: &str,
+) -> DbResult<Option<LogDetectiveRun>> {
     const SQL: &str = "SELECT id, CAST(status AS TEXT) AS status, analysis_id, target_build, target, \
          koji_build_target_id FROM log_detective_run WHERE analysis_id = $1";
     let row = on_backend!(store, pool => sqlx::query_as::<_, LogDetectiveRun>(SQL).bind(analysis_id).fetch_optional(pool).await?);

@@ -8,10 +8,10 @@ use tracing::info;
 use crate::clients::Transient;
 use crate::context::Context;
 use crate::db::{Tx, runs};
+use crate::handlers::PullRequestRef;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
 use crate::handlers::report::{ReplyToComment, report};
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
-use crate::handlers::PullRequestRef;
 use crate::helpers::commands::{
     Command, CommentParse, help_reply, not_a_packager_reply, parse_comment, syntax_error_reply,
 };
@@ -44,7 +44,10 @@ impl BackgroundTask for CommentCommand {
         let command = match parse_comment(prefix, &self.text, &known_tests) {
             CommentParse::NotACommand => return Ok(()),
             CommentParse::SyntaxError(why) => {
-                info!(comment = self.comment_id, why, "command with a syntax error");
+                info!(
+                    comment = self.comment_id,
+                    why, "command with a syntax error"
+                );
                 return self.reply(ctx, syntax_error_reply(prefix)).await;
             }
             CommentParse::Command(Command::Help) => {
@@ -116,7 +119,8 @@ impl CommentCommand {
             if !jobs::pure_checks_pass(job, &ctx.config, pr) {
                 continue;
             }
-            self.start_job(ctx, &mut tx, job.handler, selection.clone()).await?;
+            self.start_job(ctx, &mut tx, job.handler, selection.clone())
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -140,7 +144,13 @@ impl CommentCommand {
         match handler {
             Handler::ScratchBuild => {
                 let target = BuildFor::Branch.koji_target(pr);
-                let flag = build_flag(pr, &target, CheckStatus::Pending, "The task was accepted.", None);
+                let flag = build_flag(
+                    pr,
+                    &target,
+                    CheckStatus::Pending,
+                    "The task was accepted.",
+                    None,
+                );
                 report(tx, ctx, &flag).await?;
                 tasks::enqueue(tx, &build(BuildFor::Branch, None)).await?;
             }
@@ -155,7 +165,9 @@ impl CommentCommand {
                 };
                 let target = build_for.koji_target(pr);
                 let selection = selection.unwrap_or(TestSelection::All);
-                match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target).await? {
+                match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target)
+                    .await?
+                {
                     Some(existing) => {
                         tasks::enqueue(
                             tx,
@@ -169,7 +181,9 @@ impl CommentCommand {
                         .await?;
                     }
                     // No build to test yet: build first, the tests follow its success.
-                    None => tasks::enqueue(tx, &build(build_for, Some(selection))).await.map(|_| ())?,
+                    None => tasks::enqueue(tx, &build(build_for, Some(selection)))
+                        .await
+                        .map(|_| ())?,
                 }
             }
             Handler::TestsNamespaceTestingFarm => {
@@ -184,7 +198,9 @@ impl CommentCommand {
                 )
                 .await?;
             }
-            Handler::KojiTaskReport | Handler::TestingFarmResults | Handler::LogDetectiveResults => {}
+            Handler::KojiTaskReport
+            | Handler::TestingFarmResults
+            | Handler::LogDetectiveResults => {}
         }
         Ok(())
     }

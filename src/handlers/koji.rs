@@ -110,7 +110,8 @@ impl KojiScratchBuild {
             "then_test": self.then_test,
         });
         let mut tx = ctx.store.begin().await?;
-        let id = runs::create_koji_build(&mut tx, pr.project_event_id, &pr.repo, target, &data).await?;
+        let id =
+            runs::create_koji_build(&mut tx, pr.project_event_id, &pr.repo, target, &data).await?;
         tx.commit().await?;
         runs::koji_build(&ctx.store, id)
             .await?
@@ -131,7 +132,11 @@ impl KojiScratchBuild {
             Ok(task_id) => {
                 let web_url = task_id.map(|id| task_web_url(ctx, id));
                 let update = KojiBuildUpdate {
-                    status: Some(if task_id.is_some() { "queued" } else { "pending" }),
+                    status: Some(if task_id.is_some() {
+                        "queued"
+                    } else {
+                        "pending"
+                    }),
                     task_id,
                     web_url: web_url.as_deref(),
                     data: task_id.is_none().then(|| json!({"dry_run": true})),
@@ -150,7 +155,9 @@ impl KojiScratchBuild {
                 info!(task_id, source, target, "scratch build submitted");
                 Ok(())
             }
-            Err(CallError::Service(error)) if error.is_transient() && !tasks::current_attempt().is_last() => {
+            Err(CallError::Service(error))
+                if error.is_transient() && !tasks::current_attempt().is_last() =>
+            {
                 let delay = submission_retry_delay(tasks::current_attempt().number);
                 let update = KojiBuildUpdate {
                     status: Some("retry"),
@@ -164,7 +171,10 @@ impl KojiScratchBuild {
                 );
                 let flag = build_flag(pr, target, CheckStatus::Pending, &description, None);
                 report(&mut tx, ctx, &flag).await?;
-                Err(tasks::retry_in(delay, format!("submitting the scratch build: {error}")))
+                Err(tasks::retry_in(
+                    delay,
+                    format!("submitting the scratch build: {error}"),
+                ))
             }
             Err(CallError::Service(error)) => {
                 let update = KojiBuildUpdate {
@@ -176,7 +186,9 @@ impl KojiScratchBuild {
                 let description = submit_failure(&error);
                 let flag = build_flag(pr, target, CheckStatus::Error, &description, None);
                 report(&mut tx, ctx, &flag).await?;
-                Err(tasks::permanent(format!("submitting the scratch build: {error}")))
+                Err(tasks::permanent(format!(
+                    "submitting the scratch build: {error}"
+                )))
             }
             Err(error @ CallError::Record(_)) => Err(error.into()),
         };
@@ -207,7 +219,9 @@ pub fn build_flag<'a>(
 /// The flag description of a submission that failed for good: whose problem it is.
 fn submit_failure(error: &KojiError) -> String {
     if error.is_transient() {
-        format!("Submit of the build failed: Koji is unavailable (infrastructure failure, not a problem of the package): {error}")
+        format!(
+            "Submit of the build failed: Koji is unavailable (infrastructure failure, not a problem of the package): {error}"
+        )
     } else {
         format!("Submit of the build failed: Koji refused it: {error}")
     }
@@ -248,18 +262,27 @@ impl BackgroundTask for KojiTaskReport {
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
         let Some(build) = runs::koji_build_by_task_id(&ctx.store, self.task_id as i64).await?
         else {
-            info!(task_id = self.task_id, "Koji task not found in the database");
+            info!(
+                task_id = self.task_id,
+                "Koji task not found in the database"
+            );
             return Ok(());
         };
         let Some((status, check_status, description)) = state_report(self.state) else {
             return Ok(());
         };
         if build.status == status {
-            info!(task_id = self.task_id, status, "state change already processed");
+            info!(
+                task_id = self.task_id,
+                status, "state change already processed"
+            );
             return Ok(());
         }
         if build.status == "canceled" && build.data_str("superseded_by").is_some() {
-            info!(task_id = self.task_id, "build of a superseded commit; not reported");
+            info!(
+                task_id = self.task_id,
+                "build of a superseded commit; not reported"
+            );
             return Ok(());
         }
         let logs: BTreeMap<&str, String> = self
@@ -280,7 +303,10 @@ impl BackgroundTask for KojiTaskReport {
         };
         runs::update_koji_build(&mut tx, &build, &update).await?;
         if runs::has_newer_koji_build(&ctx.store, &build).await? {
-            info!(task_id = self.task_id, "a newer build of this commit exists; not reported");
+            info!(
+                task_id = self.task_id,
+                "a newer build of this commit exists; not reported"
+            );
         } else {
             let flag = Report {
                 pull_request_id: build.pull_request_id,
@@ -314,7 +340,9 @@ impl KojiTaskReport {
                     .data
                     .as_ref()
                     .and_then(|data| data.0.get("then_test"))
-                    .and_then(|value| serde_json::from_value::<Option<TestSelection>>(value.clone()).ok())
+                    .and_then(|value| {
+                        serde_json::from_value::<Option<TestSelection>>(value.clone()).ok()
+                    })
                     .flatten()
                     .unwrap_or(TestSelection::All);
                 if let Some(pull_request) = pull_request_of_build(build) {
@@ -377,7 +405,11 @@ fn state_report(state: KojiTaskState) -> Option<(&'static str, CheckStatus, &'st
             CheckStatus::Pending,
             "RPM build has been submitted...",
         ),
-        KojiTaskState::Open => ("running", CheckStatus::Running, "RPM build is in progress..."),
+        KojiTaskState::Open => (
+            "running",
+            CheckStatus::Running,
+            "RPM build is in progress...",
+        ),
         KojiTaskState::Closed => ("success", CheckStatus::Success, "RPM build succeeded."),
         KojiTaskState::Canceled => ("canceled", CheckStatus::Canceled, "RPM build was canceled."),
         KojiTaskState::Failed => ("failure", CheckStatus::Failure, "RPM build failed."),

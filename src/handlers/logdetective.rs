@@ -41,7 +41,10 @@ impl BackgroundTask for LogDetectiveSubmit {
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
         let Some(build) = runs::koji_build(&ctx.store, self.koji_build_id).await? else {
-            return Err(tasks::permanent(format!("Koji build {} does not exist", self.koji_build_id)));
+            return Err(tasks::permanent(format!(
+                "Koji build {} does not exist",
+                self.koji_build_id
+            )));
         };
         if runs::has_log_detective_run(&ctx.store, build.id).await? {
             return Ok(());
@@ -59,7 +62,11 @@ impl BackgroundTask for LogDetectiveSubmit {
                 project_url: build.project_url.clone(),
                 pr_id: u64::try_from(build.pr_id).unwrap_or_default(),
             };
-            let started = match ctx.services.start_analysis(build.project_event_id, &request).await {
+            let started = match ctx
+                .services
+                .start_analysis(build.project_event_id, &request)
+                .await
+            {
                 Ok(started) => started,
                 Err(CallError::Service(error)) if !error.is_transient() => {
                     return Err(tasks::permanent(error));
@@ -130,12 +137,20 @@ impl BackgroundTask for LogDetectiveResults {
         };
         let error_message = match self.status {
             LogDetectiveStatus::Complete => None,
-            LogDetectiveStatus::Error => Some(self.error_message.as_deref().unwrap_or("Unknown error")),
+            LogDetectiveStatus::Error => {
+                Some(self.error_message.as_deref().unwrap_or("Unknown error"))
+            }
             _ => Some("Unknown status received for this job"),
         };
         let mut tx = ctx.store.begin().await?;
-        runs::finish_log_detective_run(&mut tx, run.id, status, self.response.as_ref(), error_message)
-            .await?;
+        runs::finish_log_detective_run(
+            &mut tx,
+            run.id,
+            status,
+            self.response.as_ref(),
+            error_message,
+        )
+        .await?;
         if let Some(build) = &build {
             let target = run.target.clone().unwrap_or_else(|| build.target.clone());
             let description = format!("Log Detective analysis status: {status}");

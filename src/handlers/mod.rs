@@ -51,7 +51,11 @@ impl PullRequestRef {
         PullRequestRef {
             project_event_id,
             pull_request_id,
-            namespace: pull_request.target_repo.namespace.clone().unwrap_or_default(),
+            namespace: pull_request
+                .target_repo
+                .namespace
+                .clone()
+                .unwrap_or_default(),
             repo: pull_request.target_repo.name.clone(),
             pr_id: pull_request.id.0,
             project_url: pull_request.target_repo.url.clone(),

@@ -93,7 +93,10 @@ impl BackgroundTask for SetFlag {
         // post; whoever sees a newer wanted state after posting posts again.
         for _ in 0..5 {
             let Some(flag) = flags::get(&ctx.store, &self.uid).await? else {
-                return Err(tasks::permanent(format!("flag {} does not exist", self.uid)));
+                return Err(tasks::permanent(format!(
+                    "flag {} does not exist",
+                    self.uid
+                )));
             };
             if flag.posted_seq >= flag.wanted_seq {
                 return Ok(());
@@ -109,7 +112,10 @@ impl BackgroundTask for SetFlag {
                 uid: flag.uid.clone(),
                 percent: None,
             };
-            let project = ProjectRef::new(location.namespace.as_deref().unwrap_or(""), &location.repo_name);
+            let project = ProjectRef::new(
+                location.namespace.as_deref().unwrap_or(""),
+                &location.repo_name,
+            );
             match ctx
                 .services
                 .set_flag(&project, location.pr_id as u64, &pagure_flag)
@@ -117,7 +123,10 @@ impl BackgroundTask for SetFlag {
             {
                 Ok(()) => {}
                 Err(CallError::Service(error)) if !error.is_transient() => {
-                    return Err(tasks::permanent(format!("Pagure refused flag {}: {error}", flag.username)));
+                    return Err(tasks::permanent(format!(
+                        "Pagure refused flag {}: {error}",
+                        flag.username
+                    )));
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -165,9 +174,12 @@ impl BackgroundTask for ReplyToComment {
         let project = ProjectRef::new(&self.namespace, &self.repo);
         match ctx.services.comment(&project, self.pr_id, &self.text).await {
             Ok(()) => Ok(()),
-            Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
-                format!("Pagure refused the reply to comment {}: {error}", self.in_reply_to),
-            )),
+            Err(CallError::Service(error)) if !error.is_transient() => {
+                Err(tasks::permanent(format!(
+                    "Pagure refused the reply to comment {}: {error}",
+                    self.in_reply_to
+                )))
+            }
             Err(error) => Err(error.into()),
         }
     }

@@ -105,7 +105,8 @@ impl Services {
             timeouts,
             retry.clone(),
         )?;
-        let packagers = CachedPackagers::new(ForgePackagerGroup::new(forge.clone()), PACKAGER_CACHE);
+        let packagers =
+            CachedPackagers::new(ForgePackagerGroup::new(forge.clone()), PACKAGER_CACHE);
         let eln = ElnPackageLists::new(
             &config.eln_package_lists_url,
             ELN_LISTS_CACHE,
@@ -201,8 +202,14 @@ impl Services {
     ) -> Result<(), CallError<KojiError>> {
         let request = json!({"task_id": task_id});
         if self.dry_run {
-            self.record(Some(project_event_id), "koji", "cancelTask", &request, Ok(None))
-                .await?;
+            self.record(
+                Some(project_event_id),
+                "koji",
+                "cancelTask",
+                &request,
+                Ok(None),
+            )
+            .await?;
             return Ok(());
         }
         let result = self.koji.cancel_task(task_id).await;
@@ -226,8 +233,14 @@ impl Services {
         // Recorded with the webhook token redacted; the request itself carries it.
         let recorded = redacted_json(request);
         if self.dry_run {
-            self.record(Some(project_event_id), "testing-farm", "POST /requests", &recorded, Ok(None))
-                .await?;
+            self.record(
+                Some(project_event_id),
+                "testing-farm",
+                "POST /requests",
+                &recorded,
+                Ok(None),
+            )
+            .await?;
             return Ok(None);
         }
         let result = self.testing_farm.submit(request).await;
@@ -250,8 +263,14 @@ impl Services {
         let request = json!({"id": request_id});
         let call = "DELETE /requests/{id}";
         if self.dry_run {
-            self.record(Some(project_event_id), "testing-farm", call, &request, Ok(None))
-                .await?;
+            self.record(
+                Some(project_event_id),
+                "testing-farm",
+                call,
+                &request,
+                Ok(None),
+            )
+            .await?;
             return Ok(());
         }
         let result = self.testing_farm.cancel_request(request_id).await;
@@ -260,7 +279,10 @@ impl Services {
             "testing-farm",
             call,
             &request,
-            outcome_of(&result, |outcome| json!({"outcome": format!("{outcome:?}")})),
+            outcome_of(
+                &result,
+                |outcome| json!({"outcome": format!("{outcome:?}")}),
+            ),
         )
         .await?;
         result.map(|_| ()).map_err(CallError::Service)
@@ -274,7 +296,8 @@ impl Services {
     ) -> Result<(), CallError<ForgeError>> {
         let request = json!({"project": project.path(), "pr_id": pr_id, "flag": flag});
         if self.dry_run {
-            self.record(None, "pagure", "flag", &request, Ok(None)).await?;
+            self.record(None, "pagure", "flag", &request, Ok(None))
+                .await?;
             return Ok(());
         }
         let result = self.forge.set_pull_request_flag(project, pr_id, flag).await;
@@ -283,7 +306,10 @@ impl Services {
             "pagure",
             "flag",
             &request,
-            outcome_of(&result, |answer| json!({"uid": answer.uid, "change": format!("{:?}", answer.change)})),
+            outcome_of(
+                &result,
+                |answer| json!({"uid": answer.uid, "change": format!("{:?}", answer.change)}),
+            ),
         )
         .await?;
         result.map(|_| ()).map_err(CallError::Service)
@@ -297,12 +323,22 @@ impl Services {
     ) -> Result<(), CallError<ForgeError>> {
         let request = json!({"project": project.path(), "pr_id": pr_id, "comment": text});
         if self.dry_run {
-            self.record(None, "pagure", "comment", &request, Ok(None)).await?;
+            self.record(None, "pagure", "comment", &request, Ok(None))
+                .await?;
             return Ok(());
         }
-        let result = self.forge.comment_on_pull_request(project, pr_id, text).await;
-        self.record(None, "pagure", "comment", &request, outcome_of(&result, |()| Value::Null))
-            .await?;
+        let result = self
+            .forge
+            .comment_on_pull_request(project, pr_id, text)
+            .await;
+        self.record(
+            None,
+            "pagure",
+            "comment",
+            &request,
+            outcome_of(&result, |()| Value::Null),
+        )
+        .await?;
         result.map_err(CallError::Service)
     }
 
@@ -321,8 +357,14 @@ impl Services {
             "pr_id": request.pr_id,
         });
         let Some(client) = self.log_detective.as_ref().filter(|_| !self.dry_run) else {
-            self.record(Some(project_event_id), "logdetective", "POST /analyze", &recorded, Ok(None))
-                .await?;
+            self.record(
+                Some(project_event_id),
+                "logdetective",
+                "POST /analyze",
+                &recorded,
+                Ok(None),
+            )
+            .await?;
             return Ok(None);
         };
         let result = client.analyze(request).await;
@@ -331,7 +373,10 @@ impl Services {
             "logdetective",
             "POST /analyze",
             &recorded,
-            outcome_of(&result, |started| json!({"log_detective_analysis_id": started.analysis_id.0})),
+            outcome_of(
+                &result,
+                |started| json!({"log_detective_analysis_id": started.analysis_id.0}),
+            ),
         )
         .await?;
         Ok(Some(result.map_err(CallError::Service)?))

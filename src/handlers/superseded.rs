@@ -37,12 +37,19 @@ impl BackgroundTask for CancelSuperseded {
 
 impl CancelSuperseded {
     async fn cancel_builds(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
-        let builds =
-            runs::unfinished_koji_builds_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
-                .await?;
+        let builds = runs::unfinished_koji_builds_of_other_commits(
+            &ctx.store,
+            self.pull_request_id,
+            &self.head_sha,
+        )
+        .await?;
         for build in builds {
             if let Some(task_id) = build.koji_task_id() {
-                match ctx.services.cancel_koji_task(build.project_event_id, task_id).await {
+                match ctx
+                    .services
+                    .cancel_koji_task(build.project_event_id, task_id)
+                    .await
+                {
                     Ok(()) => {}
                     // A task that already finished cannot be cancelled; its state message
                     // will not be reported any more.
@@ -78,7 +85,8 @@ impl CancelSuperseded {
     /// Flags of older commits whose work never started ("queued", "accepted").
     async fn cancel_pending_flags(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
         let pending =
-            flags::pending_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha).await?;
+            flags::pending_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
+                .await?;
         for flag in pending {
             let mut tx = ctx.store.begin().await?;
             let state = flags::FlagState {
@@ -92,7 +100,13 @@ impl CancelSuperseded {
                 url: &flag.url,
             };
             if flags::want(&mut tx, &state).await? {
-                tasks::enqueue(&mut tx, &SetFlag { uid: flag.uid.clone() }).await?;
+                tasks::enqueue(
+                    &mut tx,
+                    &SetFlag {
+                        uid: flag.uid.clone(),
+                    },
+                )
+                .await?;
             }
             tx.commit().await?;
         }
@@ -100,12 +114,19 @@ impl CancelSuperseded {
     }
 
     async fn cancel_test_runs(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
-        let test_runs =
-            runs::unfinished_test_runs_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
-                .await?;
+        let test_runs = runs::unfinished_test_runs_of_other_commits(
+            &ctx.store,
+            self.pull_request_id,
+            &self.head_sha,
+        )
+        .await?;
         for run in test_runs {
             if let Some(request_id) = &run.pipeline_id {
-                match ctx.services.cancel_tests(run.project_event_id, request_id).await {
+                match ctx
+                    .services
+                    .cancel_tests(run.project_event_id, request_id)
+                    .await
+                {
                     Ok(()) => {}
                     Err(CallError::Service(error)) if !error.is_transient() => {
                         warn!(%request_id, %error, "Testing Farm did not cancel the superseded request");
@@ -114,7 +135,9 @@ impl CancelSuperseded {
                 }
             }
             let target = match run.koji_build_id {
-                Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+                Some(id) => runs::koji_build(&ctx.store, id)
+                    .await?
+                    .map(|build| build.target),
                 None => None,
             }
             .unwrap_or_else(|| "rawhide".to_owned());

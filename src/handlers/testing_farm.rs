@@ -65,7 +65,10 @@ impl BackgroundTask for TestingFarmSubmit {
             ),
             None => None,
         };
-        let target = build.as_ref().map_or("rawhide", |build| build.target.as_str()).to_owned();
+        let target = build
+            .as_ref()
+            .map_or("rawhide", |build| build.target.as_str())
+            .to_owned();
         let distro = distro_for_koji_target(&target);
         let test_runs = self.intended_runs(ctx, build.as_ref(), &distro).await?;
         if test_runs.is_empty() {
@@ -80,7 +83,10 @@ impl BackgroundTask for TestingFarmSubmit {
             distro: &distro,
         };
         let mut retry = None;
-        for run in test_runs.iter().filter(|run| run.status == "new" || run.status == "retry") {
+        for run in test_runs
+            .iter()
+            .filter(|run| run.status == "new" || run.status == "retry")
+        {
             if let Some(delay) = submitter.submit(run).await? {
                 retry = Some(delay);
             }
@@ -101,7 +107,8 @@ impl TestingFarmSubmit {
         distro: &str,
     ) -> anyhow::Result<Vec<TestRun>> {
         let pr = &self.pull_request;
-        let existing = runs::test_runs_for_trigger(&ctx.store, pr.project_event_id, &self.trigger).await?;
+        let existing =
+            runs::test_runs_for_trigger(&ctx.store, pr.project_event_id, &self.trigger).await?;
         if !existing.is_empty() {
             return Ok(existing);
         }
@@ -129,15 +136,21 @@ impl TestingFarmSubmit {
     }
 
     /// The configured tests that apply to this PR and selection, in configured order.
-    async fn selected_tests(&self, ctx: &Context, distro: &str) -> anyhow::Result<Vec<FedoraCiTest>> {
+    async fn selected_tests(
+        &self,
+        ctx: &Context,
+        distro: &str,
+    ) -> anyhow::Result<Vec<FedoraCiTest>> {
         let pr = &self.pull_request;
         let failed: Vec<String> = match &self.selection {
-            TestSelection::FailedOnly => runs::latest_test_runs(&ctx.store, pr.project_event_id, distro)
-                .await?
-                .iter()
-                .filter(|run| matches!(run.status.as_str(), "failed" | "error"))
-                .map(|run| run.test_name().to_owned())
-                .collect(),
+            TestSelection::FailedOnly => {
+                runs::latest_test_runs(&ctx.store, pr.project_event_id, distro)
+                    .await?
+                    .iter()
+                    .filter(|run| matches!(run.status.as_str(), "failed" | "error"))
+                    .map(|run| run.test_name().to_owned())
+                    .collect()
+            }
             _ => Vec::new(),
         };
         let mut has_fmf = None;
@@ -181,7 +194,13 @@ struct Submitter<'a> {
 }
 
 impl Submitter<'_> {
-    fn flag<'b>(&'b self, run: &'b TestRun, status: CheckStatus, description: &'b str, url: Option<&'b str>) -> Report<'b> {
+    fn flag<'b>(
+        &'b self,
+        run: &'b TestRun,
+        status: CheckStatus,
+        description: &'b str,
+        url: Option<&'b str>,
+    ) -> Report<'b> {
         Report {
             pull_request_id: self.pr.pull_request_id,
             commit_sha: &self.pr.head_sha,
@@ -196,14 +215,27 @@ impl Submitter<'_> {
     /// Submits `run`; `Some(delay)` when it should be tried again.
     async fn submit(&self, run: &TestRun) -> anyhow::Result<Option<Duration>> {
         let ctx = self.ctx;
-        let Some(test) = ctx.config.fedora_ci_tests.iter().find(|test| test.name == run.test_name()) else {
-            warn!(test = run.test_name(), "test is no longer configured; run left as it is");
+        let Some(test) = ctx
+            .config
+            .fedora_ci_tests
+            .iter()
+            .find(|test| test.name == run.test_name())
+        else {
+            warn!(
+                test = run.test_name(),
+                "test is no longer configured; run left as it is"
+            );
             return Ok(None);
         };
         let dashboard = dashboard_url(ctx, &format!("/jobs/testing-farm/{}", run.id));
         {
             let mut tx = ctx.store.begin().await?;
-            let flag = self.flag(run, CheckStatus::Running, "Submitting the tests ...", dashboard.as_deref());
+            let flag = self.flag(
+                run,
+                CheckStatus::Running,
+                "Submitting the tests ...",
+                dashboard.as_deref(),
+            );
             report(&mut tx, ctx, &flag).await?;
             tx.commit().await?;
         }
@@ -212,7 +244,8 @@ impl Submitter<'_> {
                 Some(compose) => Some(compose),
                 None => {
                     let description = format!("Testing Farm has no compose for {}.", self.distro);
-                    self.finish(run, "error", CheckStatus::Error, &description, None).await?;
+                    self.finish(run, "error", CheckStatus::Error, &description, None)
+                        .await?;
                     return Ok(None);
                 }
             }
@@ -232,12 +265,20 @@ impl Submitter<'_> {
             webhook: webhook(ctx),
         };
         let request = test_request(&input);
-        match ctx.services.submit_tests(self.pr.project_event_id, &request).await {
+        match ctx
+            .services
+            .submit_tests(self.pr.project_event_id, &request)
+            .await
+        {
             Ok(request_id) => {
                 let mut tx = ctx.store.begin().await?;
                 let artifacts = request_id.as_deref().map(artifacts_url);
                 let update = TestRunUpdate {
-                    status: Some(if request_id.is_some() { "queued" } else { "new" }),
+                    status: Some(if request_id.is_some() {
+                        "queued"
+                    } else {
+                        "new"
+                    }),
                     request_id: request_id.as_deref(),
                     web_url: artifacts.as_deref(),
                     submitted_time: Some(Utc::now().naive_utc()),
@@ -245,7 +286,12 @@ impl Submitter<'_> {
                 };
                 runs::update_test_run(&mut tx, run, &update).await?;
                 let url = request_id.as_deref().map(artifacts_url).or(dashboard);
-                let flag = self.flag(run, CheckStatus::Running, "Tests have been submitted ...", url.as_deref());
+                let flag = self.flag(
+                    run,
+                    CheckStatus::Running,
+                    "Tests have been submitted ...",
+                    url.as_deref(),
+                );
                 report(&mut tx, ctx, &flag).await?;
                 tx.commit().await?;
                 if run.status == "new" {
@@ -253,32 +299,47 @@ impl Submitter<'_> {
                 }
                 Ok(None)
             }
-            Err(CallError::Service(TestingFarmError::Invalid { message, errors, .. })) => {
+            Err(CallError::Service(TestingFarmError::Invalid {
+                message, errors, ..
+            })) => {
                 let detail = errors
                     .pointer("/environments/0/arch")
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
-                    .unwrap_or_else(|| if message.is_empty() { "There was an error in the API request".to_owned() } else { message });
+                    .unwrap_or_else(|| {
+                        if message.is_empty() {
+                            "There was an error in the API request".to_owned()
+                        } else {
+                            message
+                        }
+                    });
                 let description = format!("Failed to submit tests: {detail}.");
-                self.finish(run, "error", CheckStatus::Failure, &description, None).await?;
+                self.finish(run, "error", CheckStatus::Failure, &description, None)
+                    .await?;
                 Ok(None)
             }
-            Err(CallError::Service(error)) if error.is_transient() && !tasks::current_attempt().is_last() => {
+            Err(CallError::Service(error))
+                if error.is_transient() && !tasks::current_attempt().is_last() =>
+            {
                 let delay = submission_retry_delay(tasks::current_attempt().number);
                 let description = format!(
                     "Failed to submit tests. The task will be retried in {}.",
                     minutes(delay)
                 );
-                self.finish(run, "retry", CheckStatus::Pending, &description, None).await?;
+                self.finish(run, "retry", CheckStatus::Pending, &description, None)
+                    .await?;
                 Ok(Some(delay))
             }
             Err(CallError::Service(error)) => {
                 let description = if error.is_transient() {
-                    format!("Failed to submit tests: Testing Farm is unavailable (infrastructure failure): {error}")
+                    format!(
+                        "Failed to submit tests: Testing Farm is unavailable (infrastructure failure): {error}"
+                    )
                 } else {
                     format!("Failed to submit tests: {error}")
                 };
-                self.finish(run, "error", CheckStatus::Error, &description, None).await?;
+                self.finish(run, "error", CheckStatus::Error, &description, None)
+                    .await?;
                 Ok(None)
             }
             Err(error @ CallError::Record(_)) => Err(error.into()),
@@ -321,7 +382,10 @@ pub fn source_git_url(web_url: &str) -> String {
                 "{}/forks/{owner}/{}/{}.git",
                 source.instance_url, source.namespace, source.repo
             ),
-            None => format!("{}/{}/{}.git", source.instance_url, source.namespace, source.repo),
+            None => format!(
+                "{}/{}/{}.git",
+                source.instance_url, source.namespace, source.repo
+            ),
         },
         Err(_) => format!("{web_url}.git"),
     }
@@ -369,7 +433,12 @@ impl BackgroundTask for TestingFarmResults {
         if run.status == "canceled" && run.data_str("superseded_by").is_some() {
             return Ok(());
         }
-        let details = match ctx.services.testing_farm.get_request(&self.request_id).await {
+        let details = match ctx
+            .services
+            .testing_farm
+            .get_request(&self.request_id)
+            .await
+        {
             Ok(details) => details,
             Err(error) if error.is_transient() => return Err(error.into()),
             Err(error) => return Err(tasks::permanent(error)),
@@ -393,7 +462,9 @@ impl BackgroundTask for TestingFarmResults {
             .map(str::to_owned)
             .unwrap_or_else(|| artifacts_url(&self.request_id));
         let target = match run.koji_build_id {
-            Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+            Some(id) => runs::koji_build(&ctx.store, id)
+                .await?
+                .map(|build| build.target),
             None => None,
         }
         .unwrap_or_else(|| "rawhide".to_owned());
@@ -435,7 +506,11 @@ fn result_of(details: &RequestDetails) -> &'static str {
     if !matches!(details.state, RequestState::Complete | RequestState::Error) {
         return state;
     }
-    match details.result.as_ref().and_then(|result| result.overall.as_deref()) {
+    match details
+        .result
+        .as_ref()
+        .and_then(|result| result.overall.as_deref())
+    {
         Some("passed") => "passed",
         Some("failed") => "failed",
         Some("error") => "error",
@@ -490,7 +565,9 @@ impl BackgroundTask for TestingFarmPoll {
                 };
                 runs::update_test_run(&mut tx, &run, &update).await?;
                 let target = match run.koji_build_id {
-                    Some(id) => runs::koji_build(&ctx.store, id).await?.map(|build| build.target),
+                    Some(id) => runs::koji_build(&ctx.store, id)
+                        .await?
+                        .map(|build| build.target),
                     None => None,
                 }
                 .unwrap_or_else(|| "rawhide".to_owned());

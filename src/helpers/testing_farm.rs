@@ -310,7 +310,15 @@ pub fn compose_for_distro(distro: &str, available: &[String]) -> Option<String> 
         return Some(distro.to_owned());
     }
     let compose = compose_spelling(distro);
-    composes.matches(&compose).then_some(compose)
+    if composes.matches(&compose) {
+        return Some(compose);
+    }
+    // packit-service stops here, so `fedora-eln` (spelt `Fedora-eln`) finds no compose when
+    // Testing Farm lists `Fedora-ELN`; a name that differs only in case is that compose.
+    available
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(&compose))
+        .cloned()
 }
 
 fn compose_spelling(distro: &str) -> String {
@@ -871,9 +879,13 @@ mod tests {
     }
 
     #[test]
-    fn eln_resolves_only_if_testing_farm_accepts_packits_spelling() {
+    fn eln_resolves_to_testing_farms_spelling() {
         assert_eq!(
-            compose_for_distro("fedora-eln", &composes(&["Fedora-ELN"])),
+            compose_for_distro("fedora-eln", &composes(&["Fedora-ELN"])).as_deref(),
+            Some("Fedora-ELN")
+        );
+        assert_eq!(
+            compose_for_distro("fedora-eln", &composes(&["Fedora-Rawhide"])),
             None
         );
         assert_eq!(

@@ -221,3 +221,34 @@ impl Stack {
         }
     }
 }
+
+impl Stack {
+    /// The flags the service wants and the dead tasks, for failure messages.
+    pub async fn state(&self) -> String {
+        let mut text = String::new();
+        for pr in 1..5 {
+            for flag in fedora_ci::db::flags::of_pull_request(&self.store, pr)
+                .await
+                .unwrap()
+            {
+                text.push_str(&format!(
+                    "flag {} {} {:?} wanted {} posted {}\n",
+                    flag.username, flag.status, flag.comment, flag.wanted_seq, flag.posted_seq
+                ));
+            }
+        }
+        for task in task_rows::list_by_state(&self.store, "dead", 50)
+            .await
+            .unwrap()
+        {
+            text.push_str(&format!("dead {task:?}\n"));
+        }
+        for task in task_rows::list_by_state(&self.store, "pending", 50)
+            .await
+            .unwrap()
+        {
+            text.push_str(&format!("pending {task:?}\n"));
+        }
+        text
+    }
+}

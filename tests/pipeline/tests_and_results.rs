@@ -16,9 +16,24 @@ const FORK_GIT: &str = "https://src.fedoraproject.org/forks/zbyszek/rpms/optee_o
 fn expected_payload(test: &str, distro: &str, compose: &str, task_id: Option<i64>) -> Json {
     let shared = "https://forge.fedoraproject.org/ci/shared-tests";
     let (url, git_ref, name, with_compose) = match test {
-        "installability" => ("https://github.com/fedora-ci/installability-pipeline.git", "master", None, true),
-        "rpminspect" => ("https://github.com/fedora-ci/rpminspect-pipeline.git", "master", None, false),
-        "rpmlint" => ("https://github.com/packit/tmt-plans.git", "main", Some("/plans/rpmlint"), false),
+        "installability" => (
+            "https://github.com/fedora-ci/installability-pipeline.git",
+            "master",
+            None,
+            true,
+        ),
+        "rpminspect" => (
+            "https://github.com/fedora-ci/rpminspect-pipeline.git",
+            "master",
+            None,
+            false,
+        ),
+        "rpmlint" => (
+            "https://github.com/packit/tmt-plans.git",
+            "main",
+            Some("/plans/rpmlint"),
+            false,
+        ),
         "rmdepcheck" => (shared, "stg", Some("/rmdepcheck"), false),
         "license-validate" => (shared, "stg", Some("/license-validate"), false),
         "custom" => (FORK_GIT, OPTEE_SHA, None, true),
@@ -44,7 +59,8 @@ fn expected_payload(test: &str, distro: &str, compose: &str, task_id: Option<i64
     if let Some(task_id) = task_id {
         environment["variables"] = json!({"KOJI_TASK_ID": task_id.to_string()});
         if test == "custom" {
-            environment["artifacts"] = json!([{"id": task_id.to_string(), "type": "fedora-koji-build"}]);
+            environment["artifacts"] =
+                json!([{"id": task_id.to_string(), "type": "fedora-koji-build"}]);
         }
     }
     if with_compose {
@@ -79,7 +95,12 @@ async fn build_and_succeed(stack: &Stack, target: &str) -> i64 {
 async fn successful_builds_start_every_test_with_packits_payload_for_rawhide_and_eln() {
     let stack = Stack::start(|_| {}).await;
     optee_without_eln_branch(&stack);
-    stack.pagure.add_raw_file("fork/zbyszek/rpms/optee_os", OPTEE_SHA, ".fmf/version", "1\n");
+    stack.pagure.add_raw_file(
+        "fork/zbyszek/rpms/optee_os",
+        OPTEE_SHA,
+        ".fmf/version",
+        "1\n",
+    );
     stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
     stack.settle().await;
     let rawhide_task = build_and_succeed(&stack, "rawhide").await;
@@ -100,11 +121,19 @@ async fn successful_builds_start_every_test_with_packits_payload_for_rawhide_and
         );
     }
     let flag = stack
-        .flag("rpms/optee_os", 2, "Packit-stg - installability - rawhide [889f07a]")
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - installability - rawhide [889f07a]",
+        )
         .unwrap();
     assert_eq!(flag["comment"], "Tests have been submitted ...");
     let flag = stack
-        .flag("rpms/optee_os", 2, "Packit-stg - rpminspect - eln [889f07a]")
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - rpminspect - eln [889f07a]",
+        )
         .unwrap();
     assert_eq!(flag["status"], "pending");
     stack.stop().await;
@@ -123,18 +152,27 @@ async fn notify(stack: &Stack, request_id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications() {
     let stack = Stack::start(|_| {}).await;
-    stack.pagure.set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
     stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
     stack.settle().await;
     build_and_succeed(&stack, "rawhide").await;
     let submitted = stack.testing_farm.submitted();
     assert_eq!(submitted.len(), 5, "no .fmf/version: no custom test");
 
-    let calls = fedora_ci::db::flags::calls(&stack.store, None).await.unwrap();
+    let calls = fedora_ci::db::flags::calls(&stack.store, None)
+        .await
+        .unwrap();
     let request_ids: Vec<String> = calls
         .iter()
         .filter(|call| call.call == "POST /requests")
-        .map(|call| call.response.as_ref().unwrap().0["id"].as_str().unwrap().to_owned())
+        .map(|call| {
+            call.response.as_ref().unwrap().0["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(request_ids.len(), 5);
     let installability = &request_ids[0];
@@ -173,7 +211,8 @@ async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications()
         .await
         .is_some_and(|state| state != "complete")
     {}
-    let context = fedora_ci::context::Context::new(stack.store.clone(), stack.config.clone()).unwrap();
+    let context =
+        fedora_ci::context::Context::new(stack.store.clone(), stack.config.clone()).unwrap();
     use fedora_ci::tasks::BackgroundTask as _;
     fedora_ci::handlers::testing_farm::TestingFarmPoll {}
         .run(&context)
@@ -181,13 +220,19 @@ async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications()
         .unwrap();
     stack.settle().await;
     let flag = stack
-        .flag("rpms/optee_os", 2, "Packit-stg - rpminspect - rawhide [889f07a]")
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - rpminspect - rawhide [889f07a]",
+        )
         .unwrap();
     assert_eq!(flag["status"], "failure");
     assert_eq!(flag["comment"], "Tests failed ...");
 
     // `test --failed` re-runs only rpminspect.
-    stack.pagure.set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
     stack
         .deliver_fixture("pagure_pr_comment.json", |body| {
             let optee = crate::stack::OPTEE;
@@ -216,10 +261,13 @@ async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tests_namespace_runs_only_custom_without_a_build() {
     let stack = Stack::start(|config| {
-        config.fedora_ci.enabled_projects = vec!["https://src.fedoraproject.org/tests/selinux".into()];
+        config.fedora_ci.enabled_projects =
+            vec!["https://src.fedoraproject.org/tests/selinux".into()];
     })
     .await;
-    stack.pagure.add_raw_file("tests/selinux", OPTEE_SHA, ".fmf/version", "1\n");
+    stack
+        .pagure
+        .add_raw_file("tests/selinux", OPTEE_SHA, ".fmf/version", "1\n");
     stack
         .deliver_fixture("pagure_pr_new.json", |body| {
             let project = &mut body["pullrequest"]["project"];
@@ -244,7 +292,11 @@ async fn tests_namespace_runs_only_custom_without_a_build() {
     assert_eq!(environment["artifacts"], json!([]));
     assert_eq!(environment["os"], json!({"compose": "Fedora-Rawhide"}));
     let flag = stack
-        .flag("tests/selinux", 2, "Packit-stg - custom - rawhide [889f07a]")
+        .flag(
+            "tests/selinux",
+            2,
+            "Packit-stg - custom - rawhide [889f07a]",
+        )
         .unwrap();
     assert_eq!(flag["comment"], "Tests have been submitted ...");
     stack.stop().await;
