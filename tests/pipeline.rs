@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(clippy::duplicate_mod)]
 mod clients_support;
 mod common;
 

@@ -162,10 +162,9 @@ impl Stack {
             if idle_checks >= 3 {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the worker did not settle: {counts:?}"
-            );
+            if tokio::time::Instant::now() > deadline {
+                panic!("the worker did not settle: {counts:?}\n{}", self.state().await);
+            }
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
     }
