@@ -150,6 +150,7 @@ mod with_kerberos {
                 .env("KRB5_KDC_PROFILE", &kdc_conf)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .spawn()
                 .expect("krb5kdc: install krb5-kdc");
             let realm = Realm {
@@ -161,7 +162,8 @@ mod with_kerberos {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(
                     Instant::now() < deadline,
-                    "krb5kdc does not listen on {port}"
+                    "krb5kdc does not listen on {port}: {}",
+                    std::fs::read_to_string(realm.path("kdc.log")).unwrap_or_default()
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -299,6 +301,7 @@ mod with_kerberos {
             .lines()
             .find_map(|line| line.strip_prefix(RESULT_PREFIX))
             .unwrap_or_else(|| panic!("child {} reported nothing:\n{stdout}", run.mode));
+        eprintln!("child {}: {line}", run.mode);
         serde_json::from_str(line).unwrap()
     }
 
@@ -420,6 +423,7 @@ mod with_kerberos {
                 json!(["/kojihub/ssllogin", "sslLogin", {"proxyuser": null, "renew": true, "exclusive": false}]),
                 json!(["/kojihub", "cancelTask", {}]),
                 json!(["/kojihub", "getLoggedInUser", {}]),
+                json!(["/kojihub", "conformance.negotiations", {}]),
             ]
         );
     }

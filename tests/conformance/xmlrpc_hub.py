@@ -171,10 +171,14 @@ class KojiRequestHandler(SimpleXMLRPCRequestHandler):
             event["token_mech"] = framing_mech(token)
             context = gssapi.SecurityContext(usage="accept")
             self.reply_token = context.step(token)
-        except (gssapi.exceptions.GSSError, ValueError) as error:
+            # SPNEGO hands back a reject token first and raises its error here.
+            complete = context.complete
+        except (gssapi.raw.misc.GSSError, ValueError) as error:
+            self.reply_token = None
             event["error"] = str(error)
             return self.refuse()
-        if not context.complete:
+        if not complete:
+            self.reply_token = None
             event["error"] = "context not complete after one token"
             return self.refuse()
         event["principal"] = str(context.initiator_name)
