@@ -279,8 +279,13 @@ pub struct Config {
 
     /// The service's own identity: FAS user, also its Kerberos principal and Koji task owner.
     pub fas_user: Option<String>,
+    /// Keytab of the Koji login; libkrb5 reads it from `$KRB5_CLIENT_KTNAME`, which must
+    /// name the same file (`files/run_worker.sh` sets both from `FEDORA_CI_KEYTAB_PATH`).
     pub keytab_path: Option<PathBuf>,
     pub kerberos_realm: String,
+    /// The principal that logs in to Koji. Unset: the credential cache's (what `kinit`
+    /// got) or the keytab's first one, as koji's `gssapi_login` without a principal.
+    pub kerberos_principal: Option<String>,
     /// Check names on pull requests read `{check_name_prefix} - {test} - {branch} [{sha}]`.
     pub check_name_prefix: String,
     /// Comments starting with it are commands to this service, e.g. `/fedora-ci test`.
@@ -333,6 +338,7 @@ impl Default for Config {
             fas_user: None,
             keytab_path: None,
             kerberos_realm: "FEDORAPROJECT.ORG".to_owned(),
+            kerberos_principal: None,
             check_name_prefix: "Fedora CI".to_owned(),
             comment_command_prefix: "/fedora-ci".to_owned(),
             pagure_url: "https://src.fedoraproject.org".to_owned(),
@@ -395,6 +401,19 @@ impl Config {
         let config = deserialize(table)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// How the Koji client logs in: Kerberos once a keytab or a principal is configured
+    /// (building it needs the `kerberos` feature), otherwise anonymous reads only.
+    pub fn koji_credentials(&self) -> crate::clients::koji::KojiCredentials {
+        use crate::clients::koji::KojiCredentials;
+        if self.keytab_path.is_none() && self.kerberos_principal.is_none() {
+            return KojiCredentials::Anonymous;
+        }
+        KojiCredentials::Kerberos {
+            principal: self.kerberos_principal.clone(),
+            keytab: self.keytab_path.clone(),
+        }
     }
 
     /// The effective configuration as TOML, every secret redacted.
@@ -535,6 +554,16 @@ impl Config {
             return Err(ConfigError::invalid(
                 "database.max_connections",
                 "must be at least 1",
+            ));
+        }
+        if let Some(principal) = &self.kerberos_principal
+            && (principal.is_empty() || principal.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::invalid(
+                "kerberos_principal",
+                format!(
+                    "{principal:?} must be a principal such as \"fedora-ci@FEDORAPROJECT.ORG\""
+                ),
             ));
         }
         Ok(())

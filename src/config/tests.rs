@@ -227,3 +227,44 @@ fn a_secret_from_the_environment_stays_a_string() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn kerberos_settings_give_the_koji_login() -> anyhow::Result<()> {
+    use crate::clients::koji::KojiCredentials;
+    let anonymous = Config::from_toml("")?;
+    assert!(matches!(
+        anonymous.koji_credentials(),
+        KojiCredentials::Anonymous
+    ));
+
+    let config = load_text(
+        "keytab_path = \"/secrets/fedora-ci.keytab\"\n",
+        &[(
+            "FEDORA_CI_KERBEROS_PRINCIPAL",
+            "fedora-ci/fedora-ci.fedoraproject.org@FEDORAPROJECT.ORG",
+        )],
+    )?;
+    match config.koji_credentials() {
+        KojiCredentials::Kerberos { principal, keytab } => {
+            assert_eq!(
+                principal.as_deref(),
+                Some("fedora-ci/fedora-ci.fedoraproject.org@FEDORAPROJECT.ORG")
+            );
+            assert_eq!(keytab, Some(PathBuf::from("/secrets/fedora-ci.keytab")));
+        }
+        other => panic!("expected Kerberos, got {other:?}"),
+    }
+
+    let keytab_only = Config::from_toml("keytab_path = \"/k.keytab\"\n")?;
+    assert!(matches!(
+        keytab_only.koji_credentials(),
+        KojiCredentials::Kerberos {
+            principal: None,
+            keytab: Some(_)
+        }
+    ));
+
+    let text = error_text(load_text("kerberos_principal = \"fedora ci\"\n", &[]));
+    assert!(text.contains("`kerberos_principal`"), "{text}");
+    Ok(())
+}

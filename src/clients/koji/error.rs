@@ -102,6 +102,9 @@ pub enum KojiError {
     NoCredentials { method: String },
     #[error("invalid Koji client setup: {0}")]
     Setup(String),
+    /// No credentials, an unknown principal, an unreachable KDC, or a hub that refused them.
+    #[error("Kerberos login to the Koji hub failed: {detail}")]
+    Kerberos { detail: String, transient: bool },
 }
 
 impl KojiError {
@@ -124,6 +127,7 @@ impl Transient for KojiError {
                 crate::clients::is_transient_transport_error(source)
             }
             KojiError::HttpStatus { status, .. } => crate::clients::is_transient_status(*status),
+            KojiError::Kerberos { transient, .. } => *transient,
             KojiError::Protocol { .. }
             | KojiError::UnexpectedResult { .. }
             | KojiError::NoCredentials { .. }

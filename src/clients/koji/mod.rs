@@ -7,11 +7,15 @@
 //! parameters). A retried call reuses its call number, so the hub can tell a replay
 //! from a new call. An expired session (fault 1007) is renewed once, as koji does.
 //!
-//! Kerberos (GSSAPI/SPNEGO) login is not implemented yet. Fedora's production hub only
-//! accepts it (`/kojihub/ssllogin` is `AuthType GSSAPI` in fedora-infra's `kojihub.conf`),
-//! so until it is, this client logs in only to hubs that accept client certificates.
+//! With Kerberos credentials, `sslLogin` goes to the same URL the way koji's `gssapi_login`
+//! sends it through `requests_gssapi`: first without credentials, then, on the hub's
+//! `401` with `WWW-Authenticate: Negotiate`, again with `Authorization: Negotiate <token>`.
+//! Fedora's production hub only accepts that (`/kojihub/ssllogin` is `AuthType GSSAPI` in
+//! fedora-infra's `kojihub.conf`). It needs the `kerberos` cargo feature (`kerberos.rs`).
 
 mod error;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 pub mod source_url;
 mod types;
 pub mod xmlrpc;
@@ -24,6 +28,7 @@ use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with
 use crate::config::Secret;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json, json};
+use std::path::PathBuf;
 use tokio::sync::Mutex;
 
 /// How the client proves who it is when a call needs a session.
@@ -35,6 +40,14 @@ pub enum KojiCredentials {
     ClientCertificate {
         certificate_pem: Vec<u8>,
         private_key_pem: Secret,
+    },
+    /// Kerberos (GSSAPI/SPNEGO), as koji's `gssapi_login`: the credentials of `principal`
+    /// (unset: the default ones) from the credential cache, or from the client keytab when
+    /// the cache has no valid ticket. `keytab` must be the file `$KRB5_CLIENT_KTNAME` names,
+    /// where libkrb5 looks for it. Needs the `kerberos` cargo feature.
+    Kerberos {
+        principal: Option<String>,
+        keytab: Option<PathBuf>,
     },
 }
 
@@ -72,6 +85,8 @@ pub struct KojiHubClient {
     hub_url: String,
     http: reqwest::Client,
     can_log_in: bool,
+    #[cfg(feature = "kerberos")]
+    kerberos: Option<kerberos::Negotiator>,
     retry: RetryPolicy,
     /// Held for the whole of a session call: call numbers must reach the hub in order.
     session: Mutex<Option<Session>>,
@@ -90,6 +105,8 @@ impl KojiHubClient {
                 .map_err(|error| KojiError::Setup(format!("extra root certificate: {error}")))?;
             builder = builder.add_root_certificate(certificate);
         }
+        #[cfg(feature = "kerberos")]
+        let mut negotiator = None;
         let can_log_in = match &credentials {
             KojiCredentials::Anonymous => false,
             KojiCredentials::ClientCertificate {
@@ -104,6 +121,24 @@ impl KojiHubClient {
                 builder = builder.identity(identity);
                 true
             }
+            #[cfg(feature = "kerberos")]
+            KojiCredentials::Kerberos { principal, keytab } => {
+                let host = hub_host(hub_url)?;
+                negotiator = Some(kerberos::Negotiator::new(
+                    principal.clone(),
+                    keytab.as_deref(),
+                    &host,
+                )?);
+                true
+            }
+            #[cfg(not(feature = "kerberos"))]
+            KojiCredentials::Kerberos { .. } => {
+                return Err(KojiError::Setup(
+                    "Kerberos login needs fedora-ci built with the `kerberos` cargo feature \
+                     (cargo build --features kerberos)"
+                        .into(),
+                ));
+            }
         };
         let http = builder
             .build()
@@ -112,6 +147,8 @@ impl KojiHubClient {
             hub_url: hub_url.trim_end_matches('/').to_owned(),
             http,
             can_log_in,
+            #[cfg(feature = "kerberos")]
+            kerberos: negotiator,
             retry: options.retry,
             session: Mutex::new(None),
         })
@@ -257,12 +294,41 @@ impl KojiHubClient {
         let body = encode(method, &[], &kwargs)?;
         let url = format!("{}/ssllogin", self.hub_url);
         let answer = with_retries(&self.retry, method, || {
-            self.post(method, &url, &headers, body.clone())
+            self.post_login(method, &url, &headers, body.clone())
         })
         .await?;
         let session = parse_session(answer)?;
         tracing::info!(koji.session_id = session.id, "logged in to the Koji hub");
         Ok(session)
+    }
+
+    /// The `sslLogin` POST; with Kerberos, answers the hub's `Negotiate` challenge.
+    async fn post_login(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<Json, KojiError> {
+        #[cfg(feature = "kerberos")]
+        if let Some(negotiator) = &self.kerberos {
+            let response = self.send(method, url, headers, body.clone(), None).await?;
+            if !is_negotiate_challenge(&response) {
+                return self.answer(method, response).await;
+            }
+            let authorization = negotiator.authorization().await?;
+            let response = self
+                .send(method, url, headers, body, Some(authorization))
+                .await?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+                return Err(KojiError::Kerberos {
+                    detail: "the hub refused the Kerberos token (HTTP 401)".into(),
+                    transient: false,
+                });
+            }
+            return self.answer(method, response).await;
+        }
+        self.post(method, url, headers, body).await
     }
 
     async fn post(
@@ -272,6 +338,18 @@ impl KojiHubClient {
         headers: &[(&'static str, String)],
         body: String,
     ) -> Result<Json, KojiError> {
+        let response = self.send(method, url, headers, body, None).await?;
+        self.answer(method, response).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+        authorization: Option<String>,
+    ) -> Result<reqwest::Response, KojiError> {
         tracing::debug!(koji.method = method, "calling the Koji hub");
         let mut request = self
             .http
@@ -281,12 +359,24 @@ impl KojiHubClient {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let transport_error = |source: reqwest::Error| KojiError::Transport {
-            method: method.to_owned(),
-            // The URL of a pre-1.30 session call carries the session key.
-            source: source.without_url(),
-        };
-        let response = request.send().await.map_err(transport_error)?;
+        if let Some(authorization) = authorization {
+            let mut value =
+                reqwest::header::HeaderValue::try_from(authorization).map_err(|error| {
+                    KojiError::Protocol {
+                        method: method.to_owned(),
+                        detail: format!("Authorization header: {error}"),
+                    }
+                })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        request
+            .send()
+            .await
+            .map_err(|source| transport_error(method, source))
+    }
+
+    async fn answer(&self, method: &str, response: reqwest::Response) -> Result<Json, KojiError> {
         let status = response.status();
         if !status.is_success() {
             return Err(KojiError::HttpStatus {
@@ -294,7 +384,10 @@ impl KojiHubClient {
                 status: status.as_u16(),
             });
         }
-        let text = response.text().await.map_err(transport_error)?;
+        let text = response
+            .text()
+            .await
+            .map_err(|source| transport_error(method, source))?;
         let decoded = xmlrpc::decode_response(&text).map_err(|error| KojiError::Protocol {
             method: method.to_owned(),
             detail: error.to_string(),
@@ -327,6 +420,46 @@ impl KojiHub for KojiHubClient {
     fn cancel_task(&self, task_id: i64) -> BoxFuture<'_, Result<(), KojiError>> {
         Box::pin(KojiHubClient::cancel_task(self, task_id))
     }
+}
+
+fn transport_error(method: &str, source: reqwest::Error) -> KojiError {
+    KojiError::Transport {
+        method: method.to_owned(),
+        // The URL of a pre-1.30 session call carries the session key.
+        source: source.without_url(),
+    }
+}
+
+/// A `401` whose `WWW-Authenticate` offers `Negotiate`, as mod_auth_gssapi sends it.
+#[cfg(feature = "kerberos")]
+fn is_negotiate_challenge(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|challenge| {
+                challenge
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("negotiate"))
+            })
+}
+
+/// The host the hub's service principal is named after (`HTTP/<host>`).
+#[cfg(feature = "kerberos")]
+fn hub_host(hub_url: &str) -> Result<String, KojiError> {
+    let url = reqwest::Url::parse(hub_url)
+        .map_err(|error| KojiError::Setup(format!("hub URL {hub_url}: {error}")))?;
+    url.host_str()
+        .map(|host| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned()
+        })
+        .ok_or_else(|| KojiError::Setup(format!("hub URL {hub_url} has no host")))
 }
 
 fn session_addressing(
