@@ -63,9 +63,12 @@ pub fn shadow_mode_reason(config: &Config) -> Option<String> {
 }
 
 fn has_koji_credentials(config: &Config) -> bool {
-    config.koji_cert.is_some() && config.koji_key.is_some()
+    (config.koji_cert.is_some() && config.koji_key.is_some())
+        || !matches!(config.koji_credentials(), KojiCredentials::Anonymous)
 }
 
+/// A client certificate when `koji_cert` and `koji_key` are set, else Kerberos when a keytab
+/// or principal is, else anonymous.
 fn koji_credentials(config: &Config) -> anyhow::Result<KojiCredentials> {
     match (&config.koji_cert, &config.koji_key) {
         (Some(cert), Some(key)) => Ok(KojiCredentials::ClientCertificate {
@@ -76,7 +79,8 @@ fn koji_credentials(config: &Config) -> anyhow::Result<KojiCredentials> {
                     .with_context(|| format!("reading koji_key {}", key.display()))?,
             ),
         }),
-        _ => Ok(KojiCredentials::Anonymous),
+        (None, None) => Ok(config.koji_credentials()),
+        _ => anyhow::bail!("koji_cert and koji_key must be set together"),
     }
 }
 

@@ -163,7 +163,10 @@ impl Stack {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("the worker did not settle: {counts:?}\n{}", self.state().await);
+                panic!(
+                    "the worker did not settle: {counts:?}\n{}",
+                    self.state().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
