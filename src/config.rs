@@ -501,6 +501,15 @@ impl Config {
                 check_http_url(key, url)?;
             }
         }
+        let mut test_names = std::collections::BTreeSet::new();
+        for test in &self.fedora_ci_tests {
+            if test.name.trim().is_empty() || !test_names.insert(test.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    "fedora_ci_tests",
+                    format!("test names must be unique and not empty ({:?})", test.name),
+                ));
+            }
+        }
         if self.worker.queues.is_empty() {
             return Err(ConfigError::invalid(
                 "worker.queues",

@@ -268,3 +268,21 @@ fn kerberos_settings_give_the_koji_login() -> anyhow::Result<()> {
     assert!(text.contains("`kerberos_principal`"), "{text}");
     Ok(())
 }
+
+#[test]
+fn fedora_ci_tests_are_data_and_their_names_unique() {
+    let custom = "[[fedora_ci_tests]]\nname = \"fedora-review\"\n\
+        url = \"https://forge.fedoraproject.org/ci/shared-tests\"\nref = \"main\"\n\
+        plan = \"/fedora-review\"\nnamespaces = [\"rpms\"]\n";
+    let config = Config::from_toml(custom).unwrap();
+    assert_eq!(config.fedora_ci_tests.len(), 1);
+    assert_eq!(config.fedora_ci_tests[0].name, "fedora-review");
+    assert_eq!(
+        Config::default().fedora_ci_tests.len(),
+        6,
+        "packit-service's six by default"
+    );
+    let twice = format!("{custom}{custom}");
+    let error = Config::from_toml(&twice).unwrap_err().to_string();
+    assert!(error.contains("fedora_ci_tests"), "{error}");
+}

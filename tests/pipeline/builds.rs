@@ -70,6 +70,12 @@ async fn pr_opened_builds_rawhide_and_eln_with_packits_uids() {
     );
     let eln = stack.flag("rpms/optee_os", 2, ELN_BUILD).unwrap();
     assert_eq!(eln["uid"], "07209e112c3135ab74e0da0bd0e321ca");
+    let metrics = fedora_ci::metrics::global().render();
+    assert!(
+        metrics.contains("fedora_ci_koji_builds_queued_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fedora_ci_first_initial_status_time"));
     assert_eq!(stack.flags("rpms/optee_os", 2).len(), 2);
     stack.stop().await;
 }
@@ -422,5 +428,70 @@ async fn shadow_mode_records_every_call_and_touches_nothing() {
             .any(|call| call["flag"]["username"] == RAWHIDE_BUILD
                 && call["flag"]["uid"] == "e7593c9ba1d17d1a4f366b6aa7f53e84")
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_dry_run_prints_the_planned_calls_as_json() {
+    let stack = Stack::start(|_| {}).await;
+    optee_without_eln_branch(&stack);
+    let message = crate::clients_support::read_fixture("packit-service/pagure_pr_new.json");
+    stack
+        .pagure
+        .add_pull_request(message["pullrequest"].clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pr.json");
+    std::fs::write(&file, message.to_string()).unwrap();
+    let config = dir.path().join("fedora-ci.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "check_name_prefix = \"Packit-stg\"\npagure_url = \"{}\"\neln_package_lists_url = \"{}\"\n\
+             [fedora_ci]\nenabled_projects = [\"{OPTEE}\"]\n",
+            stack.pagure.url(),
+            stack.eln.url()
+        ),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fedora-ci"))
+        .args(["--config"])
+        .arg(&config)
+        .args(["process", "--dry-run"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Json = serde_json::from_slice(&output.stdout).unwrap();
+    let calls = printed["calls"].as_array().unwrap();
+    let builds: Vec<&Json> = calls
+        .iter()
+        .filter(|call| call["call"] == "build")
+        .map(|call| &call["request"])
+        .collect();
+    assert_eq!(builds.len(), 2, "{printed:#}");
+    assert!(
+        builds.contains(
+            &&json!({"src": FORK_SOURCE, "target": "rawhide", "opts": {"scratch": true}})
+        )
+    );
+    let flag = calls
+        .iter()
+        .find(|call| call["call"] == "flag" && call["request"]["flag"]["username"] == RAWHIDE_BUILD)
+        .unwrap();
+    assert_eq!(
+        flag["request"]["flag"]["uid"],
+        "e7593c9ba1d17d1a4f366b6aa7f53e84"
+    );
+    assert_eq!(flag["request"]["flag"]["status"], "pending");
+    assert!(flag["request"]["flag"]["url"].is_string());
+    assert!(flag["request"]["flag"]["comment"].is_string());
+    assert!(stack.koji_builds().is_empty() && stack.flags("rpms/optee_os", 2).is_empty());
+    assert!(!dir.path().join("fedora-ci.db").exists());
     stack.stop().await;
 }
