@@ -300,8 +300,9 @@ pub struct Config {
     pub testing_farm_api_url: String,
     pub testing_farm_secret: Option<Secret>,
 
-    /// Opt-out mode: every `rpms/*` and `tests/*` project except `fedora_ci.disabled_projects`.
-    /// Otherwise opt-in: only `fedora_ci.enabled_projects`.
+    /// Opt-out mode (the default, as Fedora CI is the default CI of dist-git): every `rpms/*`
+    /// and `tests/*` project except `fedora_ci.disabled_projects`. Otherwise opt-in: only
+    /// `fedora_ci.enabled_projects`.
     pub fedora_ci_run_by_default: bool,
     pub fedora_ci: FedoraCiProjects,
 
@@ -349,7 +350,7 @@ impl Default for Config {
             koji_logs_url: "https://kojipkgs.fedoraproject.org".to_owned(),
             testing_farm_api_url: "https://api.dev.testing-farm.io/v0.1/".to_owned(),
             testing_farm_secret: None,
-            fedora_ci_run_by_default: false,
+            fedora_ci_run_by_default: true,
             fedora_ci: FedoraCiProjects::default(),
             logdetective_enabled: false,
             logdetective_url: "https://logdetective01.fedorainfracloud.org".to_owned(),

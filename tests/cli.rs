@@ -224,6 +224,7 @@ fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result
             .arg(&path)
             .current_dir(dir.path())
             .env_remove("FEDORA_CI_CONFIG")
+            .env("FEDORA_CI_FEDORA_CI_RUN_BY_DEFAULT", "false")
             .output()?;
         assert!(
             output.status.success(),
@@ -236,7 +237,7 @@ fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result
         assert_eq!(
             printed["calls"],
             serde_json::json!([]),
-            "{name}: optee_os is not enabled by default, so nothing is planned"
+            "{name}: opt-in mode with nothing enabled plans nothing"
         );
         for plan in plans {
             assert_eq!(plan["verdict"], "accept", "{name}: {plan}");

@@ -503,16 +503,22 @@ async fn periodic_task_runs_once_per_period_across_runners(db: TestDb) -> anyhow
             .queue(tasks::queues::SHORT, 2);
         handles.push(runner.start(shutdown.clone()));
     }
+    let started = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(2300)).await;
     shutdown.cancel();
     for handle in handles {
         handle.wait().await;
     }
+    // A loaded machine oversleeps; the bound follows the time that really passed.
+    let periods = (started.elapsed().as_millis() / 500) as usize;
     // 2.3 s at one run per 0.5 s: 4 or 5 runs (the first is due at start), whatever the
     // number of runners; three runners each running it would give 12 or more. The lower
     // bound leaves room for a loaded machine.
     let ticks = log.entries().len();
-    assert!((2..=6).contains(&ticks), "{ticks} runs");
+    assert!(
+        (2..=periods + 2).contains(&ticks),
+        "{ticks} runs in {periods} periods"
+    );
     drop(store);
     Ok(())
 }

@@ -71,12 +71,14 @@ mod tests {
 
     #[test]
     fn opt_in_mode_covers_only_enabled() {
-        let config = config(&format!("[fedora_ci]\nenabled_projects = [\"{OPTEE}\"]\n"));
+        let config = config(&format!(
+            "fedora_ci_run_by_default = false\n[fedora_ci]\nenabled_projects = [\"{OPTEE}\"]\n"
+        ));
         assert!(is_project_enabled(&config, OPTEE));
         assert!(!is_project_enabled(&config, KERNEL));
         assert!(
-            !is_project_enabled(&Config::default(), OPTEE),
-            "nothing by default"
+            is_project_enabled(&Config::default(), OPTEE),
+            "opt-out by default: Fedora CI is dist-git's default CI"
         );
     }
 

@@ -27,7 +27,10 @@ fn defaults_run_embedded() -> anyhow::Result<()> {
     assert_eq!(config.database_url.expose(), "sqlite://fedora-ci.db");
     assert_eq!(config.deployment, Deployment::Dev);
     assert_eq!(config.worker.queues.get("short"), Some(&8));
-    assert!(!config.fedora_ci_run_by_default);
+    assert!(
+        config.fedora_ci_run_by_default,
+        "Fedora CI is dist-git's default CI"
+    );
     Ok(())
 }
 
@@ -119,7 +122,7 @@ fn environment_overrides_file_and_names_itself_in_errors() -> anyhow::Result<()>
         &[
             ("FEDORA_CI_DEPLOYMENT", "stg"),
             ("FEDORA_CI_WORKER__LEASE_SECONDS", "30"),
-            ("FEDORA_CI_FEDORA_CI_RUN_BY_DEFAULT", "true"),
+            ("FEDORA_CI_FEDORA_CI_RUN_BY_DEFAULT", "false"),
             (
                 "FEDORA_CI_FEDORA_CI__ENABLED_PROJECTS",
                 r#"["https://src.fedoraproject.org/rpms/a"]"#,
@@ -130,7 +133,7 @@ fn environment_overrides_file_and_names_itself_in_errors() -> anyhow::Result<()>
     )?;
     assert_eq!(config.deployment, Deployment::Stg);
     assert_eq!(config.worker.lease_seconds, 30);
-    assert!(config.fedora_ci_run_by_default);
+    assert!(!config.fedora_ci_run_by_default);
     assert_eq!(
         config.fedora_ci.enabled_projects,
         ["https://src.fedoraproject.org/rpms/a"]

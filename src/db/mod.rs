@@ -185,7 +185,10 @@ impl Store {
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
             Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then
+            // writes while another writer holds the lock fails with SQLITE_BUSY at once,
+            // which the busy timeout cannot wait out.
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 

@@ -89,57 +89,65 @@ impl BackgroundTask for SetFlag {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
-        // Another SetFlag of the same uid may post an older state between our read and our
-        // post; whoever sees a newer wanted state after posting posts again.
-        for _ in 0..5 {
+        // Another SetFlag of the same uid may post an older state around the time we post
+        // ours. Whoever finds, after posting, that the flag moved on (a newer wanted state,
+        // or someone else's post) posts the newest state again, so the last post wins with
+        // the newest state.
+        for round in 0..10 {
             let Some(flag) = flags::get(&ctx.store, &self.uid).await? else {
                 return Err(tasks::permanent(format!(
                     "flag {} does not exist",
                     self.uid
                 )));
             };
-            if flag.posted_seq >= flag.wanted_seq {
+            if round == 0 && flag.posted_seq >= flag.wanted_seq {
                 return Ok(());
             }
-            let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
-                .await?
-                .with_context(|| format!("pull request row {}", flag.pull_request_id))?;
-            let pagure_flag = PullRequestFlag {
-                username: flag.username.clone(),
-                comment: flag.comment.clone(),
-                url: flag.url.clone(),
-                status: flag_status(&flag.status),
-                uid: flag.uid.clone(),
-                percent: None,
-            };
-            let project = ProjectRef::new(
-                location.namespace.as_deref().unwrap_or(""),
-                &location.repo_name,
-            );
-            match ctx
-                .services
-                .set_flag(&project, location.pr_id as u64, &pagure_flag)
-                .await
-            {
-                Ok(()) => {}
-                Err(CallError::Service(error)) if !error.is_transient() => {
-                    return Err(tasks::permanent(format!(
-                        "Pagure refused flag {}: {error}",
-                        flag.username
-                    )));
-                }
-                Err(error) => return Err(error.into()),
-            }
+            self.post(ctx, &flag).await?;
             flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq).await?;
             info!(flag = %flag.username, status = %flag.status, "flag set");
             let Some(after) = flags::get(&ctx.store, &self.uid).await? else {
                 return Ok(());
             };
-            if after.wanted_seq == flag.wanted_seq {
+            if after.wanted_seq == flag.wanted_seq && after.posted_seq == flag.wanted_seq {
                 return Ok(());
             }
         }
-        Ok(())
+        Err(anyhow::anyhow!(
+            "flag {} kept changing while it was posted",
+            self.uid
+        ))
+    }
+}
+
+impl SetFlag {
+    async fn post(&self, ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
+        let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
+            .await?
+            .with_context(|| format!("pull request row {}", flag.pull_request_id))?;
+        let pagure_flag = PullRequestFlag {
+            username: flag.username.clone(),
+            comment: flag.comment.clone(),
+            url: flag.url.clone(),
+            status: flag_status(&flag.status),
+            uid: flag.uid.clone(),
+            percent: None,
+        };
+        let project = ProjectRef::new(
+            location.namespace.as_deref().unwrap_or(""),
+            &location.repo_name,
+        );
+        match ctx
+            .services
+            .set_flag(&project, location.pr_id as u64, &pagure_flag)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
+                format!("Pagure refused flag {}: {error}", flag.username),
+            )),
+            Err(error) => Err(error.into()),
+        }
     }
 }
 

@@ -24,6 +24,9 @@ pub async fn capture_logs<T>(work: impl Future<Output = T>) -> (String, T) {
         .with_writer(move || writer.clone())
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
+    // Another test thread may have cached "nobody listens" for a callsite while no
+    // subscriber existed; recompute it now that this one does.
+    tracing::callsite::rebuild_interest_cache();
     let result = work.await;
     drop(guard);
     let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();

@@ -446,7 +446,7 @@ async fn process_dry_run_prints_the_planned_calls_as_json() {
     std::fs::write(
         &config,
         format!(
-            "check_name_prefix = \"Packit-stg\"\npagure_url = \"{}\"\neln_package_lists_url = \"{}\"\n\
+            "check_name_prefix = \"Packit-stg\"\nfedora_ci_run_by_default = false\npagure_url = \"{}\"\neln_package_lists_url = \"{}\"\n\
              [fedora_ci]\nenabled_projects = [\"{OPTEE}\"]\n",
             stack.pagure.url(),
             stack.eln.url()

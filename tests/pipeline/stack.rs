@@ -91,6 +91,7 @@ impl Stack {
             server_name: Some("fedora-ci.stg.example.org".to_owned()),
             ..Config::default()
         };
+        config.fedora_ci_run_by_default = false;
         config.fedora_ci.enabled_projects = vec![OPTEE.to_owned()];
         configure(&mut config);
         let config = Arc::new(config);
