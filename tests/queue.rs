@@ -512,11 +512,11 @@ async fn periodic_task_runs_once_per_period_across_runners(db: TestDb) -> anyhow
     // A loaded machine oversleeps; the bound follows the time that really passed.
     let periods = (started.elapsed().as_millis() / 500) as usize;
     // 2.3 s at one run per 0.5 s: 4 or 5 runs (the first is due at start), whatever the
-    // number of runners; three runners each running it would give 12 or more. The lower
-    // bound leaves room for a loaded machine.
+    // number of runners; three runners each running it would give three per period. The
+    // bounds leave room for a loaded machine, where runs bunch up after a stall.
     let ticks = log.entries().len();
     assert!(
-        (2..=periods + 2).contains(&ticks),
+        (2..=2 * periods + 1).contains(&ticks),
         "{ticks} runs in {periods} periods"
     );
     drop(store);
