@@ -89,8 +89,11 @@ impl BackgroundTask for SetFlag {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
-        // Another SetFlag of the same uid may post an older state between our read and our
-        // post; whoever sees a newer wanted state after posting posts again.
+        // Another SetFlag of the same uid may post a newer state while our post is under way,
+        // and ours may reach Pagure after it. So whoever sees a newer wanted state after
+        // posting posts again, even when that newer state is already marked posted: our own
+        // post may have overwritten it.
+        let mut overtaken = false;
         for _ in 0..5 {
             let Some(flag) = flags::get(&ctx.store, &self.uid).await? else {
                 return Err(tasks::permanent(format!(
@@ -98,7 +101,7 @@ impl BackgroundTask for SetFlag {
                     self.uid
                 )));
             };
-            if flag.posted_seq >= flag.wanted_seq {
+            if flag.posted_seq >= flag.wanted_seq && !overtaken {
                 return Ok(());
             }
             let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
@@ -138,6 +141,7 @@ impl BackgroundTask for SetFlag {
             if after.wanted_seq == flag.wanted_seq {
                 return Ok(());
             }
+            overtaken = true;
         }
         Ok(())
     }
