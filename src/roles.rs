@@ -189,7 +189,33 @@ pub async fn listen(config: Arc<Config>, shutdown: CancellationToken) -> anyhow:
     result
 }
 
-/// `fedora-ci serve`: the API and a worker in one process, migrating first.
+/// The listener of `serve`, when `messaging.enabled`. A connection attempt in progress does
+/// not watch for shutdown, so it is given a few seconds and then dropped: whatever it had
+/// not stored stays unacknowledged and is redelivered.
+async fn listen_in_serve(config: &Config, store: &Store, shutdown: &CancellationToken) {
+    if !config.messaging.enabled {
+        return;
+    }
+    let identity = crate::intake::identity(config);
+    let listening = crate::listener::run(&config.messaging, store, &identity, shutdown);
+    let stopping = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        result = listening => {
+            // It retries the broker for ever: an error is a configuration that cannot work.
+            if let Err(error) = result {
+                error!(error = %format!("{error:#}"), "cannot run the listener; stopping");
+                shutdown.cancel();
+            }
+        }
+        () = stopping => warn!("the listener did not stop in time"),
+    }
+}
+
+/// `fedora-ci serve`: the API, a worker and (with `messaging.enabled`) the listener in one
+/// process, migrating first.
 pub async fn serve(
     config: Arc<Config>,
     bind: &str,
@@ -211,7 +237,7 @@ pub async fn serve(
         };
         let handle = runner.start(shutdown.clone());
         info!("worker ready");
-        handle.wait().await;
+        tokio::join!(handle.wait(), listen_in_serve(&config, &store, &shutdown));
     };
     let (served, ()) = tokio::join!(http, work);
     if let Err(error) = &served {

@@ -32,7 +32,12 @@ async fn serve_in_a_fresh_directory_runs_on_sqlite() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut serve = Running::start(dir.path(), &["serve", "--bind", &bind], &[]);
+    // Hermetic: the default listener would connect to Fedora's public broker.
+    let mut serve = Running::start(
+        dir.path(),
+        &["serve", "--bind", &bind],
+        &[("FEDORA_CI_MESSAGING__ENABLED", "false")],
+    );
     serve.wait_for_line(&["worker ready"], Duration::from_secs(30));
 
     let (status, body) = get(&format!("http://{bind}/api/healthz")).await?;

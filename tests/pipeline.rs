@@ -16,5 +16,7 @@ mod stack;
 mod builds;
 #[path = "pipeline/comments.rs"]
 mod comments;
+#[path = "pipeline/flags.rs"]
+mod flags;
 #[path = "pipeline/tests_and_results.rs"]
 mod tests_and_results;
