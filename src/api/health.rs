@@ -28,11 +28,13 @@ pub async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// `GET /api/system`: what is running.
+/// `GET /api/system`: what is running. The commit is `FEDORA_CI_COMMIT` at build time (the
+/// Containerfile passes its `SOURCE_COMMIT`); `null` in a build that was not told.
 pub async fn system() -> Json<Value> {
+    let commit = option_env!("FEDORA_CI_COMMIT").filter(|commit| !commit.is_empty());
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "commit": option_env!("FEDORA_CI_COMMIT"),
+        "commit": commit,
     }))
 }
 

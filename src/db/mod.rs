@@ -4,6 +4,7 @@
 //! backends through [`on_backend!`]; the few statements that must differ (the queue claim)
 //! say so where they are. Callers see [`Store`] and [`Tx`], never a driver type.
 
+pub mod api;
 pub mod flags;
 pub mod inbound;
 pub mod runs;

@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod python;
+pub mod seed;
 
 use std::path::PathBuf;
 use std::time::Duration;
