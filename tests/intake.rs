@@ -152,7 +152,11 @@ async fn workers_process_stored_messages(db: TestDb) -> anyhow::Result<()> {
         pending.iter().all(|task| task.name != "process_message"),
         "{pending:?}"
     );
-    assert!(pending.iter().any(|task| task.name == "run_downstream_koji_scratch_build_report_handler"));
+    assert!(
+        pending
+            .iter()
+            .any(|task| task.name == "run_downstream_koji_scratch_build_report_handler")
+    );
     assert_eq!(inbound::oldest_pending(&store).await?, None);
     Ok(())
 }
