@@ -166,6 +166,46 @@ impl Default for ApiConfig {
     }
 }
 
+/// The dashboard served at `/` by the `api` and `serve` roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// The backends its context selector offers, the first one by default. Each is a
+    /// packit-service-compatible read API.
+    pub backends: Vec<DashboardBackend>,
+}
+
+/// One entry of the dashboard's context selector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardBackend {
+    /// What the selector shows; also the `?backend=` value of a shared link.
+    pub name: String,
+    /// The API's base: a path on this host (`/api`) or an `http(s)://` URL, which must send
+    /// CORS headers (packit-service's and this service's do).
+    pub api_url: String,
+}
+
+/// The context selector's default: this service, then Packit's production service.
+pub const PACKIT_PROD_API_URL: &str = "https://prod.packit.dev/api";
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            backends: vec![
+                DashboardBackend {
+                    name: "Fedora CI".to_owned(),
+                    api_url: "/api".to_owned(),
+                },
+                DashboardBackend {
+                    name: "Packit".to_owned(),
+                    api_url: PACKIT_PROD_API_URL.to_owned(),
+                },
+            ],
+        }
+    }
+}
+
 /// The task workers of the `worker` and `serve` roles.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -324,6 +364,7 @@ pub struct Config {
 
     pub sentry_dsn: Option<Secret>,
     pub api: ApiConfig,
+    pub dashboard: DashboardConfig,
     pub worker: WorkerConfig,
     pub messaging: MessagingConfig,
 }
@@ -362,6 +403,7 @@ impl Default for Config {
             fedora_ci_tests: crate::helpers::testing_farm::default_tests(),
             sentry_dsn: None,
             api: ApiConfig::default(),
+            dashboard: DashboardConfig::default(),
             worker: WorkerConfig::default(),
             messaging: MessagingConfig::default(),
         }
@@ -566,6 +608,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.validate_dashboard()?;
         if let Some(principal) = &self.kerberos_principal
             && (principal.is_empty() || principal.contains(char::is_whitespace))
         {
@@ -575,6 +618,55 @@ impl Config {
                     "{principal:?} must be a principal such as \"fedora-ci@FEDORAPROJECT.ORG\""
                 ),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_dashboard(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "dashboard.backends";
+        let backends = &self.dashboard.backends;
+        if backends.is_empty() {
+            return Err(ConfigError::invalid(
+                KEY,
+                "must list at least one backend, e.g. { name = \"Fedora CI\", api_url = \"/api\" }",
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for backend in backends {
+            let name = backend.name.trim();
+            if name.is_empty() || name.len() > 64 || !names.insert(name) {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "names must be unique, not empty and at most 64 bytes ({:?})",
+                        backend.name
+                    ),
+                ));
+            }
+            let url = &backend.api_url;
+            // The URL ends up in the page's Content-Security-Policy: no spaces, quotes or
+            // semicolons.
+            if url.contains(|c: char| c.is_whitespace() || c.is_control() || "\"';,<>".contains(c))
+            {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "api_url {url:?} must not contain spaces, quotes, commas or semicolons"
+                    ),
+                ));
+            }
+            if url.starts_with('/') {
+                if url.starts_with("//") {
+                    return Err(ConfigError::invalid(
+                        KEY,
+                        format!("api_url {url:?}: a path on this host starts with one slash"),
+                    ));
+                }
+            } else {
+                check_http_url(KEY, url)?;
+            }
         }
         Ok(())
     }

@@ -755,6 +755,128 @@ async fn system_reports_version(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dashboard: every client route answers the page as HTML with its security headers,
+/// its files are served, the backends are listed, and the API's 404 stays JSON.
+async fn dashboard_pages(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let api = Api::start(&store).await?;
+    let html = |path: &'static str| {
+        api.client
+            .get(format!("{}{path}", api.base))
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+    };
+    let mut paths: Vec<String> = fedora_ci::api::PAGE_ROUTES
+        .iter()
+        .map(|route| {
+            route
+                .replace("{namespace}", "rpms")
+                .replace("{repo}", "optee_os")
+                .replace("{pr_id}", "12")
+                .replace("{id}", "3")
+        })
+        .collect();
+    paths.extend([
+        "/pipelines?backend=Packit&page=2".to_owned(),
+        "/jobs/koji/99999999999999999999".to_owned(),
+    ]);
+    for expected in [
+        "/",
+        "/pipelines",
+        "/pull-requests/rpms/optee_os/12",
+        "/jobs/koji",
+        "/jobs/koji/3",
+        "/jobs/testing-farm",
+        "/jobs/testing-farm/3",
+        "/jobs/log-detective",
+        "/jobs/log-detective/3",
+        "/queue",
+    ] {
+        assert!(paths.iter().any(|path| path == expected), "{expected}");
+    }
+    for path in &paths {
+        let response = api.client.get(format!("{}{path}", api.base)).send().await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), "text/html; charset=utf-8", "{path}");
+        let policy = header("content-security-policy");
+        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
+        assert!(
+            policy.contains("connect-src 'self' https://prod.packit.dev;"),
+            "{path}: {policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        let body = response.text().await?;
+        assert!(body.starts_with("<!doctype html>"), "{path}");
+        assert!(body.contains(r#"<select id="backend""#), "{path}");
+        assert!(!body.contains("<script>"), "no inline script: {path}");
+    }
+
+    // The page's files, with their types and a revalidation tag.
+    for (path, content_type) in [
+        ("/dashboard/app.js", "text/javascript; charset=utf-8"),
+        ("/dashboard/style.css", "text/css; charset=utf-8"),
+        ("/dashboard/favicon.svg", "image/svg+xml"),
+    ] {
+        let response = api.client.get(format!("{}{path}", api.base)).send().await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(
+            response.headers()["content-type"].to_str()?,
+            content_type,
+            "{path}"
+        );
+        let etag = response.headers()["etag"].clone();
+        let again = api
+            .client
+            .get(format!("{}{path}", api.base))
+            .header("If-None-Match", etag)
+            .send()
+            .await?;
+        assert_eq!(again.status().as_u16(), 304, "{path}");
+    }
+
+    // The context selector's entries: this service and Packit by default.
+    let backends = api.get("/api/dashboard/backends").await?;
+    assert_eq!(backends.status, 200);
+    assert_eq!(
+        backends.body,
+        json!({"backends": [
+            {"name": "Fedora CI", "api_url": "/api"},
+            {"name": "Packit", "api_url": "https://prod.packit.dev/api"},
+        ]})
+    );
+
+    // The API's unknown paths stay JSON, even for a browser; other unknown paths get the
+    // page with 404 when HTML is wanted, JSON otherwise.
+    for path in ["/api/unknown", "/api", "/api/jobs/koji/1"] {
+        let response = html(path).await?;
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"].to_str()?,
+            "application/json",
+            "{path}"
+        );
+    }
+    let page = html("/no/such/view").await?;
+    assert_eq!(page.status().as_u16(), 404);
+    assert_eq!(
+        page.headers()["content-type"].to_str()?,
+        "text/html; charset=utf-8"
+    );
+    let machine = api.get("/no/such/view").await?;
+    assert_eq!(machine.status, 404);
+    assert!(machine.body["error"].is_string());
+    Ok(())
+}
+
 async fn empty_database_lists_nothing(db: TestDb) -> anyhow::Result<()> {
     let store = db.store().await?;
     let api = Api::start(&store).await?;
@@ -785,5 +907,6 @@ on_both_backends!(
     cors_headers,
     openapi_describes_every_route,
     system_reports_version,
+    dashboard_pages,
     empty_database_lists_nothing,
 );

@@ -55,6 +55,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub async fn not_found() -> ApiError {
+/// The answer for a path the router does not know.
+pub fn not_found_response() -> ApiError {
     ApiError::not_found("no such resource")
 }

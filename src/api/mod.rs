@@ -4,7 +4,9 @@
 //! status codes. The read endpoints answer with packit-service's paths, query parameters,
 //! JSON field names and pagination, so the packit dashboard can read this service; they send
 //! CORS headers so a dashboard on another host can. `/api/openapi.json` describes them all.
+//! The dashboard (`dashboard.rs`) is served at `/` and its client routes.
 
+mod dashboard;
 mod error;
 mod groups;
 mod health;
@@ -23,11 +25,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub use dashboard::{PAGE_ROUTES, content_security_policy};
 pub use error::ApiError;
 pub use params::MAX_PER_PAGE;
 
@@ -71,6 +76,7 @@ fn read_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(pull_requests::pull_request),
         ),
         ("/api/queue", get(queue::queue)),
+        ("/api/dashboard/backends", get(dashboard::backends)),
     ]
 }
 
@@ -101,10 +107,26 @@ pub fn router(app: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(testing_farm::MAX_BODY_BYTES)),
         )
         .layer(cors);
+    for path in PAGE_ROUTES {
+        router = router.route(path, get(dashboard::page));
+    }
+    for (index, (path, _, _)) in dashboard::ASSETS.iter().enumerate() {
+        router = router.route(
+            path,
+            get(move |headers: HeaderMap| async move { dashboard::asset(index, &headers) }),
+        );
+    }
     router
         .route("/api/testing-farm/results", results)
         .route("/metrics", get(health::metrics))
-        .fallback(error::not_found)
+        .fallback(fallback)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// An unknown path: the JSON 404 for the API and machines; the dashboard page, with 404, for
+/// a browser (its script says there is no such view).
+async fn fallback(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    dashboard::not_found_page(&app.config, &uri, &headers)
+        .unwrap_or_else(|| error::not_found_response().into_response())
 }

@@ -289,3 +289,71 @@ fn fedora_ci_tests_are_data_and_their_names_unique() {
     let error = Config::from_toml(&twice).unwrap_err().to_string();
     assert!(error.contains("fedora_ci_tests"), "{error}");
 }
+
+#[test]
+fn dashboard_backends_default_to_this_service_and_packit() -> anyhow::Result<()> {
+    let config = Config::from_toml("")?;
+    let backends: Vec<(&str, &str)> = config
+        .dashboard
+        .backends
+        .iter()
+        .map(|backend| (backend.name.as_str(), backend.api_url.as_str()))
+        .collect();
+    assert_eq!(
+        backends,
+        [("Fedora CI", "/api"), ("Packit", PACKIT_PROD_API_URL)]
+    );
+
+    let config = Config::from_toml(
+        "[[dashboard.backends]]\nname = \"Staging\"\napi_url = \"https://stg.packit.dev/api\"\n",
+    )?;
+    assert_eq!(
+        config.dashboard.backends.len(),
+        1,
+        "a list replaces the default"
+    );
+
+    let env = [(
+        "FEDORA_CI_DASHBOARD__BACKENDS",
+        r#"[{ name = "Here", api_url = "/api" }, { name = "There", api_url = "http://127.0.0.1:9/api" }]"#,
+    )];
+    let config = load_text("", &env)?;
+    assert_eq!(config.dashboard.backends[1].name, "There");
+    Ok(())
+}
+
+#[test]
+fn dashboard_backends_are_checked() {
+    for (text, wanted) in [
+        ("[dashboard]\nbackends = []\n", "at least one"),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\napi_url = \"/api\"\n\
+             [[dashboard.backends]]\nname = \"A\"\napi_url = \"/other\"\n",
+            "unique",
+        ),
+        (
+            "[[dashboard.backends]]\nname = \" \"\napi_url = \"/api\"\n",
+            "not empty",
+        ),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\napi_url = \"ftp://host/api\"\n",
+            "http",
+        ),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\napi_url = \"//host/api\"\n",
+            "one slash",
+        ),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\napi_url = \"https://x/api; script-src *\"\n",
+            "semicolons",
+        ),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\nurl = \"/api\"\n",
+            "unknown field",
+        ),
+    ] {
+        let error = error_text(load_text(text, &[]));
+        assert!(error.contains("dashboard.backends"), "{text}: {error}");
+        assert!(error.contains(wanted), "{text}: {error}");
+    }
+}

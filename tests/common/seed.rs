@@ -33,13 +33,14 @@ pub struct Seeded {
 
 async fn build(
     store: &Store,
+    repo: &str,
     project_event_id: i32,
     status: &str,
     task_id: i64,
 ) -> anyhow::Result<runs::KojiBuild> {
     let mut tx = store.begin().await?;
     let data = json!({"trigger": "push", "dist_git_branch": "rawhide"});
-    let id = runs::create_koji_build(&mut tx, project_event_id, REPO, "rawhide", &data).await?;
+    let id = runs::create_koji_build(&mut tx, project_event_id, repo, "rawhide", &data).await?;
     tx.commit().await?;
     let created = runs::koji_build(store, id)
         .await?
@@ -66,6 +67,7 @@ async fn build(
 
 async fn tests(
     store: &Store,
+    (repo, project_url): (&str, &str),
     build: &runs::KojiBuild,
     results: &[(&str, &str)],
 ) -> anyhow::Result<Vec<i32>> {
@@ -73,12 +75,12 @@ async fn tests(
         .iter()
         .map(|(test, _)| NewTestRun {
             distro: "fedora-rawhide",
-            data: json!({"base_project_url": PROJECT_URL, "fedora_ci_test": test}),
+            data: json!({"base_project_url": project_url, "fedora_ci_test": test}),
         })
         .collect();
     let mut tx = store.begin().await?;
     let ids =
-        runs::create_test_runs(&mut tx, build.project_event_id, REPO, Some(build), &new).await?;
+        runs::create_test_runs(&mut tx, build.project_event_id, repo, Some(build), &new).await?;
     tx.commit().await?;
     for (id, (_, status)) in ids.iter().zip(results) {
         let run = runs::test_run(store, *id)
@@ -142,11 +144,18 @@ pub async fn seed(store: &Store) -> anyhow::Result<Seeded> {
     let new = runs::upsert_pull_request_event(&mut tx, &key, NEW_SHA).await?;
     tx.commit().await?;
 
-    let old_build = build(store, old.project_event_id, "success", 1001).await?;
-    let old_tests = tests(store, &old_build, &[("rpminspect", "passed")]).await?;
-    let new_build = build(store, new.project_event_id, "failure", 1002).await?;
+    let old_build = build(store, REPO, old.project_event_id, "success", 1001).await?;
+    let old_tests = tests(
+        store,
+        (REPO, PROJECT_URL),
+        &old_build,
+        &[("rpminspect", "passed")],
+    )
+    .await?;
+    let new_build = build(store, REPO, new.project_event_id, "failure", 1002).await?;
     let new_tests = tests(
         store,
+        (REPO, PROJECT_URL),
         &new_build,
         &[("rpminspect", "failed"), ("installability", "error")],
     )
@@ -229,4 +238,42 @@ pub async fn seed(store: &Store) -> anyhow::Result<Seeded> {
         log_detective,
         dead_task,
     })
+}
+
+/// Another project, for a second instance that stands in for another backend.
+pub const OTHER_REPO: &str = "python-requests";
+pub const OTHER_PROJECT_URL: &str = "https://src.fedoraproject.org/rpms/python-requests";
+pub const OTHER_PR_ID: i64 = 7;
+pub const OTHER_SHA: &str = "3333333333333333333333333333333333333333";
+pub const OTHER_TASK_ID: i64 = 2001;
+
+/// Seeds a migrated store with other data than [`seed`]: one pull request of
+/// [`OTHER_REPO`] with one successful build and one passed test. Returns the build's id.
+pub async fn seed_other(store: &Store) -> anyhow::Result<i32> {
+    let key = PullRequestKey {
+        namespace: Some(NAMESPACE),
+        repo_name: OTHER_REPO,
+        project_url: OTHER_PROJECT_URL,
+        instance_url: FORGE,
+        pr_id: OTHER_PR_ID,
+    };
+    let mut tx = store.begin().await?;
+    let event = runs::upsert_pull_request_event(&mut tx, &key, OTHER_SHA).await?;
+    tx.commit().await?;
+    let build = build(
+        store,
+        OTHER_REPO,
+        event.project_event_id,
+        "success",
+        OTHER_TASK_ID,
+    )
+    .await?;
+    tests(
+        store,
+        (OTHER_REPO, OTHER_PROJECT_URL),
+        &build,
+        &[("rpmlint", "passed")],
+    )
+    .await?;
+    Ok(build.id)
 }
