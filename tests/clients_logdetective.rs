@@ -183,16 +183,23 @@ async fn an_answer_without_an_analysis_id_is_an_error() {
 #[tokio::test]
 async fn the_token_never_shows_in_debug_output_or_logs() {
     let fake = FakeLogDetective::start(TOKEN).await.unwrap();
-    let (logs, debug) = capture_logs(async {
-        let log_detective = client(&fake.url(), TOKEN);
-        let started = log_detective.analyze(&request()).await.unwrap();
-        format!("{log_detective:?} {started:?}")
-    })
-    .await;
-    assert!(
-        logs.contains("Log Detective analysis started"),
-        "the logs were captured: {logs}"
-    );
-    assert!(!debug.contains(TOKEN), "{debug}");
-    assert!(!logs.contains(TOKEN), "{logs}");
+    // A scoped subscriber occasionally misses an event while other test threads register
+    // and drop theirs (tracing's callsite cache); the positive control is asked of up to
+    // three captures, the absence of the token of every one.
+    let mut captured = false;
+    for _ in 0..3 {
+        let (logs, debug) = capture_logs(async {
+            let log_detective = client(&fake.url(), TOKEN);
+            let started = log_detective.analyze(&request()).await.unwrap();
+            format!("{log_detective:?} {started:?}")
+        })
+        .await;
+        assert!(!debug.contains(TOKEN), "{debug}");
+        assert!(!logs.contains(TOKEN), "{logs}");
+        if logs.contains("Log Detective analysis started") {
+            captured = true;
+            break;
+        }
+    }
+    assert!(captured, "the logs were never captured");
 }
