@@ -123,12 +123,12 @@ async fn scratch_build_retrigger_accepts_then_submits() {
         flag_posts.last().map(String::as_str),
         Some("RPM build was submitted ...")
     );
+    // A stale post that lands last is posted over again, so a state may appear twice.
     assert!(
-        flag_posts.len() <= 2
-            && flag_posts
-                .iter()
-                .all(|comment| comment == "The task was accepted."
-                    || comment == "RPM build was submitted ..."),
+        flag_posts
+            .iter()
+            .all(|comment| comment == "The task was accepted."
+                || comment == "RPM build was submitted ..."),
         "{flag_posts:?}"
     );
     let wanted = fedora_ci::db::flags::of_pull_request(&stack.store, 1)
