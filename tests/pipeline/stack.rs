@@ -152,12 +152,15 @@ impl Stack {
         }
     }
 
-    /// Runs the worker until no task is due or running.
+    /// Runs the worker until no task is due (or due within seconds) or running.
     pub async fn settle(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let mut idle_checks = 0;
         loop {
-            let counts = task_rows::counts(&self.store, Utc::now()).await.unwrap();
+            // A task retried after a transient failure (the queue's backoff is 7 s ±20 %) is
+            // still work to wait for; the handlers' own minute-long retries are not.
+            let horizon = Utc::now() + chrono::Duration::seconds(10);
+            let counts = task_rows::counts(&self.store, horizon).await.unwrap();
             let busy: i64 = counts.iter().map(|c| c.ready + c.running).sum();
             idle_checks = if busy == 0 { idle_checks + 1 } else { 0 };
             if idle_checks >= 3 {
