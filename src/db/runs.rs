@@ -31,6 +31,19 @@ macro_rules! on_tx_sql {
     };
 }
 
+/// A row's `data` with the top-level keys of `new` replaced.
+fn merged_data(old: Option<&Json<Value>>, new: Option<&Value>) -> Value {
+    let mut data = old
+        .map(|data| data.0.clone())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if let (Some(Value::Object(new)), Value::Object(merged)) = (new, &mut data) {
+        for (key, value) in new {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    data
+}
+
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
@@ -131,28 +144,6 @@ pub async fn head_commit(store: &Store, pull_request_id: i32) -> DbResult<Option
          WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
     let sha = on_backend!(store, pool => sqlx::query_scalar(SQL).bind(pull_request_id).fetch_optional(pool).await?);
     Ok(sha)
-}
-
-/// The pull request and project around a project event.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EventContext {
-    pub project_event_id: i32,
-    pub commit_sha: String,
-    pub pull_request_id: i32,
-    pub pr_id: i32,
-    pub namespace: Option<String>,
-    pub repo_name: String,
-    pub project_url: String,
-}
-
-pub async fn event_context(store: &Store, project_event_id: i32) -> DbResult<Option<EventContext>> {
-    const SQL: &str = "SELECT pe.id AS project_event_id, pe.commit_sha AS commit_sha, \
-         pr.id AS pull_request_id, pr.pr_id AS pr_id, gp.namespace AS namespace, \
-         gp.repo_name AS repo_name, gp.project_url AS project_url \
-         FROM project_events pe JOIN pull_requests pr ON pr.id = pe.event_id \
-         JOIN git_projects gp ON gp.id = pr.project_id WHERE pe.id = $1";
-    let row = on_backend!(store, pool => sqlx::query_as::<_, EventContext>(SQL).bind(project_event_id).fetch_optional(pool).await?);
-    Ok(row)
 }
 
 // ----------------------------------------------------------------------------------------
@@ -301,6 +292,16 @@ pub async fn has_newer_koji_build(store: &Store, build: &KojiBuild) -> DbResult<
     Ok(count > 0)
 }
 
+/// The build's status, with its row locked until the transaction ends (PostgreSQL; SQLite's
+/// write transactions are serial anyway).
+pub async fn lock_koji_build_status(tx: &mut Tx, id: i32) -> DbResult<Option<String>> {
+    let status = on_tx_sql!(tx,
+        pg: "SELECT status FROM koji_build_targets WHERE id = $1 FOR UPDATE",
+        sqlite: "SELECT status FROM koji_build_targets WHERE id = $1",
+        |conn, sql| sqlx::query_scalar::<_, Option<String>>(sql).bind(id).fetch_optional(conn).await?);
+    Ok(status.flatten())
+}
+
 /// What changes on a build row; `None` leaves a column as it is.
 #[derive(Debug, Clone, Default)]
 pub struct KojiBuildUpdate<'a> {
@@ -319,16 +320,7 @@ pub async fn update_koji_build(
     build: &KojiBuild,
     update: &KojiBuildUpdate<'_>,
 ) -> DbResult<()> {
-    let mut data = build
-        .data
-        .as_ref()
-        .map(|d| d.0.clone())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if let (Some(Value::Object(new)), Value::Object(old)) = (&update.data, &mut data) {
-        for (key, value) in new {
-            old.insert(key.clone(), value.clone());
-        }
-    }
+    let data = merged_data(build.data.as_ref(), update.data.as_ref());
     let task_id = update.task_id.map(|id| id.to_string());
     on_tx_sql!(tx,
         pg: "UPDATE koji_build_targets SET status = COALESCE($2, status), \
@@ -540,16 +532,7 @@ pub async fn update_test_run(
     run: &TestRun,
     update: &TestRunUpdate<'_>,
 ) -> DbResult<()> {
-    let mut data = run
-        .data
-        .as_ref()
-        .map(|d| d.0.clone())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if let (Some(Value::Object(new)), Value::Object(old)) = (&update.data, &mut data) {
-        for (key, value) in new {
-            old.insert(key.clone(), value.clone());
-        }
-    }
+    let data = merged_data(run.data.as_ref(), update.data.as_ref());
     on_tx_sql!(tx,
         pg: "UPDATE tft_test_run_targets SET \
              status = COALESCE(CAST($2 AS testingfarmresult), status), \

@@ -361,12 +361,21 @@ impl Services {
             "pr_id": request.pr_id,
         });
         let Some(client) = self.log_detective.as_ref().filter(|_| !self.dry_run) else {
+            // Enabled without a token is a configuration error: recorded as a failed call and
+            // logged, not passed over as if it had been planned.
+            let result = if self.dry_run {
+                Ok(None)
+            } else {
+                let reason = "Log Detective is enabled but logdetective_token is not configured";
+                tracing::warn!(project_event_id, "{reason}; no analysis started");
+                Err(reason.to_owned())
+            };
             self.record(
                 Some(project_event_id),
                 "logdetective",
                 "POST /analyze",
                 &recorded,
-                Ok(None),
+                result,
             )
             .await?;
             return Ok(None);

@@ -12,6 +12,7 @@ use crate::db::flags;
 use crate::db::runs::{self, KojiBuildUpdate, TestRunUpdate};
 use crate::handlers::report::{Report, SetFlag, report};
 use crate::handlers::services::CallError;
+use crate::handlers::testing_farm::flag_target;
 use crate::helpers::flags::CheckStatus;
 use crate::tasks::{self, BackgroundTask};
 
@@ -134,13 +135,7 @@ impl CancelSuperseded {
                     Err(error) => return Err(error.into()),
                 }
             }
-            let target = match run.koji_build_id {
-                Some(id) => runs::koji_build(&ctx.store, id)
-                    .await?
-                    .map(|build| build.target),
-                None => None,
-            }
-            .unwrap_or_else(|| "rawhide".to_owned());
+            let target = flag_target(ctx, &run).await?;
             let mut tx = ctx.store.begin().await?;
             let update = TestRunUpdate {
                 status: Some("canceled"),

@@ -405,6 +405,16 @@ fn webhook(ctx: &Context) -> Option<Webhook> {
     })
 }
 
+/// The target a test run's flag names: its build's Koji target, or `rawhide` without a
+/// build (the tests namespace), as packit-service names it.
+pub async fn flag_target(ctx: &Context, run: &TestRun) -> anyhow::Result<String> {
+    let build = match run.koji_build_id {
+        Some(id) => runs::koji_build(&ctx.store, id).await?,
+        None => None,
+    };
+    Ok(build.map_or_else(|| "rawhide".to_owned(), |build| build.target))
+}
+
 /// Where Testing Farm keeps a request's logs and results.
 pub fn artifacts_url(request_id: &str) -> String {
     format!("https://artifacts.dev.testing-farm.io/{request_id}")
@@ -461,13 +471,7 @@ impl BackgroundTask for TestingFarmResults {
             .and_then(|url| url.as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| artifacts_url(&self.request_id));
-        let target = match run.koji_build_id {
-            Some(id) => runs::koji_build(&ctx.store, id)
-                .await?
-                .map(|build| build.target),
-            None => None,
-        }
-        .unwrap_or_else(|| "rawhide".to_owned());
+        let target = flag_target(ctx, &run).await?;
         let mut tx = ctx.store.begin().await?;
         let update = TestRunUpdate {
             status: Some(result),
@@ -564,13 +568,7 @@ impl BackgroundTask for TestingFarmPoll {
                     ..TestRunUpdate::default()
                 };
                 runs::update_test_run(&mut tx, &run, &update).await?;
-                let target = match run.koji_build_id {
-                    Some(id) => runs::koji_build(&ctx.store, id)
-                        .await?
-                        .map(|build| build.target),
-                    None => None,
-                }
-                .unwrap_or_else(|| "rawhide".to_owned());
+                let target = flag_target(ctx, &run).await?;
                 let flag = Report {
                     pull_request_id: run.pull_request_id,
                     commit_sha: &run.commit_sha,
