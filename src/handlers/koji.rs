@@ -293,6 +293,22 @@ impl BackgroundTask for KojiTaskReport {
         let logs = json!(logs);
         let web_url = task_web_url(ctx, self.task_id as i64);
         let mut tx = ctx.store.begin().await?;
+        // Koji's messages for one task may be processed out of order (they are separate
+        // tasks): a state never replaces a later one. The row is locked so that two reports
+        // of the same task decide one after the other.
+        let current = runs::lock_koji_build_status(&mut tx, build.id).await?;
+        if current
+            .as_deref()
+            .is_some_and(|current| state_rank(current) >= state_rank(status))
+        {
+            info!(
+                task_id = self.task_id,
+                status,
+                ?current,
+                "older or repeated state change; not applied"
+            );
+            return Ok(());
+        }
         let update = KojiBuildUpdate {
             status: Some(status),
             web_url: Some(&web_url),
@@ -395,6 +411,17 @@ pub fn pull_request_of_build(build: &KojiBuild) -> Option<PullRequestRef> {
         target_branch: build.data_str("dist_git_branch")?.to_owned(),
         head_sha: build.commit_sha.clone(),
     })
+}
+
+/// How far a build has come: a status only ever moves to a higher rank. A submitted build is
+/// `queued`; Koji then reports FREE (`pending`), OPEN (`running`) and a final state.
+fn state_rank(status: &str) -> u8 {
+    match status {
+        "pending" => 1,
+        "running" => 2,
+        "success" | "failure" | "canceled" | "error" => 3,
+        _ => 0,
+    }
 }
 
 /// packit-service's table: the DB status, the flag status and the description of a state.

@@ -217,7 +217,8 @@ async fn test_without_a_build_builds_first_then_runs_only_the_named_test() {
     assert_eq!(
         names.len(),
         5,
-        "the five shared tests (no .fmf, no custom): {names:?}"
+        "the five shared tests (no .fmf, no custom): {names:?}\n{}",
+        stack.state().await
     );
     stack.stop().await;
 }
