@@ -499,7 +499,9 @@ impl BackgroundTask for TestingFarmResults {
 /// while it runs, then the overall result; always a label of packit's `TestingFarmResult`.
 fn result_of(details: &RequestDetails) -> &'static str {
     let state = match details.state {
-        RequestState::New => "new",
+        // A request exists in Testing Farm only once we submitted it, which already made the
+        // run `queued`; its `new` is the same wait, not a step back.
+        RequestState::New => "queued",
         RequestState::Queued => "queued",
         RequestState::Running => "running",
         RequestState::Canceled => "canceled",
