@@ -22,6 +22,8 @@ struct Data {
     tokens: Vec<String>,
     requests: BTreeMap<String, Json>,
     submitted: Vec<Json>,
+    /// The query parameters of each `GET /requests`.
+    listings: Vec<BTreeMap<String, String>>,
     notifications: Vec<Json>,
     composes: Vec<String>,
 }
@@ -97,6 +99,11 @@ impl FakeTestingFarm {
     /// The request bodies received, in order.
     pub fn submitted(&self) -> Vec<Json> {
         lock(&self.data).submitted.clone()
+    }
+
+    /// The query parameters of each `GET /requests` so far.
+    pub fn listings(&self) -> Vec<BTreeMap<String, String>> {
+        lock(&self.data).listings.clone()
     }
 
     /// Webhook bodies sent so far.
@@ -234,7 +241,8 @@ async fn list(
     headers: HeaderMap,
     Query(filters): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let data = lock(&data);
+    let mut data = lock(&data);
+    data.listings.push(filters.clone());
     let user = if headers.contains_key(header::AUTHORIZATION) {
         if !authorized(&data, &headers) {
             return unauthorized();

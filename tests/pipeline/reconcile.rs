@@ -7,7 +7,7 @@
 //! before its commit leaves the database; the queue then retries the task.
 
 use fedora_ci::db::{Store, runs};
-use fedora_ci::fakes::koji::KojiFailure;
+use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure};
 use serde_json::json;
 
 use crate::builds::{FORK_SOURCE, task_id_of};
@@ -124,6 +124,46 @@ async fn a_build_koji_accepted_before_the_worker_died_is_adopted_not_submitted_a
     assert!(
         build.data_str("submission_started_at").is_some(),
         "{build:?}"
+    );
+    stack.stop().await;
+}
+
+/// Waits until the first attempt has failed to record its id.
+async fn wait_for_the_crash(stack: &Stack) {
+    crate::common::wait_for(std::time::Duration::from_secs(30), || async {
+        Ok((recording_attempts(stack).await >= 1).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_build_that_finished_meanwhile_is_reported_as_finished() {
+    let stack = Stack::start(|_| {}).await;
+    crash_before_recording(&stack, "koji_build_targets", "task_id").await;
+    open_pull_request(&stack).await;
+    wait_for_the_crash(&stack).await;
+    // The build runs and ends while no row knows it: its messages are never delivered, as
+    // they would have found no build.
+    assert!(stack.koji.start_build(FIRST_TASK));
+    assert!(stack.koji.finish_build(FIRST_TASK, &BuildOutcome::Succeeds));
+    stack.settle().await;
+
+    assert_eq!(recording_attempts(&stack).await, 2);
+    assert_eq!(stack.koji_builds().len(), 1);
+    let flag = stack
+        .flag("rpms/optee_os", 2, crate::builds::RAWHIDE_BUILD)
+        .unwrap();
+    assert_eq!(flag["comment"], "RPM build succeeded.", "{flag}");
+    let build = runs::koji_build_by_task_id(&stack.store, FIRST_TASK)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(build.status, "success");
+    assert!(build.build_logs_urls.is_some(), "{build:?}");
+    assert!(
+        !stack.testing_farm.submitted().is_empty(),
+        "the tests of the finished build started"
     );
     stack.stop().await;
 }
@@ -272,8 +312,24 @@ async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_askin
         "{flag}"
     );
 
+    assert!(
+        stack.testing_farm.listings().is_empty(),
+        "nothing to ask yet"
+    );
+
     run_delayed_tasks_now(&stack).await;
     stack.settle().await;
+    let states: Vec<String> = stack
+        .testing_farm
+        .listings()
+        .iter()
+        .map(|query| query["state"].clone())
+        .collect();
+    assert_eq!(
+        states,
+        ["new", "queued", "running", "complete", "error", "canceled"],
+        "the retry asked Testing Farm first"
+    );
     assert_eq!(stack.testing_farm.submitted().len(), 2, "submitted again");
     let requests = stack.testing_farm.request_ids();
     assert_eq!(requests.len(), 1, "exactly one request");
@@ -282,5 +338,32 @@ async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_askin
         .unwrap()
         .unwrap();
     assert_eq!(run.status, "queued");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_request_that_finished_meanwhile_is_reported_as_finished() {
+    let stack = start_with_tests_pull_request().await;
+    crash_before_recording(&stack, "tft_test_run_targets", "pipeline_id").await;
+    open_tests_pull_request(&stack).await;
+    wait_for_the_crash(&stack).await;
+    let requests = stack.testing_farm.request_ids();
+    assert_eq!(requests.len(), 1);
+    // The request runs and passes while no run knows it (its webhook notifications go to a
+    // host that does not exist, as they would have found no run).
+    for _ in 0..3 {
+        stack.testing_farm.advance(&requests[0], "passed").await;
+    }
+    stack.settle().await;
+
+    assert_eq!(recording_attempts(&stack).await, 2);
+    assert_eq!(stack.testing_farm.submitted().len(), 1);
+    let run = runs::test_run_by_request_id(&stack.store, &requests[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, "passed");
+    let flag = stack.flag("tests/selinux", 2, CUSTOM_TESTS).unwrap();
+    assert_eq!(flag["comment"], "Tests passed ...", "{flag}");
     stack.stop().await;
 }
