@@ -8,10 +8,12 @@
 
 use fedora_ci::db::{Store, runs};
 use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure};
-use serde_json::json;
 
 use crate::builds::{FORK_SOURCE, task_id_of};
-use crate::stack::{OPTEE_SHA, Stack};
+use crate::stack::Stack;
+use crate::tests_and_results::{
+    open_tests_namespace_pull_request, start_with_tests_namespace_project,
+};
 
 const FIRST_TASK: i64 = 140_000_000;
 const SERVER_OFFLINE: i32 = 1014;
@@ -228,40 +230,13 @@ async fn a_build_that_never_reached_koji_is_submitted_once_after_asking() {
     stack.stop().await;
 }
 
-/// A PR of tests/selinux, which has an fmf tree: one Testing Farm request (`custom`), no build.
-async fn start_with_tests_pull_request() -> Stack {
-    let stack = Stack::start(|config| {
-        config.fedora_ci.enabled_projects =
-            vec!["https://src.fedoraproject.org/tests/selinux".into()];
-    })
-    .await;
-    stack
-        .pagure
-        .add_raw_file("tests/selinux", OPTEE_SHA, ".fmf/version", "1\n");
-    stack
-}
-
-async fn open_tests_pull_request(stack: &Stack) {
-    stack
-        .deliver_fixture("pagure_pr_new.json", |body| {
-            let project = &mut body["pullrequest"]["project"];
-            project["namespace"] = json!("tests");
-            project["name"] = json!("selinux");
-            project["fullname"] = json!("tests/selinux");
-            project["url_path"] = json!("tests/selinux");
-            project["full_url"] = json!("https://src.fedoraproject.org/tests/selinux");
-            body["pullrequest"]["repo_from"] = json!(null);
-        })
-        .await;
-}
-
 const CUSTOM_TESTS: &str = "Packit-stg - custom - rawhide [889f07a]";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_testing_farm_accepted_before_the_worker_died_is_adopted_not_submitted_again() {
-    let stack = start_with_tests_pull_request().await;
+    let stack = start_with_tests_namespace_project().await;
     crash_before_recording(&stack, "tft_test_run_targets", "pipeline_id").await;
-    open_tests_pull_request(&stack).await;
+    open_tests_namespace_pull_request(&stack).await;
     stack.settle().await;
 
     assert_eq!(
@@ -294,9 +269,9 @@ async fn a_request_testing_farm_accepted_before_the_worker_died_is_adopted_not_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_asking() {
-    let stack = start_with_tests_pull_request().await;
+    let stack = start_with_tests_namespace_project().await;
     stack.testing_farm.faults().fail_next("submit", 503);
-    open_tests_pull_request(&stack).await;
+    open_tests_namespace_pull_request(&stack).await;
     stack.settle().await;
     assert_eq!(stack.testing_farm.submitted().len(), 1);
     assert!(
@@ -343,9 +318,9 @@ async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_askin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adopted_request_that_finished_meanwhile_is_reported_as_finished() {
-    let stack = start_with_tests_pull_request().await;
+    let stack = start_with_tests_namespace_project().await;
     crash_before_recording(&stack, "tft_test_run_targets", "pipeline_id").await;
-    open_tests_pull_request(&stack).await;
+    open_tests_namespace_pull_request(&stack).await;
     wait_for_the_crash(&stack).await;
     let requests = stack.testing_farm.request_ids();
     assert_eq!(requests.len(), 1);
