@@ -35,6 +35,7 @@ async fn koji_client_session_from_pypi_works_against_the_fake_hub() {
     let report = run_conformance_script("koji_client_session.py", &[&fake.hub_url()]).await;
     assert_eq!(report["children"], json!([8982174, 8982231]));
     assert_eq!(report["scratch_task"], json!(140_000_000));
+    assert_eq!(report["listed_tasks"], json!([140_000_000]));
 
     let calls = fake.calls();
     let get_task_info = &calls[1].call;
@@ -55,6 +56,11 @@ async fn koji_client_session_from_pypi_works_against_the_fake_hub() {
         "getLoggedInUser",
         "build",
         "getTaskInfo",
+        "listTasks",
+        "listTasks",
+        "listTasks",
+        "listTasks",
+        "listTasks",
         "build",
         "cancelTask",
         "getTaskInfo",
@@ -67,6 +73,16 @@ async fn koji_client_session_from_pypi_works_against_the_fake_hub() {
     assert_eq!(
         session_calls, expected,
         "koji sends its session headers with call numbers from 0"
+    );
+    let list_tasks = calls
+        .iter()
+        .find(|call| call.call.method == "listTasks")
+        .unwrap();
+    assert_eq!(
+        Json::Object(list_tasks.call.kwargs.clone()),
+        json!({"opts": {"method": "build", "owner": 4641, "decode": true,
+                        "createdAfter": list_tasks.call.kwargs["opts"]["createdAfter"]}}),
+        "koji sends listTasks(opts=...) as keyword arguments"
     );
     let login = calls
         .iter()

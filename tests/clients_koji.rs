@@ -177,6 +177,70 @@ async fn scratch_build_logs_in_then_calls_build_in_the_session() {
 }
 
 #[tokio::test]
+async fn own_builds_are_listed_with_their_decoded_requests() {
+    let (fake, client, task_id) = fake_with_scratch_build().await;
+    let created = client.get_task_info(task_id).await.unwrap().unwrap();
+    let created_ts = created.create_ts.unwrap();
+
+    let listed = client
+        .list_own_builds_since(created_ts - 1.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|task| task.id).collect::<Vec<_>>(),
+        [task_id]
+    );
+    let request = listed[0].build_request().unwrap();
+    assert_eq!(
+        (request.source, request.target, request.scratch),
+        (SOURCE, "rawhide", true)
+    );
+    assert!(
+        client
+            .list_own_builds_since(created_ts + 1.0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "created before the bound"
+    );
+
+    let calls: Vec<_> = fake
+        .calls()
+        .iter()
+        .filter(|call| matches!(call.call.method.as_str(), "getLoggedInUser" | "listTasks"))
+        .map(|call| {
+            (
+                call.call.method.clone(),
+                Json::Object(call.call.kwargs.clone()),
+                call.session.id,
+            )
+        })
+        .collect();
+    let opts = |after: f64| json!({"opts": {"method": "build", "owner": 4641, "createdAfter": after, "decode": true}});
+    assert_eq!(
+        calls,
+        vec![
+            ("getLoggedInUser".to_owned(), json!({}), Some(1)),
+            ("listTasks".to_owned(), opts(created_ts - 1.0), None),
+            ("listTasks".to_owned(), opts(created_ts + 1.0), None),
+        ],
+        "the user is asked once, in the session; the list is a read"
+    );
+}
+
+#[tokio::test]
+async fn listing_own_builds_needs_credentials() {
+    let fake = start_fake().await;
+    let client = anonymous_client(&fake, RetryPolicy::no_retries());
+    let error = client.list_own_builds_since(0.0).await.unwrap_err();
+    assert!(
+        matches!(error, KojiError::NoCredentials { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+}
+
+#[tokio::test]
 async fn a_scratch_build_moves_through_states_and_emits_real_shaped_messages() {
     let fake = start_fake().await;
     let client = logged_in_client(&fake);

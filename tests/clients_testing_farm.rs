@@ -11,6 +11,7 @@ use fedora_ci::clients::{RetryPolicy, Timeouts};
 use fedora_ci::config::Secret;
 use fedora_ci::fakes::serve_on_loopback;
 use fedora_ci::fakes::testing_farm::FakeTestingFarm;
+use fedora_ci::helpers::testing_farm::is_listed_request;
 use serde_json::{Value as Json, json};
 use std::sync::{Arc, Mutex};
 
@@ -85,6 +86,49 @@ fn client(fake: &FakeTestingFarm, token: &str) -> TestingFarmClient {
         RetryPolicy::fast(2),
     )
     .unwrap()
+}
+
+#[tokio::test]
+async fn own_requests_are_listed_as_testing_farm_shows_them() {
+    let fake = FakeTestingFarm::start(API_TOKEN).await.unwrap();
+    let testing_farm = client(&fake, API_TOKEN);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let sent = installability_request("https://fedora-ci.example.org/api/testing-farm/results");
+    let id = testing_farm.submit(&sent).await.unwrap();
+
+    let listed = testing_farm.list_own_requests(before).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0].id, id);
+    assert_eq!(
+        listed[0].test["fmf"]["url"], "https://github.com/fedora-ci/installability-pipeline.git",
+        "a tmt test is listed under fmf"
+    );
+    assert!(is_listed_request(&sent, &listed[0]));
+    let mut other = sent.clone();
+    other.environments[0]
+        .variables
+        .insert("KOJI_TASK_ID".into(), "140000001".into());
+    assert!(!is_listed_request(&other, &listed[0]));
+
+    assert_eq!(fake.advance(&id, "passed").await.as_deref(), Some("queued"));
+    let listed = testing_farm.list_own_requests(before).await.unwrap();
+    assert_eq!(listed.len(), 1, "found in its new state");
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert!(
+        testing_farm
+            .list_own_requests(later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let error = client(&fake, "wrong-token")
+        .list_own_requests(before)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, TestingFarmError::HttpStatus { status: 401, .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]

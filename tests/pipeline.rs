@@ -18,5 +18,7 @@ mod builds;
 mod comments;
 #[path = "pipeline/flags.rs"]
 mod flags;
+#[path = "pipeline/reconcile.rs"]
+mod reconcile;
 #[path = "pipeline/tests_and_results.rs"]
 mod tests_and_results;

@@ -159,6 +159,24 @@ pub struct RequestDetails {
     pub raw: Json,
 }
 
+/// One request of `GET /requests`: what identifies it, the rest as Testing Farm sent it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ListedRequest {
+    pub id: String,
+    /// ISO 8601 without a zone, UTC.
+    #[serde(default)]
+    pub created: Option<String>,
+    /// `{"fmf": {...}}` for a request submitted with `tmt` (the API's alias), or as sent.
+    #[serde(default)]
+    pub test: Json,
+    #[serde(default)]
+    pub environments_requested: Json,
+}
+
+/// The states `GET /requests` is asked for, one query each, as Testing Farm's own CLI
+/// (`testing-farm list`) asks.
+const LISTED_STATES: [&str; 6] = ["new", "queued", "running", "complete", "error", "canceled"];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelOutcome {
     Canceled,
@@ -224,6 +242,34 @@ impl TestingFarmClient {
         })?;
         details.raw = raw;
         Ok(details)
+    }
+
+    /// The requests of this token's user created after `created_after`: `GET /requests`
+    /// with `created_after` (`%Y-%m-%dT%H:%M:%S`, UTC) and `state`, authenticated, which is how
+    /// `testing-farm list` (its default `--mine`) lists one's own requests.
+    pub async fn list_own_requests(
+        &self,
+        created_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ListedRequest>, TestingFarmError> {
+        let operation = "list requests";
+        let after = created_after.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let mut listed = Vec::new();
+        for state in LISTED_STATES {
+            let query =
+                serde_urlencoded::to_string([("created_after", after.as_str()), ("state", state)])
+                    .map_err(|error| TestingFarmError::Setup(error.to_string()))?;
+            let path = format!("/requests?{query}");
+            // `testing-farm list` reads an empty answer as no requests too.
+            let requests: Option<Vec<ListedRequest>> =
+                with_retries(&self.retry, operation, || async {
+                    self.send(operation, Method::GET, &path, None)
+                        .await
+                        .map(|(_, requests)| requests)
+                })
+                .await?;
+            listed.extend(requests.unwrap_or_default());
+        }
+        Ok(listed)
     }
 
     pub async fn cancel_request(&self, id: &str) -> Result<CancelOutcome, TestingFarmError> {

@@ -1,9 +1,12 @@
 //! A fake Testing Farm API v0.1: requests move new → queued → running → complete
 //! when a test advances them, and each move POSTs `{request_id, token}` to the
 //! request's notification webhook, as Testing Farm does.
+//!
+//! A `tmt` test is stored and shown under `fmf`, the name the API keeps it under (it accepts
+//! `tmt` as an alias; `testing-farm list` reads `test.fmf` of listed requests).
 
-use crate::fakes::{lock, serve_on_loopback};
-use axum::extract::{Path, State};
+use crate::fakes::{FaultInjector, lock, serve_on_loopback};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +22,8 @@ struct Data {
     tokens: Vec<String>,
     requests: BTreeMap<String, Json>,
     submitted: Vec<Json>,
+    /// The query parameters of each `GET /requests`.
+    listings: Vec<BTreeMap<String, String>>,
     notifications: Vec<Json>,
     composes: Vec<String>,
 }
@@ -26,8 +31,13 @@ struct Data {
 #[derive(Clone)]
 pub struct FakeTestingFarm {
     data: Arc<Mutex<Data>>,
+    faults: Arc<FaultInjector<u16>>,
     address: SocketAddr,
 }
+
+/// The user and token every accepted token stands for.
+const USER_ID: &str = "fake-user";
+const TOKEN_ID: &str = "fake-token";
 
 impl FakeTestingFarm {
     /// Accepts `api_token` as a Bearer token.
@@ -44,13 +54,41 @@ impl FakeTestingFarm {
             .to_vec(),
             ..Data::default()
         }));
+        let faults: Arc<FaultInjector<u16>> = Arc::new(FaultInjector::default());
+        let submit_faults = faults.clone();
         let router = axum::Router::new()
-            .route("/v0.1/requests", post(submit))
+            .route(
+                "/v0.1/requests",
+                post(
+                    move |state: State<Arc<Mutex<Data>>>, headers: HeaderMap, body: String| {
+                        submit(state, submit_faults.clone(), headers, body)
+                    },
+                )
+                .get(list),
+            )
             .route("/v0.1/requests/{id}", get(read).delete(cancel))
             .route("/v0.1/composes/public", get(composes))
             .with_state(data.clone());
         let address = serve_on_loopback(router).await?;
-        Ok(FakeTestingFarm { data, address })
+        Ok(FakeTestingFarm {
+            data,
+            faults,
+            address,
+        })
+    }
+
+    /// Failures of `POST /requests` (operation `submit`), as HTTP status codes, answered
+    /// before a request is created.
+    pub fn faults(&self) -> &FaultInjector<u16> {
+        &self.faults
+    }
+
+    /// The ids of the requests created, oldest first.
+    pub fn request_ids(&self) -> Vec<String> {
+        let data = lock(&self.data);
+        let mut requests: Vec<(&String, &Json)> = data.requests.iter().collect();
+        requests.sort_by(|a, b| a.1["created"].as_str().cmp(&b.1["created"].as_str()));
+        requests.into_iter().map(|(id, _)| id.clone()).collect()
     }
 
     /// The API root with its version, `http://127.0.0.1:<port>/v0.1`.
@@ -61,6 +99,11 @@ impl FakeTestingFarm {
     /// The request bodies received, in order.
     pub fn submitted(&self) -> Vec<Json> {
         lock(&self.data).submitted.clone()
+    }
+
+    /// The query parameters of each `GET /requests` so far.
+    pub fn listings(&self) -> Vec<BTreeMap<String, String>> {
+        lock(&self.data).listings.clone()
     }
 
     /// Webhook bodies sent so far.
@@ -115,14 +158,20 @@ fn answer(status: StatusCode, body: Json) -> Response {
 
 async fn submit(
     State(data): State<Arc<Mutex<Data>>>,
+    faults: Arc<FaultInjector<u16>>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let request: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
+    if let Some(status) = faults.before_call("submit").await {
+        lock(&data).submitted.push(request);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return answer(status, json!({"message": "injected failure"}));
+    }
     let mut data = lock(&data);
     if !authorized(&data, &headers) {
         return unauthorized();
     }
-    let request: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
     data.submitted.push(request.clone());
     let missing: Vec<&str> = ["test", "environments"]
         .into_iter()
@@ -143,7 +192,7 @@ async fn submit(
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string();
     let stored = json!({
-        "id": id, "user_id": "fake-user", "token_id": "fake-token", "test": request["test"],
+        "id": id, "user_id": USER_ID, "token_id": TOKEN_ID, "test": stored_test(&request["test"]),
         "state": "new", "environments_requested": request["environments"], "notes": [],
         "result": null, "run": null, "settings": request.get("settings"), "user": null,
         "queued_time": null, "run_time": null, "created": created, "updated": created,
@@ -153,17 +202,117 @@ async fn submit(
     answer(StatusCode::OK, json!({"id": id, "created": created}))
 }
 
+/// `tmt` is the API's alias of `fmf`: it keeps and shows the test as `fmf`.
+fn stored_test(test: &Json) -> Json {
+    match test.as_object() {
+        Some(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(key, value)| {
+                    let key = if key == "tmt" { "fmf" } else { key.as_str() };
+                    (key.to_owned(), value.clone())
+                })
+                .collect(),
+        ),
+        None => test.clone(),
+    }
+}
+
+/// A request as the API shows it: without its notification, whose webhook has a token.
+fn shown(request: &Json) -> Json {
+    let mut shown = request.clone();
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("notification");
+    }
+    shown
+}
+
 async fn read(State(data): State<Arc<Mutex<Data>>>, Path(id): Path<String>) -> Response {
     match lock(&data).requests.get(&id) {
-        Some(request) => {
-            let mut shown = request.clone();
-            if let Some(fields) = shown.as_object_mut() {
-                fields.remove("notification");
-            }
-            answer(StatusCode::OK, shown)
-        }
+        Some(request) => answer(StatusCode::OK, shown(request)),
         None => answer(StatusCode::NOT_FOUND, json!({"message": "No such entity"})),
     }
+}
+
+/// `GET /requests`: with a token, that token's user's requests, else everyone's; filtered by
+/// `state`, `created_after`, `created_before` (ISO 8601, UTC), `user_id` and `token_id`.
+async fn list(
+    State(data): State<Arc<Mutex<Data>>>,
+    headers: HeaderMap,
+    Query(filters): Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut data = lock(&data);
+    data.listings.push(filters.clone());
+    let user = if headers.contains_key(header::AUTHORIZATION) {
+        if !authorized(&data, &headers) {
+            return unauthorized();
+        }
+        Some(USER_ID)
+    } else {
+        None
+    };
+    let mut bounds = Vec::new();
+    for (key, after) in [("created_after", true), ("created_before", false)] {
+        if let Some(text) = filters.get(key) {
+            match iso_time(text) {
+                Some(time) => bounds.push((time, after)),
+                None => {
+                    return answer(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        json!({"message": format!("invalid datetime in {key}: {text}")}),
+                    );
+                }
+            }
+        }
+    }
+    let field_is = |request: &Json, field: &str, wanted: Option<&str>| {
+        wanted.is_none_or(|wanted| request[field].as_str() == Some(wanted))
+    };
+    let listed: Vec<Json> = data
+        .requests
+        .values()
+        .filter(|request| field_is(request, "user_id", user))
+        .filter(|request| field_is(request, "state", filters.get("state").map(String::as_str)))
+        .filter(|request| {
+            field_is(
+                request,
+                "user_id",
+                filters.get("user_id").map(String::as_str),
+            )
+        })
+        .filter(|request| {
+            field_is(
+                request,
+                "token_id",
+                filters.get("token_id").map(String::as_str),
+            )
+        })
+        .filter(|request| {
+            let created = request["created"].as_str().and_then(iso_time);
+            bounds.iter().all(|(bound, after)| {
+                created.is_some_and(|created| {
+                    if *after {
+                        created > *bound
+                    } else {
+                        created < *bound
+                    }
+                })
+            })
+        })
+        .map(shown)
+        .collect();
+    answer(StatusCode::OK, Json::Array(listed))
+}
+
+fn iso_time(text: &str) -> Option<chrono::NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|time| time.naive_utc())
+        })
 }
 
 async fn cancel(

@@ -6,18 +6,18 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::checker;
 use crate::clients::Transient;
-use crate::clients::koji::{DistGitSource, KojiError};
+use crate::clients::koji::{BuildRequest, DistGitSource, KojiError, TaskInfo, TaskState};
 use crate::context::Context;
 use crate::db::runs::{self, KojiBuild, KojiBuildUpdate};
 use crate::events::KojiTaskState;
 use crate::handlers::report::{Report, report};
 use crate::handlers::services::CallError;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
-use crate::handlers::{PullRequestRef, is_superseded, minutes, submission_retry_delay};
+use crate::handlers::{PullRequestRef, is_superseded, minutes, submission, submission_retry_delay};
 use crate::helpers::flags::{CheckStatus, koji_target};
 use crate::metrics;
 use crate::tasks::{self, BackgroundTask, queues};
@@ -123,10 +123,24 @@ impl KojiScratchBuild {
         let source = DistGitSource::from_web_url(&pr.source_url)
             .and_then(|source| source.koji_scm_url(&pr.head_sha))
             .map_err(tasks::permanent)?;
-        let result = ctx
-            .services
-            .submit_scratch_build(pr.project_event_id, &source, target)
-            .await;
+        let (build, result, adopted) = match earlier_submission(ctx, build, &source, target).await?
+        {
+            Ok(Some(task)) => (build.clone(), Ok(Some(task.id)), Some(task)),
+            Ok(None) => {
+                let build = mark_submission_started(ctx, build).await?;
+                let result = ctx
+                    .services
+                    .submit_scratch_build(pr.project_event_id, &source, target)
+                    .await;
+                (build, result, None)
+            }
+            Err(error) => (build.clone(), Err(CallError::Service(error)), None),
+        };
+        let build = &build;
+        let catch_up = match &adopted {
+            Some(task) => catch_up_report(ctx, task).await?,
+            None => None,
+        };
         let mut tx = ctx.store.begin().await?;
         let outcome = match result {
             Ok(task_id) => {
@@ -151,8 +165,18 @@ impl KojiScratchBuild {
                     web_url.as_deref(),
                 );
                 report(&mut tx, ctx, &flag).await?;
+                if let Some(catch_up) = &catch_up {
+                    tasks::enqueue(&mut tx, catch_up).await?;
+                }
                 metrics::global().fedora_ci_koji_build_queued();
-                info!(task_id, source, target, "scratch build submitted");
+                if adopted.is_some() {
+                    info!(
+                        task_id,
+                        source, target, "scratch build adopted: an earlier attempt submitted it"
+                    );
+                } else {
+                    info!(task_id, source, target, "scratch build submitted");
+                }
                 Ok(())
             }
             Err(CallError::Service(error))
@@ -195,6 +219,110 @@ impl KojiScratchBuild {
         tx.commit().await?;
         outcome
     }
+}
+
+/// Marks the build's submission as started, committed before Koji is called, so that a later
+/// attempt knows to look for the task first; the row as it now is.
+async fn mark_submission_started(ctx: &Context, build: &KojiBuild) -> anyhow::Result<KojiBuild> {
+    let mut tx = ctx.store.begin().await?;
+    let update = KojiBuildUpdate {
+        data: Some(submission::started_now()),
+        ..KojiBuildUpdate::default()
+    };
+    runs::update_koji_build(&mut tx, build, &update).await?;
+    tx.commit().await?;
+    runs::koji_build(&ctx.store, build.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("build {} vanished while it was submitted", build.id))
+}
+
+/// The task an earlier attempt of this build submitted without recording it: our scratch
+/// build of the same source and target, created since that attempt started, that no build
+/// row has. `None` when no attempt got as far as calling Koji (or in shadow mode, which never
+/// calls it). The oldest such task wins: it is the one the first lost answer named.
+async fn earlier_submission(
+    ctx: &Context,
+    build: &KojiBuild,
+    source: &str,
+    target: &str,
+) -> anyhow::Result<Result<Option<TaskInfo>, KojiError>> {
+    let Some(started) = submission::started_at(build.data.as_ref()) else {
+        return Ok(Ok(None));
+    };
+    if ctx.services.dry_run {
+        return Ok(Ok(None));
+    }
+    let since = submission::created_after(started);
+    let created_after = since.timestamp_micros() as f64 / 1_000_000.0;
+    let mut tasks = match ctx.services.koji.own_builds_since(created_after).await {
+        Ok(tasks) => tasks,
+        Err(error) if error.is_transient() => return Ok(Err(error)),
+        Err(error) => {
+            // Without the list nothing can be reconciled; submitting again risks one
+            // duplicate build, waiting would never end.
+            warn!(build = build.id, %error, "cannot list earlier Koji builds; submitting again");
+            return Ok(Ok(None));
+        }
+    };
+    tasks.sort_by_key(|task| task.id);
+    let wanted = BuildRequest {
+        source,
+        target,
+        scratch: true,
+    };
+    for task in tasks {
+        if task.build_request().as_ref() != Some(&wanted) {
+            continue;
+        }
+        if runs::koji_build_by_task_id(&ctx.store, task.id)
+            .await?
+            .is_none()
+        {
+            return Ok(Ok(Some(task)));
+        }
+    }
+    info!(
+        build = build.id,
+        source, target, "no earlier submission reached Koji; submitting"
+    );
+    Ok(Ok(None))
+}
+
+/// An adopted task may have moved on while nobody knew it was ours: its state messages found
+/// no build and were dropped. The report of its current state, as Koji's message would have
+/// made it; `None` while it waits (`FREE`).
+async fn catch_up_report(ctx: &Context, task: &TaskInfo) -> anyhow::Result<Option<KojiTaskReport>> {
+    let Some(state) = KojiTaskState::from_number(i64::from(task.state))
+        .filter(|state| *state != KojiTaskState::Free)
+    else {
+        return Ok(None);
+    };
+    let children = ctx
+        .services
+        .koji
+        .task_children(task.id)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("reading the subtasks of adopted task {}: {error}", task.id)
+        })?;
+    let arch_children = children.iter().filter(|child| child.method == "buildArch");
+    let time = |seconds: Option<f64>| {
+        seconds.and_then(|seconds| DateTime::from_timestamp_micros((seconds * 1_000_000.0) as i64))
+    };
+    Ok(Some(KojiTaskReport {
+        task_id: u64::try_from(task.id)?,
+        state,
+        start_time: time(task.start_ts),
+        completion_time: time(task.completion_ts),
+        arch_tasks: arch_children
+            .clone()
+            .filter_map(|child| Some((child.arch.clone(), u64::try_from(child.id).ok()?)))
+            .collect(),
+        failed_arches: arch_children
+            .filter(|child| child.state == TaskState::Failed)
+            .map(|child| child.arch.clone())
+            .collect(),
+    }))
 }
 
 /// The scratch-build flag of the PR's head commit.

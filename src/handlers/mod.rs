@@ -12,6 +12,7 @@ pub mod koji;
 pub mod logdetective;
 pub mod report;
 pub mod services;
+pub mod submission;
 pub mod superseded;
 pub mod testing_farm;
 

@@ -11,15 +11,18 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::clients::Transient;
-use crate::clients::testing_farm::{RequestDetails, RequestState, TestingFarmError, Webhook};
+use crate::clients::testing_farm::{
+    RequestDetails, RequestState, TestRequest, TestingFarmError, Webhook,
+};
 use crate::context::Context;
 use crate::db::runs::{self, KojiBuild, NewTestRun, TestRun, TestRunUpdate};
 use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::services::CallError;
-use crate::handlers::{PullRequestRef, is_superseded, minutes, submission_retry_delay};
+use crate::handlers::{PullRequestRef, is_superseded, minutes, submission, submission_retry_delay};
 use crate::helpers::flags::CheckStatus;
 use crate::helpers::testing_farm::{
-    FedoraCiTest, PayloadInput, compose_for_distro, distro_for_koji_target, test_request,
+    FedoraCiTest, PayloadInput, compose_for_distro, distro_for_koji_target, is_listed_request,
+    test_request,
 };
 use crate::metrics;
 use crate::tasks::{self, BackgroundTask, queues};
@@ -265,11 +268,20 @@ impl Submitter<'_> {
             webhook: webhook(ctx),
         };
         let request = test_request(&input);
-        match ctx
-            .services
-            .submit_tests(self.pr.project_event_id, &request)
-            .await
-        {
+        let (run, result, adopted) = match earlier_request(ctx, run, &request).await? {
+            Ok(Some(request_id)) => (run.clone(), Ok(Some(request_id)), true),
+            Ok(None) => {
+                let run = mark_submission_started(ctx, run).await?;
+                let result = ctx
+                    .services
+                    .submit_tests(self.pr.project_event_id, &request)
+                    .await;
+                (run, result, false)
+            }
+            Err(error) => (run.clone(), Err(CallError::Service(error)), false),
+        };
+        let run = &run;
+        match result {
             Ok(request_id) => {
                 let mut tx = ctx.store.begin().await?;
                 let artifacts = request_id.as_deref().map(artifacts_url);
@@ -293,6 +305,14 @@ impl Submitter<'_> {
                     url.as_deref(),
                 );
                 report(&mut tx, ctx, &flag).await?;
+                if let (true, Some(request_id)) = (adopted, &request_id) {
+                    // Its notifications found no run while it was not recorded.
+                    info!(%request_id, run = run.id, "Testing Farm request adopted: an earlier attempt submitted it");
+                    let results = TestingFarmResults {
+                        request_id: request_id.clone(),
+                    };
+                    tasks::enqueue(&mut tx, &results).await?;
+                }
                 tx.commit().await?;
                 if run.status == "new" {
                     metrics::global().fedora_ci_test_run_queued();
@@ -371,6 +391,64 @@ impl Submitter<'_> {
         let available = self.ctx.services.testing_farm.public_composes().await?;
         Ok(compose_for_distro(self.distro, &available))
     }
+}
+
+/// Marks the run's submission as started, committed before Testing Farm is called, so that a
+/// later attempt knows to look for the request first; the run as it now is.
+async fn mark_submission_started(ctx: &Context, run: &TestRun) -> anyhow::Result<TestRun> {
+    let mut tx = ctx.store.begin().await?;
+    let update = TestRunUpdate {
+        data: Some(submission::started_now()),
+        ..TestRunUpdate::default()
+    };
+    runs::update_test_run(&mut tx, run, &update).await?;
+    tx.commit().await?;
+    runs::test_run(&ctx.store, run.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("test run {} vanished while it was submitted", run.id))
+}
+
+/// The request an earlier attempt of this run submitted without recording it: one of ours,
+/// created since that attempt started, that reads back as `request` and that no run has.
+/// `None` when no attempt got as far as calling Testing Farm (or in shadow mode). The oldest
+/// such request wins: it is the one the first lost answer named.
+async fn earlier_request(
+    ctx: &Context,
+    run: &TestRun,
+    request: &TestRequest,
+) -> anyhow::Result<Result<Option<String>, TestingFarmError>> {
+    let Some(started) = submission::started_at(run.data.as_ref()) else {
+        return Ok(Ok(None));
+    };
+    if ctx.services.dry_run {
+        return Ok(Ok(None));
+    }
+    let since = submission::created_after(started);
+    let mut listed = match ctx.services.testing_farm.list_own_requests(since).await {
+        Ok(listed) => listed,
+        Err(error) if error.is_transient() => return Ok(Err(error)),
+        Err(error) => {
+            // Without the list nothing can be reconciled; submitting again risks one
+            // duplicate request, waiting would never end.
+            warn!(run = run.id, %error, "cannot list earlier Testing Farm requests; submitting again");
+            return Ok(Ok(None));
+        }
+    };
+    listed.retain(|candidate| is_listed_request(request, candidate));
+    listed.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+    for candidate in listed {
+        if runs::test_run_by_request_id(&ctx.store, &candidate.id)
+            .await?
+            .is_none()
+        {
+            return Ok(Ok(Some(candidate.id)));
+        }
+    }
+    info!(
+        run = run.id,
+        "no earlier submission reached Testing Farm; submitting"
+    );
+    Ok(Ok(None))
 }
 
 /// The git URL of a dist-git project from its web URL (`fork/` becomes `forks/`), as

@@ -6,8 +6,8 @@
 //! `DownstreamTestingFarmJobHelper` sends, field for field.
 
 use crate::clients::testing_farm::{
-    Artifact, Environment, Notification, Os, TestRequest, TestSpec, TmtEnvironment, TmtTest,
-    Webhook,
+    Artifact, Environment, ListedRequest, Notification, Os, TestRequest, TestSpec, TmtEnvironment,
+    TmtTest, Webhook,
 };
 use crate::config::Deployment;
 use serde::{Deserialize, Serialize};
@@ -393,6 +393,44 @@ pub fn pagure_git_url(instance_url: &str, fullname: &str) -> String {
         instance_url.trim_end_matches('/'),
         fullname.trim_matches('/')
     )
+}
+
+/// Whether a request Testing Farm lists is `sent`: every field of its test and environments
+/// reads back as sent. Testing Farm adds fields of its own (`pool`, `hardware`, `settings`,
+/// …) and lists a `tmt` test under its alias `fmf`; the webhook (which carries a secret) is
+/// not listed, so it takes no part.
+pub fn is_listed_request(sent: &TestRequest, listed: &ListedRequest) -> bool {
+    let Ok(sent) = serde_json::to_value(sent) else {
+        return false;
+    };
+    let sent_tmt = &sent["test"]["tmt"];
+    let listed_test = ["tmt", "fmf"]
+        .iter()
+        .filter_map(|key| listed.test.get(key))
+        .find(|test| !test.is_null());
+    listed_test.is_some_and(|test| reads_back(sent_tmt, test))
+        && reads_back(&sent["environments"], &listed.environments_requested)
+}
+
+/// `sent` is in `listed`: objects may have more keys there, lists hold as many items, each
+/// reading back, and anything else is equal.
+fn reads_back(sent: &serde_json::Value, listed: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (sent, listed) {
+        (Value::Object(sent), Value::Object(listed)) => sent.iter().all(|(key, value)| {
+            listed
+                .get(key)
+                .is_some_and(|other| reads_back(value, other))
+        }),
+        (Value::Array(sent), Value::Array(listed)) => {
+            sent.len() == listed.len()
+                && sent
+                    .iter()
+                    .zip(listed)
+                    .all(|(value, other)| reads_back(value, other))
+        }
+        _ => sent == listed,
+    }
 }
 
 #[cfg(test)]
@@ -944,6 +982,50 @@ mod tests {
         ] {
             assert_eq!(python_title_case(text), titled, "{text:?}");
         }
+    }
+
+    /// A request as `GET /requests` lists it: `fmf` for `tmt`, Testing Farm's own fields
+    /// added, no notification.
+    fn listed(request: &TestRequest, id: &str) -> ListedRequest {
+        let sent = serde_json::to_value(request).unwrap_or_default();
+        let mut environments = sent["environments"].clone();
+        for environment in environments.as_array_mut().into_iter().flatten() {
+            environment["pool"] = Value::Null;
+            environment["hardware"] = Value::Null;
+            environment["settings"] = json!({"pipeline": null, "provisioning": null});
+        }
+        ListedRequest {
+            id: id.to_owned(),
+            created: Some("2026-11-25T16:00:00.000000".to_owned()),
+            test: json!({"fmf": sent["test"]["tmt"], "sti": null}),
+            environments_requested: environments,
+        }
+    }
+
+    #[test]
+    fn a_listed_request_matches_what_was_sent_and_nothing_else() {
+        let rpminspect = named("rpminspect");
+        let sent = test_request(&input(&rpminspect, Deployment::Prod, "fedora-rawhide"));
+        assert!(is_listed_request(&sent, &listed(&sent, "a")));
+
+        let other_build = test_request(&PayloadInput {
+            koji_task_id: Some(TASK_ID + 1),
+            ..input(&rpminspect, Deployment::Prod, "fedora-rawhide")
+        });
+        assert!(!is_listed_request(&sent, &listed(&other_build, "b")));
+        let rpmlint = named("rpmlint");
+        let other_test = test_request(&input(&rpmlint, Deployment::Prod, "fedora-rawhide"));
+        assert!(!is_listed_request(&sent, &listed(&other_test, "c")));
+        let other_distro = test_request(&input(&rpminspect, Deployment::Prod, "fedora-eln"));
+        assert!(!is_listed_request(&sent, &listed(&other_distro, "d")));
+
+        let mut two_environments = listed(&sent, "e");
+        let first = two_environments.environments_requested[0].clone();
+        two_environments.environments_requested = json!([first.clone(), first]);
+        assert!(!is_listed_request(&sent, &two_environments));
+        let mut no_test = listed(&sent, "f");
+        no_test.test = json!({"fmf": null, "sti": {"url": "x", "ref": "y"}});
+        assert!(!is_listed_request(&sent, &no_test));
     }
 
     #[test]

@@ -53,6 +53,7 @@ def session_calls(session):
     info = session.getTaskInfo(task_id, request=True)
     expect(info["state"] == koji.TASK_STATES["FREE"], "new task is FREE: %r" % info)
     expect(info["request"] == [SOURCE, "rawhide", {"scratch": True}], "request: %r" % info)
+    listed = list_own_builds(session, user["id"], info["create_ts"])
     try:
         session.build(SOURCE, "no-such-target", {"scratch": True})
     except koji.GenericError as error:
@@ -63,7 +64,29 @@ def session_calls(session):
     state = session.getTaskInfo(task_id)["state"]
     expect(state == koji.TASK_STATES["CANCELED"], "canceled: %r" % state)
     session.logout()
-    return {"scratch_task": task_id, "user": user["name"]}
+    return {"scratch_task": task_id, "user": user["name"], "listed_tasks": listed}
+
+
+def list_own_builds(session, owner, created_ts):
+    """listTasks as fedora-ci reconciles a lost build answer, then its other spellings."""
+    opts = {"method": "build", "owner": owner, "createdAfter": created_ts - 1, "decode": True}
+    tasks = session.listTasks(opts=opts)
+    expect(len(tasks) == 1, "listTasks: %r" % tasks)
+    task = tasks[0]
+    expect(task["request"] == [SOURCE, "rawhide", {"scratch": True}], "decoded request: %r" % task)
+    expect(task["owner_name"] == "packit" and task["owner"] == owner, "owner: %r" % task)
+    expect(task["state"] == koji.TASK_STATES["FREE"] and task["result"] is None, "state: %r" % task)
+    stored = session.listTasks({"method": "build", "owner": owner, "createdAfter": created_ts - 1})
+    expect(stored[0]["request"].startswith("<?xml"), "undecoded request: %r" % stored)
+    params, method = koji.xmlrpcplus.loads(stored[0]["request"])
+    expect((method, list(params)) == ("build", task["request"]), "stored call: %r %r" % (method, params))
+    later = session.listTasks(opts={"method": "build", "createdAfter": created_ts + 60})
+    expect(later == [], "nothing created after: %r" % later)
+    since_date = session.listTasks(opts={"owner": owner, "createdAfter": "2000-01-01 00:00:00"})
+    expect([t["id"] for t in since_date] == [task["id"]], "date string bound: %r" % since_date)
+    count = session.listTasks(opts={"owner": [owner]}, queryOpts={"countOnly": True})
+    expect(count == 1, "countOnly: %r" % count)
+    return [t["id"] for t in tasks]
 
 
 def main():

@@ -258,8 +258,8 @@ async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications()
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tests_namespace_runs_only_custom_without_a_build() {
+/// The stack with tests/selinux opted in; its head commit has an fmf tree.
+pub async fn start_with_tests_namespace_project() -> Stack {
     let stack = Stack::start(|config| {
         config.fedora_ci.enabled_projects =
             vec!["https://src.fedoraproject.org/tests/selinux".into()];
@@ -268,6 +268,11 @@ async fn tests_namespace_runs_only_custom_without_a_build() {
     stack
         .pagure
         .add_raw_file("tests/selinux", OPTEE_SHA, ".fmf/version", "1\n");
+    stack
+}
+
+/// Opens PR 2 of tests/selinux: in the tests namespace only `custom` runs, without a build.
+pub async fn open_tests_namespace_pull_request(stack: &Stack) {
     stack
         .deliver_fixture("pagure_pr_new.json", |body| {
             let project = &mut body["pullrequest"]["project"];
@@ -279,6 +284,12 @@ async fn tests_namespace_runs_only_custom_without_a_build() {
             body["pullrequest"]["repo_from"] = json!(null);
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_namespace_runs_only_custom_without_a_build() {
+    let stack = start_with_tests_namespace_project().await;
+    open_tests_namespace_pull_request(&stack).await;
     stack.settle().await;
     assert!(stack.koji_builds().is_empty());
     let submitted = stack.testing_farm.submitted();

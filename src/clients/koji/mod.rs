@@ -22,7 +22,7 @@ pub mod xmlrpc;
 
 pub use error::{FaultCode, KojiError};
 pub use source_url::{DistGitSource, SourceUrlError};
-pub use types::{BuildTarget, TaskInfo, TaskState};
+pub use types::{BuildRequest, BuildTarget, TaskInfo, TaskState};
 
 use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};
 use crate::config::Secret;
@@ -70,6 +70,13 @@ pub trait KojiHub: Send + Sync {
         target: &'a str,
     ) -> BoxFuture<'a, Result<i64, KojiError>>;
     fn cancel_task(&self, task_id: i64) -> BoxFuture<'_, Result<(), KojiError>>;
+    /// The `build` tasks of the logged-in user created after `created_after` (seconds since
+    /// the epoch, the hub's clock), with their requests: what a submission whose answer was
+    /// lost left behind.
+    fn own_builds_since(
+        &self,
+        created_after: f64,
+    ) -> BoxFuture<'_, Result<Vec<TaskInfo>, KojiError>>;
 }
 
 #[derive(Debug)]
@@ -90,6 +97,8 @@ pub struct KojiHubClient {
     retry: RetryPolicy,
     /// Held for the whole of a session call: call numbers must reach the hub in order.
     session: Mutex<Option<Session>>,
+    /// The logged-in user's id, asked once: the credentials do not change.
+    user_id: tokio::sync::OnceCell<i64>,
 }
 
 impl KojiHubClient {
@@ -151,6 +160,7 @@ impl KojiHubClient {
             kerberos: negotiator,
             retry: options.retry,
             session: Mutex::new(None),
+            user_id: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -191,6 +201,41 @@ impl KojiHubClient {
         let args = [json!(source_url), json!(target), json!({"scratch": true})];
         let result = self.call_in_session("build", &args, &Map::new()).await?;
         parse_result("build", result)
+    }
+
+    /// `getLoggedInUser()["id"]`, in a session (logging in first if needed).
+    pub async fn logged_in_user_id(&self) -> Result<i64, KojiError> {
+        let method = "getLoggedInUser";
+        self.user_id
+            .get_or_try_init(|| async {
+                let user = self.call_in_session(method, &[], &Map::new()).await?;
+                user.get("id")
+                    .and_then(Json::as_i64)
+                    .ok_or_else(|| KojiError::UnexpectedResult {
+                        method: method.to_owned(),
+                        detail: format!("no user id in {user}"),
+                    })
+            })
+            .await
+            .copied()
+    }
+
+    /// `listTasks({"method": "build", "owner": <us>, "createdAfter": .., "decode": True})`:
+    /// our build tasks created after `created_after` (seconds since the epoch), each with its
+    /// decoded `request` (`[source, target, opts]`).
+    pub async fn list_own_builds_since(
+        &self,
+        created_after: f64,
+    ) -> Result<Vec<TaskInfo>, KojiError> {
+        let owner = self.logged_in_user_id().await?;
+        let opts = json!({
+            "method": "build",
+            "owner": owner,
+            "createdAfter": created_after,
+            "decode": true,
+        });
+        let kwargs = keyword_arguments(json!({"opts": opts}));
+        self.call_anonymous_as("listTasks", &[], &kwargs).await
     }
 
     pub async fn cancel_task(&self, task_id: i64) -> Result<(), KojiError> {
@@ -419,6 +464,13 @@ impl KojiHub for KojiHubClient {
 
     fn cancel_task(&self, task_id: i64) -> BoxFuture<'_, Result<(), KojiError>> {
         Box::pin(KojiHubClient::cancel_task(self, task_id))
+    }
+
+    fn own_builds_since(
+        &self,
+        created_after: f64,
+    ) -> BoxFuture<'_, Result<Vec<TaskInfo>, KojiError>> {
+        Box::pin(self.list_own_builds_since(created_after))
     }
 }
 

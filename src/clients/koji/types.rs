@@ -101,6 +101,33 @@ pub struct TaskInfo {
     pub request: Option<Json>,
 }
 
+/// The arguments of a `build` task, `[source, target, opts]` as the hub stores them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildRequest<'a> {
+    pub source: &'a str,
+    pub target: &'a str,
+    pub scratch: bool,
+}
+
+impl TaskInfo {
+    /// The request of a `build` task, when it was asked for (decoded) and has that shape.
+    pub fn build_request(&self) -> Option<BuildRequest<'_>> {
+        if self.method != "build" {
+            return None;
+        }
+        let request = self.request.as_ref()?.as_array()?;
+        Some(BuildRequest {
+            source: request.first()?.as_str()?,
+            target: request.get(1)?.as_str()?,
+            scratch: request
+                .get(2)
+                .and_then(|opts| opts.get("scratch"))
+                .and_then(Json::as_bool)
+                .unwrap_or(false),
+        })
+    }
+}
+
 /// What `getBuildTarget` returns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildTarget {

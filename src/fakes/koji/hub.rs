@@ -1,7 +1,7 @@
 //! The fake hub's method table, sessions included, with kojihub's checks and faults.
 
 use super::tasks::{FakeTask, TaskTable, as_map};
-use crate::clients::koji::xmlrpc::DecodedCall;
+use crate::clients::koji::xmlrpc::{self, DecodedCall};
 use serde_json::{Map, Value as Json, json};
 use std::collections::HashMap;
 
@@ -148,6 +148,7 @@ impl Hub {
             "getTaskRequest" => Ok(self.task(&arguments)?.request.clone()),
             "getTaskResult" => self.get_task_result(&arguments),
             "listTaskOutput" => self.list_task_output(&arguments),
+            "listTasks" => self.list_tasks(&arguments),
             "getBuildTarget" => Ok(self.get_build_target(&arguments)),
             "build" => self.build(&arguments, assert_login(user_id)?),
             "cancelTask" => self.cancel_task(&arguments, assert_login(user_id)?),
@@ -283,6 +284,61 @@ impl Hub {
         Ok(json!(task.output_files))
     }
 
+    /// kojihub's `listTasks(opts, queryOpts)`: the filters of its docstring, `decode`, and the
+    /// `order`, `limit` and `countOnly` query options.
+    fn list_tasks(&self, arguments: &Arguments) -> Result<Json, Fault> {
+        let opts = match arguments.positional(0).or_else(|| arguments.named("opts")) {
+            None | Some(Json::Null) => Map::new(),
+            Some(Json::Object(opts)) => opts.clone(),
+            Some(_) => return Err(parameter_error("opts")),
+        };
+        let query_opts = match arguments
+            .positional(1)
+            .or_else(|| arguments.named("queryOpts"))
+        {
+            None | Some(Json::Null) => Map::new(),
+            Some(Json::Object(query_opts)) => query_opts.clone(),
+            Some(_) => return Err(parameter_error("queryOpts")),
+        };
+        let filter = TaskFilter::parse(&opts)?;
+        let mut tasks: Vec<&FakeTask> = self
+            .tasks
+            .tasks
+            .values()
+            .filter(|task| filter.matches(task))
+            .collect();
+        if query_opts.get("countOnly").and_then(Json::as_bool) == Some(true) {
+            return Ok(json!(tasks.len()));
+        }
+        if let Some(order) = query_opts.get("order").and_then(Json::as_str) {
+            let (field, descending) = match order.strip_prefix('-') {
+                Some(field) => (field, true),
+                None => (order, false),
+            };
+            tasks.sort_by(|a, b| {
+                let ordering = compare_json(a.info.get(field), b.info.get(field));
+                if descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            });
+        }
+        let offset = query_opts.get("offset").and_then(Json::as_u64).unwrap_or(0) as usize;
+        let limit = query_opts
+            .get("limit")
+            .and_then(Json::as_u64)
+            .map_or(usize::MAX, |limit| limit as usize);
+        let decode = opts.get("decode").and_then(Json::as_bool) == Some(true);
+        tasks
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|task| listed_task_json(task, decode))
+            .collect::<Result<Vec<Json>, Fault>>()
+            .map(Json::Array)
+    }
+
     fn get_build_target(&self, arguments: &Arguments) -> Json {
         let wanted = arguments.positional(0).cloned().unwrap_or(Json::Null);
         self.build_targets
@@ -386,6 +442,175 @@ fn task_info_json(task: &FakeTask, with_request: bool) -> Json {
         info.insert("request".into(), task.request.clone());
     }
     Json::Object(info)
+}
+
+/// A task as `listTasks` returns it: the task fields, `request` and `result` (decoded, or
+/// the XML-RPC documents the hub stores), `owner_name` and `owner_type`.
+fn listed_task_json(task: &FakeTask, decode: bool) -> Result<Json, Fault> {
+    let mut info = task.info.clone();
+    let xml_error = |error: xmlrpc::XmlRpcError| (GENERIC_ERROR, error.to_string());
+    let method = info
+        .get("method")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let (request, result) = if decode {
+        let result = match (&task.failure, &task.result) {
+            (Some((code, text)), _) => json!({"faultCode": code, "faultString": text}),
+            (None, Some(result)) => result.clone(),
+            (None, None) => Json::Null,
+        };
+        (task.request.clone(), result)
+    } else {
+        let arguments = task.request.as_array().cloned().unwrap_or_default();
+        let request = xmlrpc::encode_call(&method, &arguments, &Map::new()).map_err(xml_error)?;
+        let result = match (&task.failure, &task.result) {
+            (Some((code, text)), _) => Some(xmlrpc::encode_fault(*code, text).map_err(xml_error)?),
+            (None, Some(result)) => Some(xmlrpc::encode_response(result).map_err(xml_error)?),
+            (None, None) => None,
+        };
+        (
+            json!(stored_document(&request)),
+            json!(result.as_deref().map(stored_document)),
+        )
+    };
+    info.insert("request".into(), request);
+    info.insert("result".into(), result);
+    info.insert("owner_name".into(), json!(task.owner_name));
+    info.insert("owner_type".into(), json!(0));
+    Ok(Json::Object(info))
+}
+
+/// An XML-RPC document as kojihub stores it (`xmlrpcplus.dumps`), with its XML declaration.
+fn stored_document(xml: &str) -> String {
+    if xml.starts_with("<?xml") {
+        xml.to_owned()
+    } else {
+        format!("<?xml version='1.0'?>\n{xml}")
+    }
+}
+
+/// The `listTasks` options, as kojihub turns them into SQL conditions.
+struct TaskFilter {
+    /// (task field, wanted values, negated): `arch`, `state` (lists), `owner`, `host_id`,
+    /// `channel_id`, `parent` (an id, a list, or `None` for NULL).
+    memberships: Vec<(&'static str, Vec<Json>, bool)>,
+    method: Option<String>,
+    /// (task timestamp field, bound in seconds since the epoch, whether the field must be after it).
+    times: Vec<(&'static str, f64, bool)>,
+}
+
+impl TaskFilter {
+    fn parse(opts: &Map<String, Json>) -> Result<Self, Fault> {
+        let mut memberships = Vec::new();
+        for field in ["arch", "state", "owner", "host_id", "channel_id", "parent"] {
+            for (key, negated) in [(field.to_owned(), false), (format!("not_{field}"), true)] {
+                let Some(value) = opts.get(&key) else {
+                    continue;
+                };
+                let values = match value {
+                    Json::Array(values) => values.clone(),
+                    single => vec![single.clone()],
+                };
+                memberships.push((field, values, negated));
+            }
+        }
+        let mut times = Vec::new();
+        for (key, field, after) in [
+            ("createdBefore", "create_ts", false),
+            ("createdAfter", "create_ts", true),
+            ("startedBefore", "start_ts", false),
+            ("startedAfter", "start_ts", true),
+            ("completeBefore", "completion_ts", false),
+            ("completeAfter", "completion_ts", true),
+            ("completedBefore", "completion_ts", false),
+            ("completedAfter", "completion_ts", true),
+        ] {
+            match opts.get(key) {
+                None | Some(Json::Null) => {}
+                Some(value) => times.push((field, epoch_seconds(key, value)?, after)),
+            }
+        }
+        Ok(TaskFilter {
+            memberships,
+            method: opts.get("method").and_then(Json::as_str).map(str::to_owned),
+            times,
+        })
+    }
+
+    fn matches(&self, task: &FakeTask) -> bool {
+        let field = |name: &str| task.info.get(name).cloned().unwrap_or(Json::Null);
+        let memberships = self.memberships.iter().all(|(name, values, negated)| {
+            let value = field(name);
+            // SQL: `field = NULL` is never true, `field IS NULL` is what `None` asks for.
+            let found = values.iter().any(|wanted| {
+                if wanted.is_null() {
+                    value.is_null()
+                } else {
+                    !value.is_null() && same_number_or_value(wanted, &value)
+                }
+            });
+            found != *negated
+        });
+        let method = self
+            .method
+            .as_deref()
+            .is_none_or(|method| field("method").as_str() == Some(method));
+        let times = self.times.iter().all(|(name, bound, after)| {
+            field(name).as_f64().is_some_and(|seconds| {
+                if *after {
+                    seconds > *bound
+                } else {
+                    seconds < *bound
+                }
+            })
+        });
+        memberships && method && times
+    }
+}
+
+fn same_number_or_value(a: &Json, b: &Json) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A `listTasks` time bound: seconds since the epoch, or a date string as PostgreSQL reads it
+/// (a time without a zone is UTC here).
+fn epoch_seconds(key: &str, value: &Json) -> Result<f64, Fault> {
+    if let Some(seconds) = value.as_f64() {
+        return Ok(seconds);
+    }
+    let text = value.as_str().ok_or_else(|| parameter_error(key))?;
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_micros() as f64 / 1_000_000.0);
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+        })
+        .map(|time| time.and_utc().timestamp_micros() as f64 / 1_000_000.0)
+        .ok_or_else(|| {
+            (
+                GENERIC_ERROR,
+                format!("invalid input syntax for type timestamp: \"{text}\""),
+            )
+        })
+}
+
+fn compare_json(a: Option<&Json>, b: Option<&Json>) -> std::cmp::Ordering {
+    match (a.and_then(Json::as_f64), b.and_then(Json::as_f64)) {
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        _ => {
+            let text = |value: Option<&Json>| value.and_then(Json::as_str).map(str::to_owned);
+            text(a).cmp(&text(b))
+        }
+    }
 }
 
 fn assert_login(user_id: Option<i64>) -> Result<i64, Fault> {
