@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower_http::cors::{Any, CorsLayer};
@@ -119,9 +119,19 @@ pub fn router(app: AppState) -> Router {
     router
         .route("/api/testing-farm/results", results)
         .route("/metrics", get(health::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(fallback)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// The API is read-only: every method but the webhook's `POST` is refused, in the one error
+/// envelope.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: this API is read-only",
+    )
 }
 
 /// An unknown path: the JSON 404 for the API and machines; the dashboard page, with 404, for
