@@ -10,8 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::warn;
@@ -24,12 +23,6 @@ use crate::metrics;
 /// Largest body accepted; a real notification is well under 1 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Deserialize)]
-struct TokenOnly {
-    token: Option<String>,
-    request_id: Option<Value>,
-}
-
 pub async fn receive_results(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -41,22 +34,23 @@ pub async fn receive_results(
             format!("the body cannot be read: {}", rejection.body_text()),
         )
     })?;
-    let Ok(notification) = serde_json::from_slice::<TokenOnly>(&body) else {
+    let Some((token, notification)) = split_token(&body) else {
         metrics::global().webhook_rejected("not_json");
         return Err(ApiError::bad_request(
             "the body is not a JSON object with request_id and token",
         ));
     };
-    if !token_is_valid(&app, notification.token.as_deref()) {
+    if !token_is_valid(&app, token.as_deref()) {
         metrics::global().webhook_rejected("bad_token");
-        warn!(request_id = ?notification.request_id, "Testing Farm webhook with a missing or wrong token");
+        warn!(request_id = ?notification.get("request_id"), "Testing Farm webhook with a missing or wrong token");
         return Err(ApiError::unauthorized("missing or wrong token"));
     }
+    // Stored without its token: the token is a secret, and has done its work.
     let message = Incoming {
         message_id: Some(format!("testing-farm:{}", uuid::Uuid::new_v4())),
         topic: TESTING_FARM_RESULTS_TOPIC.to_owned(),
         headers: json!({}),
-        body: body.to_vec(),
+        body: serde_json::to_vec(&notification).unwrap_or_default(),
         received_at: Utc::now(),
     };
     let identity = intake::identity(&app.config);
@@ -73,6 +67,20 @@ pub async fn receive_results(
         return Err(ApiError::bad_request(reason));
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+}
+
+/// The token and the rest of the notification, when the body is a JSON object whose
+/// `token`, if any, is a string.
+fn split_token(body: &[u8]) -> Option<(Option<String>, Map<String, Value>)> {
+    let Ok(Value::Object(mut notification)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let token = match notification.remove("token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => Some(token),
+        Some(_) => return None,
+    };
+    Some((token, notification))
 }
 
 /// Compares digests of equal length in constant time: neither the position of the first
