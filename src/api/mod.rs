@@ -97,7 +97,8 @@ pub fn router(app: AppState) -> Router {
         .expose_headers([header::CONTENT_RANGE]);
     let mut router = Router::new();
     for (path, route) in read_routes() {
-        router = router.route(path, route.layer(cors.clone()));
+        // The refusal goes inside the CORS layer, which answers preflight requests.
+        router = router.route(path, route.fallback(method_not_allowed).layer(cors.clone()));
     }
     // `GET` lists the test results; `POST` is Testing Farm's webhook. CORS allows no `POST`
     // from a browser (preflight names GET only), and the webhook needs its token anyway.
@@ -106,6 +107,7 @@ pub fn router(app: AppState) -> Router {
             post(testing_farm::receive_results)
                 .layer(DefaultBodyLimit::max(testing_farm::MAX_BODY_BYTES)),
         )
+        .fallback(method_not_allowed)
         .layer(cors);
     for path in PAGE_ROUTES {
         router = router.route(path, get(dashboard::page));
