@@ -172,7 +172,7 @@ async fn counter(service: &Service, metric: &str, outcome: &str) -> f64 {
 
 /// A packager asks for help: the reply shows the service still processes messages.
 async fn still_answers(service: &mut Service, message_id: &str) {
-    let before = service.fakes.replies().len();
+    let before = service.fakes.pagure.posted_comments().len();
     service
         .publish_fixture("pagure_pr_comment.json", message_id, |body| {
             set_comment(body, &format!("{COMMAND_PREFIX} help"), "mmassari");
@@ -181,7 +181,7 @@ async fn still_answers(service: &mut Service, message_id: &str) {
         .unwrap();
     let row = service.stored(message_id).await.unwrap();
     service.settled().await.unwrap();
-    let replies = service.fakes.replies();
+    let replies = service.fakes.pagure.posted_comments();
     assert_eq!(replies.len(), before + 1, "{row:?}");
     assert!(replies[before].contains(&format!("{COMMAND_PREFIX} scratch-build")));
     assert!(service.healthy().await, "the service is down");
@@ -462,7 +462,7 @@ async fn hostile_comments_get_a_reply_and_run_nothing() {
     }
     service.settled().await.unwrap();
 
-    let replies = service.fakes.replies();
+    let replies = service.fakes.pagure.posted_comments();
     assert_eq!(replies.len(), 2, "{replies:#?}");
     for reply in &replies {
         assert!(

@@ -89,21 +89,6 @@ impl Fakes {
             log_detective,
         }
     }
-
-    /// The comments the service posted on pull requests.
-    pub fn replies(&self) -> Vec<String> {
-        self.pagure
-            .calls()
-            .into_iter()
-            .filter(|call| call.method == "POST" && call.path.ends_with("/comment"))
-            .filter_map(|call| {
-                call.form
-                    .into_iter()
-                    .find(|(key, _)| key == "comment")
-                    .map(|(_, value)| value)
-            })
-            .collect()
-    }
 }
 
 /// The service process, its database and its part of the broker.
@@ -340,30 +325,9 @@ impl Service {
         .map_err(|error| anyhow::anyhow!("{message_id} was not stored: {error}"))
     }
 
-    /// Waits until no task is due or running and no message waits for processing.
+    /// Waits until no message waits for processing and no task is due soon or running.
     pub async fn settled(&self) -> anyhow::Result<()> {
-        let idle = std::cell::Cell::new(0);
-        let store = &self.store;
-        wait_for(STEP, || {
-            let idle = &idle;
-            async move {
-                let horizon = chrono::Utc::now() + chrono::Duration::seconds(10);
-                let counts = fedora_ci::db::tasks::counts(store, horizon).await?;
-                let busy: i64 = counts.iter().map(|c| c.ready + c.running).sum();
-                let outcomes = fedora_ci::db::inbound::count_by_outcome(store).await?;
-                let pending = outcomes
-                    .iter()
-                    .any(|(outcome, _)| outcome == fedora_ci::db::inbound::PENDING);
-                idle.set(if busy == 0 && !pending {
-                    idle.get() + 1
-                } else {
-                    0
-                });
-                Ok((idle.get() >= 5).then_some(()))
-            }
-        })
-        .await
-        .map_err(|error| anyhow::anyhow!("the service did not settle: {error}"))
+        crate::common::settled(&self.store, crate::common::Settle::NothingDueSoon, STEP).await
     }
 
     /// SIGTERM, and the exit status.
