@@ -301,6 +301,25 @@ mod tests {
     }
 
     #[test]
+    fn nul_becomes_a_replacement_character_everywhere_else_nothing_changes() {
+        assert_eq!(storable_text("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(
+            storable_text("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let value = serde_json::json!({"k\0": ["x\0", {"y": "\0"}], "n": 1, "t": true});
+        assert_eq!(
+            storable_json(&value).into_owned(),
+            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", {"y": "\u{FFFD}"}], "n": 1, "t": true})
+        );
+        let clean = serde_json::json!({"a": ["b", {"c": null}]});
+        assert!(matches!(
+            storable_json(&clean),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
     fn backend_is_chosen_by_scheme() {
         assert_eq!(backend_of("postgresql://x/y").ok(), Some(Backend::Postgres));
         assert_eq!(backend_of("sqlite::memory:").ok(), Some(Backend::Sqlite));
