@@ -5,7 +5,7 @@
 //! | Input | Rejection | Recorded | Test |
 //! |---|---|---|---|
 //! | invalid UTF-8, a NUL byte, empty body, JSON that is no object | `rejected` | `inbound_messages.reason` | `bus_messages_are_rejected_with_their_reason` |
-//! | NUL in the message id and AMQP headers | `rejected`, stored with U+FFFD | `inbound_messages` | `bus_messages_are_rejected_with_their_reason` |
+//! | NUL in the message id and AMQP headers; headers nested 3,000 deep | `rejected`, stored (NUL as U+FFFD) | `inbound_messages` | `bus_messages_are_rejected_with_their_reason` |
 //! | JSON nested 100,000 deep (bare, and inside a real message) | `rejected`: recursion limit | `inbound_messages.reason` | `bus_messages_are_rejected_with_their_reason` |
 //! | a 5 MiB message (limit 4 MiB) | `rejected`: its size; first 64 KiB kept | `inbound_messages` | `bus_messages_are_rejected_with_their_reason` |
 //! | an unknown topic (straight into the queue, no binding routes one) | dropped as irrelevant | `/metrics` `messages{outcome="irrelevant"}` | `bus_messages_are_rejected_with_their_reason` |
@@ -50,6 +50,9 @@ struct BusRow {
     reason: &'static str,
 }
 
+/// Far deeper than any real header table (lapin, the publisher here, encodes recursively).
+const DEEP_HEADER_LEVELS: usize = 3_000;
+
 fn nested(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
 }
@@ -77,6 +80,12 @@ fn bus_rows() -> Vec<BusRow> {
         ShortString::from("x-hostile\0key"),
         AMQPValue::LongString(LongString::from("nul\0inside")),
     );
+    let mut deep_headers = FieldTable::default();
+    for _ in 0..DEEP_HEADER_LEVELS {
+        let mut outer = FieldTable::default();
+        outer.insert(ShortString::from("n"), AMQPValue::FieldTable(deep_headers));
+        deep_headers = outer;
+    }
     let deep_inside = {
         let mut body = pull_request_with("extra", json!(null));
         let text = String::from_utf8(body.clone()).unwrap();
