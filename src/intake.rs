@@ -3,11 +3,13 @@
 //! rest are stored (keyed by message id, so a redelivery adds nothing) together with their
 //! processing task, in one transaction. Only after that commit may a message be acknowledged.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::db::inbound::{self, NewInbound};
-use crate::db::{DbError, Store};
+use crate::db::{DbError, Store, storable_json, storable_text};
 use crate::events::{self, Identity, Parsed, Relevance, Skip};
 use crate::jobs::ProcessMessage;
 use crate::metrics;
@@ -51,6 +53,13 @@ pub enum Verdict {
     Reject(String),
 }
 
+/// Largest body parsed. The biggest real messages (a Pagure pull request with its whole
+/// comment history) are well under 1 MiB; anything much larger is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of a refused oversized body is kept, for diagnosis.
+pub const STORED_OVERSIZED_PREFIX_BYTES: usize = 64 * 1024;
+
 /// Decides what to do with `message`; no I/O.
 pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
     // Webhook notifications come over HTTP, not the bus: no bus prefilter applies.
@@ -60,6 +69,14 @@ pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
             events::prefilter(&message.topic, &message.body, identity)
     {
         return Verdict::Irrelevant(skip);
+    }
+    if message.body.len() > MAX_BODY_BYTES {
+        return Verdict::Reject(format!(
+            "{}: body is {} bytes, more than the {MAX_BODY_BYTES} bytes accepted \
+             (only its first {STORED_OVERSIZED_PREFIX_BYTES} bytes are kept)",
+            message.topic,
+            message.body.len()
+        ));
     }
     match events::parse_with_reason(&message.topic, &message.body) {
         Ok(Parsed::Event(_)) => Verdict::Accept,
@@ -115,28 +132,55 @@ pub async fn store_batch(
         return Ok(report);
     }
 
-    let ids: Vec<String> = keep.iter().map(|(message, _)| message.id()).collect();
-    let bodies: Vec<std::borrow::Cow<'_, str>> = keep
+    // Whatever a sender put in, the row must be storable: a message the database refuses
+    // would fail its whole batch for ever and stop the intake behind it.
+    let ids: Vec<String> = keep
         .iter()
-        .map(|(message, _)| String::from_utf8_lossy(&message.body))
+        .map(|(message, _)| storable_text(&message.id()).into_owned())
+        .collect();
+    let bodies: Vec<Cow<'_, str>> = keep
+        .iter()
+        .map(|(message, _)| {
+            let body = &message.body[..stored_body_len(&message.body)];
+            match String::from_utf8_lossy(body) {
+                Cow::Borrowed(text) => storable_text(text),
+                Cow::Owned(text) => Cow::Owned(storable_text(&text).into_owned()),
+            }
+        })
+        .collect();
+    let headers: Vec<serde_json::Value> = keep
+        .iter()
+        .map(|(message, _)| storable_json(&message.headers).into_owned())
+        .collect();
+    let reasons: Vec<Option<String>> = keep
+        .iter()
+        .map(|(_, reason)| {
+            reason
+                .as_deref()
+                .map(|reason| storable_text(reason).into_owned())
+        })
         .collect();
     let rows: Vec<NewInbound<'_>> = keep
         .iter()
         .zip(&ids)
         .zip(&bodies)
-        .map(|(((message, reason), id), body)| NewInbound {
-            message_id: id,
-            topic: &message.topic,
-            headers: &message.headers,
-            body,
-            received_at: message.received_at,
-            outcome: if reason.is_some() {
-                inbound::REJECTED
-            } else {
-                inbound::PENDING
+        .zip(&headers)
+        .zip(&reasons)
+        .map(
+            |(((((message, _), id), body), headers), reason)| NewInbound {
+                message_id: id,
+                topic: &message.topic,
+                headers,
+                body,
+                received_at: message.received_at,
+                outcome: if reason.is_some() {
+                    inbound::REJECTED
+                } else {
+                    inbound::PENDING
+                },
+                reason: reason.as_deref(),
             },
-            reason: reason.as_deref(),
-        })
+        )
         .collect();
 
     let mut tx = store.begin().await?;
@@ -164,6 +208,15 @@ pub async fn store_batch(
     report.duplicates = rows.len() - inserted.len();
     record(&report);
     Ok(report)
+}
+
+/// How many bytes of `body` are stored: all of it, or a prefix of an oversized one.
+fn stored_body_len(body: &[u8]) -> usize {
+    if body.len() > MAX_BODY_BYTES {
+        STORED_OVERSIZED_PREFIX_BYTES
+    } else {
+        body.len()
+    }
 }
 
 fn record(report: &IntakeReport) {

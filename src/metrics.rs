@@ -189,7 +189,7 @@ impl Metrics {
         let webhook_rejected = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "webhook_rejected",
-            "Testing Farm webhook calls refused, by reason: bad_token, not_json, invalid",
+            "Testing Farm webhook calls refused, by reason: unreadable (too large), not_json, bad_token, invalid",
             webhook_rejected.clone(),
         );
         let pipeline = PipelineMetrics::register(&mut registry);

@@ -490,3 +490,69 @@ fn the_playbook_binds_the_listeners_topics() {
     wanted.sort();
     assert_eq!(bound, wanted);
 }
+
+/// Each stage of the Containerfile: its `FROM` line and the instructions after it.
+fn containerfile_stages() -> Vec<(String, Vec<String>)> {
+    let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Containerfile")).unwrap();
+    let mut stages: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("FROM ") {
+            stages.push((line.to_owned(), Vec::new()));
+        } else if let Some((_, instructions)) = stages.last_mut()
+            && !line.is_empty()
+            && !line.starts_with('#')
+        {
+            instructions.push(line.to_owned());
+        }
+    }
+    stages
+}
+
+#[test]
+fn the_images_run_as_a_numeric_non_root_user() {
+    let stages = containerfile_stages();
+    let images: Vec<&(String, Vec<String>)> = stages
+        .iter()
+        .filter(|(from, _)| from.ends_with(" AS service") || from.ends_with(" AS fakes"))
+        .collect();
+    assert_eq!(images.len(), 2, "{stages:?}");
+    // The service image is what `podman build .` makes: the last stage.
+    assert!(stages.last().unwrap().0.ends_with(" AS service"));
+    for (from, instructions) in images {
+        let user = instructions
+            .iter()
+            .rev()
+            .find_map(|line| line.strip_prefix("USER "))
+            .unwrap_or_else(|| panic!("{from}: no USER"));
+        // Numeric, so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
+        let uid: u32 = user
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{from}: USER {user} is not numeric"));
+        assert_ne!(uid, 0, "{from} runs as root");
+        let entrypoint = instructions
+            .iter()
+            .position(|line| line.starts_with("ENTRYPOINT"))
+            .unwrap();
+        let user_at = instructions
+            .iter()
+            .rposition(|line| line.starts_with("USER "))
+            .unwrap();
+        assert!(user_at < entrypoint, "{from}: USER after ENTRYPOINT");
+    }
+    // OpenShift refuses to start the pods as root on top of that.
+    for env in ["staging", "production"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("openshift")
+            .join(env);
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("deployment-") {
+                let text = fs::read_to_string(&path).unwrap();
+                assert!(text.contains("runAsNonRoot: true"), "{}", path.display());
+                assert!(!text.contains("runAsUser: 0"), "{}", path.display());
+            }
+        }
+    }
+}

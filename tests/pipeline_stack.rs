@@ -412,27 +412,7 @@ impl Live {
 
     /// Waits until every message is processed and no task is due, running or dead.
     async fn settled(&self) -> anyhow::Result<()> {
-        let idle = std::cell::Cell::new(0);
-        wait_for(STEP, || {
-            let store = &self.store;
-            let idle = &idle;
-            async move {
-                let counts = task_rows::counts(store, chrono::Utc::now()).await?;
-                let busy: i64 = counts.iter().map(|c| c.ready + c.running + c.dead).sum();
-                let outcomes = inbound::count_by_outcome(store).await?;
-                let pending = outcomes
-                    .iter()
-                    .any(|(outcome, _)| outcome == inbound::PENDING);
-                idle.set(if busy == 0 && !pending {
-                    idle.get() + 1
-                } else {
-                    0
-                });
-                Ok((idle.get() >= 5).then_some(()))
-            }
-        })
-        .await
-        .map_err(|error| anyhow::anyhow!("the service did not settle: {error}"))
+        common::settled(&self.store, common::Settle::NothingDueOrDead, STEP).await
     }
 }
 

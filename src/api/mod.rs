@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower_http::cors::{Any, CorsLayer};
@@ -97,7 +97,8 @@ pub fn router(app: AppState) -> Router {
         .expose_headers([header::CONTENT_RANGE]);
     let mut router = Router::new();
     for (path, route) in read_routes() {
-        router = router.route(path, route.layer(cors.clone()));
+        // The refusal goes inside the CORS layer, which answers preflight requests.
+        router = router.route(path, route.fallback(method_not_allowed).layer(cors.clone()));
     }
     // `GET` lists the test results; `POST` is Testing Farm's webhook. CORS allows no `POST`
     // from a browser (preflight names GET only), and the webhook needs its token anyway.
@@ -106,6 +107,7 @@ pub fn router(app: AppState) -> Router {
             post(testing_farm::receive_results)
                 .layer(DefaultBodyLimit::max(testing_farm::MAX_BODY_BYTES)),
         )
+        .fallback(method_not_allowed)
         .layer(cors);
     for path in PAGE_ROUTES {
         router = router.route(path, get(dashboard::page));
@@ -119,9 +121,19 @@ pub fn router(app: AppState) -> Router {
     router
         .route("/api/testing-farm/results", results)
         .route("/metrics", get(health::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(fallback)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// The API is read-only: every method but the webhook's `POST` is refused, in the one error
+/// envelope.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: this API is read-only",
+    )
 }
 
 /// An unknown path: the JSON 404 for the API and machines; the dashboard page, with 404, for

@@ -3,7 +3,7 @@
 //! its timestamps and its project-info fields.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery};
+use axum::extract::{FromRequestParts, Path, RawPathParams, RawQuery};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -106,6 +106,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
                 .map_err(|error| ApiError::bad_request(format!("bad query string: {error}")))?,
             None => Vec::new(),
         };
+        for (name, value) in &pairs {
+            refuse_nul(name, value)?;
+        }
         Ok(QueryParams(pairs))
     }
 }
@@ -148,6 +151,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            for (name, value) in &raw {
+                refuse_nul(name, value)?;
+            }
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(PathParams(value)),
             Err(rejection) => Err(ApiError::bad_request(format!(
@@ -156,6 +164,17 @@ where
             ))),
         }
     }
+}
+
+/// Names and texts are looked up in the database, which cannot hold U+0000 (PostgreSQL
+/// fails the query): such a value is a bad request, not a database outage.
+fn refuse_nul(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::bad_request(format!(
+            "parameter {name}: must not contain a NUL character"
+        )));
+    }
+    Ok(())
 }
 
 /// A row id from the path: 400 unless it is a whole number; an id that cannot exist (zero,

@@ -131,8 +131,9 @@ pub async fn record_call(store: &Store, call: &NewExternalCall<'_>) -> DbResult<
          RETURNING id";
     let id = on_backend!(store, pool => sqlx::query_scalar(SQL)
         .bind(Utc::now()).bind(call.project_event_id).bind(call.service).bind(call.call)
-        .bind(Json(call.request)).bind(call.dry_run).bind(call.outcome)
-        .bind(call.response.map(Json)).bind(call.error)
+        .bind(Json(super::storable_json(call.request))).bind(call.dry_run).bind(call.outcome)
+        .bind(call.response.map(|response| Json(super::storable_json(response))))
+        .bind(call.error.map(super::storable_text))
         .fetch_one(pool).await?);
     Ok(id)
 }

@@ -240,6 +240,49 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `text` as PostgreSQL can store it: its text and JSONB types cannot hold U+0000, which
+/// becomes U+FFFD (as invalid UTF-8 does). A value the database refuses would fail, again and
+/// again, the whole transaction it belongs to.
+pub fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// `value` with [`storable_text`] applied to every string and key.
+pub fn storable_json(value: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    use serde_json::Value;
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map
+                .iter()
+                .any(|(key, value)| key.contains('\0') || has_nul(value)),
+            _ => false,
+        }
+    }
+    fn replaced(value: &Value) -> Value {
+        match value {
+            Value::String(text) => Value::String(storable_text(text).into_owned()),
+            Value::Array(items) => Value::Array(items.iter().map(replaced).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, value)| (storable_text(key).into_owned(), replaced(value)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    if has_nul(value) {
+        std::borrow::Cow::Owned(replaced(value))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +298,25 @@ mod tests {
             "postgres://fedora@db/ci"
         );
         assert_eq!(redact_url("sqlite://fedora-ci.db"), "sqlite://fedora-ci.db");
+    }
+
+    #[test]
+    fn nul_becomes_a_replacement_character_everywhere_else_nothing_changes() {
+        assert_eq!(storable_text("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(
+            storable_text("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let value = serde_json::json!({"k\0": ["x\0", {"y": "\0"}], "n": 1, "t": true});
+        assert_eq!(
+            storable_json(&value).into_owned(),
+            serde_json::json!({"k\u{FFFD}": ["x\u{FFFD}", {"y": "\u{FFFD}"}], "n": 1, "t": true})
+        );
+        let clean = serde_json::json!({"a": ["b", {"c": null}]});
+        assert!(matches!(
+            storable_json(&clean),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub async fn insert(tx: &mut Tx, task: &NewTask<'_>, now: DateTime<Utc>) -> DbRe
     let id = on_tx!(tx, conn => sqlx::query_scalar(INSERT)
         .bind(task.name)
         .bind(task.queue)
-        .bind(Json(task.payload))
+        .bind(Json(super::storable_json(task.payload)))
         .bind(task.priority)
         .bind(task.max_attempts)
         .bind(task.run_at)

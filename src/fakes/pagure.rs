@@ -123,6 +123,20 @@ impl FakePagure {
             .unwrap_or_default()
     }
 
+    /// The text of every comment posted through the API, in order.
+    pub fn posted_comments(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|call| call.method == "POST" && call.path.ends_with("/comment"))
+            .filter_map(|call| {
+                call.form
+                    .into_iter()
+                    .find(|(key, _)| key == "comment")
+                    .map(|(_, value)| value)
+            })
+            .collect()
+    }
+
     pub fn comments(&self, project_path: &str, pull_request_id: u64) -> Vec<Json> {
         let key = (project_path.to_owned(), pull_request_id);
         let data = lock(&self.server.data);

@@ -152,3 +152,49 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Which tasks [`settled`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Due now or running; a dead task also counts as unsettled (it should not exist).
+    NothingDueOrDead,
+    /// Due within seconds (a retry after a transient failure) or running; dead tasks are
+    /// left alone.
+    NothingDueSoon,
+}
+
+/// Waits until every inbound message is processed and, five checks in a row, no task is
+/// busy as `settle` says.
+pub async fn settled(store: &Store, settle: Settle, timeout: Duration) -> anyhow::Result<()> {
+    use fedora_ci::db::{inbound, tasks};
+    let idle = std::cell::Cell::new(0);
+    wait_for(timeout, || {
+        let idle = &idle;
+        async move {
+            let horizon = match settle {
+                Settle::NothingDueOrDead => chrono::Utc::now(),
+                Settle::NothingDueSoon => chrono::Utc::now() + chrono::Duration::seconds(10),
+            };
+            let counts = tasks::counts(store, horizon).await?;
+            let busy: i64 = counts
+                .iter()
+                .map(|c| match settle {
+                    Settle::NothingDueOrDead => c.ready + c.running + c.dead,
+                    Settle::NothingDueSoon => c.ready + c.running,
+                })
+                .sum();
+            let outcomes = inbound::count_by_outcome(store).await?;
+            let pending = outcomes
+                .iter()
+                .any(|(outcome, _)| outcome == inbound::PENDING);
+            idle.set(if busy == 0 && !pending {
+                idle.get() + 1
+            } else {
+                0
+            });
+            Ok((idle.get() >= 5).then_some(()))
+        }
+    })
+    .await
+    .map_err(|error| anyhow::anyhow!("the service did not settle: {error}"))
+}

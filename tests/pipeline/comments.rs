@@ -34,18 +34,7 @@ async fn comment(stack: &Stack, text: &str, author: &str) {
 }
 
 fn replies(stack: &Stack) -> Vec<String> {
-    stack
-        .pagure
-        .calls()
-        .into_iter()
-        .filter(|call| call.method == "POST" && call.path.ends_with("/comment"))
-        .filter_map(|call| {
-            call.form
-                .into_iter()
-                .find(|(key, _)| key == "comment")
-                .map(|(_, value)| value)
-        })
-        .collect()
+    stack.pagure.posted_comments()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
