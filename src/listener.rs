@@ -245,7 +245,7 @@ fn incoming(delivery: &mut Delivery) -> Incoming {
         .properties
         .headers()
         .as_ref()
-        .map(field_table_to_json)
+        .map(|table| field_table_to_json(table, 0))
         .unwrap_or_else(|| Value::Object(Map::new()));
     Incoming {
         message_id: delivery
@@ -260,16 +260,24 @@ fn incoming(delivery: &mut Delivery) -> Incoming {
     }
 }
 
-fn field_table_to_json(table: &FieldTable) -> Value {
+/// How deep stored headers go. fedora-messaging's are flat; deeper tables and arrays are
+/// stored as a marker, so that every stored row reads back (serde_json reads 128 levels).
+const MAX_HEADER_DEPTH: usize = 32;
+const TOO_DEEP: &str = "(nested too deep, not stored)";
+
+fn field_table_to_json(table: &FieldTable, depth: usize) -> Value {
+    if depth >= MAX_HEADER_DEPTH {
+        return Value::String(TOO_DEEP.to_owned());
+    }
     let map = table
         .inner()
         .iter()
-        .map(|(key, value)| (key.to_string(), amqp_to_json(value)))
+        .map(|(key, value)| (key.to_string(), amqp_to_json(value, depth + 1)))
         .collect();
     Value::Object(map)
 }
 
-fn amqp_to_json(value: &AMQPValue) -> Value {
+fn amqp_to_json(value: &AMQPValue, depth: usize) -> Value {
     match value {
         AMQPValue::Boolean(b) => Value::Bool(*b),
         AMQPValue::ShortShortInt(n) => Value::from(*n),
@@ -284,10 +292,15 @@ fn amqp_to_json(value: &AMQPValue) -> Value {
         AMQPValue::Timestamp(n) => Value::from(*n),
         AMQPValue::ShortString(s) => Value::String(s.to_string()),
         AMQPValue::LongString(s) => Value::String(s.to_string()),
-        AMQPValue::FieldArray(items) => {
-            Value::Array(items.as_slice().iter().map(amqp_to_json).collect())
-        }
-        AMQPValue::FieldTable(table) => field_table_to_json(table),
+        AMQPValue::FieldArray(_) if depth >= MAX_HEADER_DEPTH => Value::String(TOO_DEEP.to_owned()),
+        AMQPValue::FieldArray(items) => Value::Array(
+            items
+                .as_slice()
+                .iter()
+                .map(|item| amqp_to_json(item, depth + 1))
+                .collect(),
+        ),
+        AMQPValue::FieldTable(table) => field_table_to_json(table, depth),
         AMQPValue::Void => Value::Null,
         other => Value::String(format!("{other:?}")),
     }

@@ -1,17 +1,65 @@
 use clap::Parser;
 use fedora_ci::cli::{Cli, Command};
+use std::os::unix::process::CommandExt as _;
+
+/// Stack of every thread that may parse AMQP frames. lapin parses header tables recursively,
+/// a few KiB of stack per nesting level, and a 128 KiB frame (RabbitMQ's default `frame_max`)
+/// holds about 18,700 levels: with the default 2 MiB a hostile publisher's headers would abort
+/// the process at every redelivery. Untouched stack pages cost address space, not memory.
+const THREAD_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 fn main() -> std::process::ExitCode {
+    with_large_default_thread_stack();
     let cli = Cli::parse();
     // The listener waits on one socket and one database connection at a time: a single thread
     // serves it, in a fraction of the memory of a thread pool.
-    let runtime = match cli.command {
-        Command::Listen => tokio::runtime::Builder::new_current_thread()
+    let single_threaded = matches!(cli.command, Command::Listen);
+    let spawned = std::thread::Builder::new()
+        .name("fedora-ci".to_owned())
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || run(cli, single_threaded));
+    match spawned.map(|thread| thread.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_panic)) => std::process::ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: cannot start the main thread: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// lapin parses frames on a thread of its own, `lapin-io-loop`, spawned with the default stack
+/// size, which only `RUST_MIN_STACK` sets and which std reads before our code can change it:
+/// without the variable, the process runs itself again with it.
+fn with_large_default_thread_stack() {
+    const VARIABLE: &str = "RUST_MIN_STACK";
+    if std::env::var_os(VARIABLE).is_some() {
+        return;
+    }
+    let mut arguments = std::env::args_os();
+    let (Ok(executable), Some(name)) = (std::env::current_exe(), arguments.next()) else {
+        return;
+    };
+    let error = std::process::Command::new(executable)
+        .arg0(name)
+        .args(arguments)
+        .env(VARIABLE, THREAD_STACK_BYTES.to_string())
+        .exec();
+    eprintln!(
+        "warning: cannot run again with {VARIABLE} set, deep AMQP headers may abort: {error}"
+    );
+}
+
+fn run(cli: Cli, single_threaded: bool) -> std::process::ExitCode {
+    let runtime = if single_threaded {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build(),
-        _ => tokio::runtime::Builder::new_multi_thread()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_stack_size(THREAD_STACK_BYTES)
             .enable_all()
-            .build(),
+            .build()
     };
     let runtime = match runtime {
         Ok(runtime) => runtime,
