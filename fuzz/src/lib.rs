@@ -34,6 +34,10 @@ const TOPIC_PREFIX: &str = "org.fedoraproject.prod";
 const OUR_USER: &str = "packit";
 const CI_NAMESPACES: [&str; 2] = ["rpms", "tests"];
 
+/// Errors about outside input go to logs and the database; whatever the input's size, their
+/// own text stays below this.
+const MAX_ERROR_CHARS: usize = 500;
+
 /// The comment prefix the checks use; the default of `comment_command_prefix`.
 const COMMAND_PREFIX: &str = "/fedora-ci";
 
@@ -102,7 +106,10 @@ fn check_message(topic: &str, body: &[u8]) {
         (_, Ok(Parsed::Ignored(skip))) => Verdict::Irrelevant(skip.clone()),
         (_, Err(error)) => Verdict::Reject(error.to_string()),
     };
-    assert_eq!(verdict, expected, "intake disagrees with prefilter and parse");
+    assert_eq!(
+        verdict, expected,
+        "intake disagrees with prefilter and parse"
+    );
 
     match &parsed {
         Ok(Parsed::Event(event)) => {
@@ -117,6 +124,12 @@ fn check_message(topic: &str, body: &[u8]) {
             assert!(
                 reason.starts_with(topic),
                 "a parse error does not name the topic: {reason}"
+            );
+            // The reason is logged and stored with the message: it quotes, never copies.
+            assert!(
+                reason.chars().count() <= topic.chars().count() + MAX_ERROR_CHARS,
+                "a parse error of {} characters",
+                reason.chars().count()
             );
         }
     }
@@ -153,7 +166,10 @@ fn check_prefilter_agrees(topic: &str, relevance: &Relevance, event: &Event) {
             let Event::PullRequestComment(comment) = event else {
                 panic!("an own-comment skip for {event:?}");
             };
-            assert_eq!(&comment.pull_request.actor, author, "prefilter read another author");
+            assert_eq!(
+                &comment.pull_request.actor, author,
+                "prefilter read another author"
+            );
         }
         Relevance::Irrelevant(Skip::NamespaceWithoutCi { namespace }) => {
             assert_eq!(
@@ -241,9 +257,15 @@ pub fn comment_command(data: &[u8]) {
             } = &command
             {
                 if let Some(name) = test {
-                    assert!(known_tests.contains(&name.as_str()), "unknown test {name:?}");
+                    assert!(
+                        known_tests.contains(&name.as_str()),
+                        "unknown test {name:?}"
+                    );
                 }
-                assert!(!(*failed_only && test.is_some()), "--failed with a test name");
+                assert!(
+                    !(*failed_only && test.is_some()),
+                    "--failed with a test name"
+                );
             }
             let written = render_command(&command);
             assert_eq!(
@@ -273,7 +295,9 @@ fn render_command(command: &Command) -> String {
             failed_only,
         } => format!(
             "{COMMAND_PREFIX} test{}{}{}",
-            test.as_deref().map(|name| format!(" {name}")).unwrap_or_default(),
+            test.as_deref()
+                .map(|name| format!(" {name}"))
+                .unwrap_or_default(),
             target(choice),
             if *failed_only { " --failed" } else { "" }
         ),
@@ -284,7 +308,7 @@ fn render_command(command: &Command) -> String {
 pub fn xmlrpc_response(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match xmlrpc::decode_response(&text) {
-        Err(_) => {}
+        Err(error) => assert_error_is_brief(&error),
         Ok(Ok(value)) => {
             // What the client read must survive being written and read again: the fake hub
             // answers with exactly this encoder.
@@ -314,13 +338,24 @@ pub fn xmlrpc_response(data: &[u8]) {
     }
 }
 
+fn assert_error_is_brief(error: &xmlrpc::XmlRpcError) {
+    let text = error.to_string();
+    assert!(
+        text.chars().count() <= MAX_ERROR_CHARS,
+        "an XML-RPC error of {} characters: {}…",
+        text.chars().count(),
+        text.chars().take(200).collect::<String>()
+    );
+}
+
 /// A method call, as the fake Koji hub reads what the client sends.
 pub fn xmlrpc_call(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(call) = xmlrpc::decode_call(text) else {
-        return;
+    let call = match xmlrpc::decode_call(text) {
+        Ok(call) => call,
+        Err(error) => return assert_error_is_brief(&error),
     };
     let written = match xmlrpc::encode_call(&call.method, &call.args, &call.kwargs) {
         Ok(written) => written,
@@ -390,7 +425,9 @@ fn check_redacted_rendering(config: &Config) {
     }
     let again = match Config::from_toml(&shown) {
         Ok(again) => again,
-        Err(error) => panic!("check-config printed a configuration that does not load: {error}\n{shown}"),
+        Err(error) => {
+            panic!("check-config printed a configuration that does not load: {error}\n{shown}")
+        }
     };
     assert_eq!(again.to_redacted_toml(), shown, "printing is not stable");
 }
@@ -416,7 +453,10 @@ fn secret_files_are_harmless(file: &[u8], variables: &[(String, String)]) -> boo
         .iter()
         .filter(|(key, _)| key.to_lowercase().ends_with("_file"))
         .all(|(_, value)| harmless(value));
-    let from_file = match std::str::from_utf8(file).ok().map(str::parse::<toml::Table>) {
+    let from_file = match std::str::from_utf8(file)
+        .ok()
+        .map(str::parse::<toml::Table>)
+    {
         Some(Ok(table)) => file_keys_are_harmless(&table, &harmless),
         // The loader stops at a syntax error before reading any secret file.
         _ => true,
