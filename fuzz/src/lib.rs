@@ -102,6 +102,10 @@ fn check_message(topic: &str, body: &[u8]) {
     let from_bus = topic != events::TESTING_FARM_RESULTS_TOPIC;
     let expected = match (&relevance, &parsed) {
         (Relevance::Irrelevant(skip), _) if from_bus => Verdict::Irrelevant(skip.clone()),
+        _ if body.len() > intake::MAX_BODY_BYTES => match &verdict {
+            Verdict::Reject(_) => verdict.clone(),
+            other => panic!("an oversized body was not refused: {other:?}"),
+        },
         (_, Ok(Parsed::Event(_))) => Verdict::Accept,
         (_, Ok(Parsed::Ignored(skip))) => Verdict::Irrelevant(skip.clone()),
         (_, Err(error)) => Verdict::Reject(error.to_string()),
