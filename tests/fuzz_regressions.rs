@@ -16,7 +16,11 @@ fn inputs_in(directory: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.unwrap().path())
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|error| panic!("{}: {error}", directory.display()))
+                .path()
+        })
         .filter(|path| path.is_file())
         .collect();
     files.sort();
@@ -36,7 +40,8 @@ fn run(target: &str) {
         .iter()
         .chain(&regressions)
         .filter(|path| {
-            let data = std::fs::read(path).unwrap();
+            let data = std::fs::read(path)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
             catch_unwind(AssertUnwindSafe(|| check(&data))).is_err()
         })
         .map(|path| path.display().to_string())
@@ -57,9 +62,8 @@ fn every_target_has_a_test_here() {
     ];
     let targets: Vec<&str> = harness::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(targets, tested);
-    for directory in inputs_in(Path::new("tests/fuzz_regressions")) {
-        panic!("{} is not in a target's directory", directory.display());
-    }
+    let loose = inputs_in(Path::new("tests/fuzz_regressions"));
+    assert!(loose.is_empty(), "not in a target's directory: {loose:?}");
 }
 
 #[test]

@@ -16,9 +16,12 @@ use fedora_ci::events::{self, Event, Identity, Parsed, Relevance, Skip, envelope
 use fedora_ci::helpers::commands::{self, Command, CommentParse, TargetChoice};
 use fedora_ci::intake::{self, Incoming, Verdict};
 
+/// What a fuzz target checks: it panics when the input breaks an invariant.
+pub type Check = fn(&[u8]);
+
 /// Every fuzz target by name, as `cargo fuzz run <name>` and the regression directories
 /// `tests/fuzz_regressions/<name>/` call it.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("message", message),
     ("envelope", envelope),
     ("testing_farm_webhook", testing_farm_webhook),
