@@ -19,12 +19,21 @@ pub enum ParseError {
     },
 }
 
+/// A problem quotes the offending value, and a body may hold one enormous string; the reason
+/// is logged and stored beside the message, so it is cut after this many characters.
+const PROBLEM_CHARS: usize = 300;
+
 impl ParseError {
     pub(super) fn invalid_field(topic: &str, field: &str, problem: impl Into<String>) -> Self {
+        let mut problem = problem.into();
+        if let Some((cut, _)) = problem.char_indices().nth(PROBLEM_CHARS) {
+            problem.truncate(cut);
+            problem.push('…');
+        }
         ParseError::InvalidField {
             topic: topic.to_owned(),
             field: field.to_owned(),
-            problem: problem.into(),
+            problem,
         }
     }
 }
@@ -114,6 +123,21 @@ mod tests {
             message.starts_with("t: field `inner.count` invalid type: string \"one\""),
             "{message}"
         );
+    }
+
+    #[test]
+    fn quotes_a_huge_value_briefly() {
+        let body = format!(
+            r#"{{"inner": {{"name": "x", "count": "{}"}}}}"#,
+            "9".repeat(100_000)
+        );
+        let message = error_for(&body);
+        assert!(
+            message.starts_with("t: field `inner.count` invalid type: string \"999"),
+            "{message}"
+        );
+        assert!(message.ends_with('…'), "{message}");
+        assert!(message.chars().count() < 400, "{message}");
     }
 
     #[test]

@@ -51,8 +51,8 @@ pub fn encode_call(
 }
 
 pub fn decode_call(xml: &str) -> Result<DecodedCall, XmlRpcError> {
-    let call = MethodCall::from_xml(strip_xml_declaration(xml))
-        .map_err(|error| XmlRpcError::Malformed(error.to_string()))?;
+    let call =
+        MethodCall::from_xml(strip_xml_declaration(xml)).map_err(|error| malformed(&error, xml))?;
     let mut args: Vec<Json> = call.params.iter().map(xmlrpc_to_json).collect();
     let kwargs = match args.last() {
         Some(Json::Object(last))
@@ -94,13 +94,36 @@ pub fn encode_fault(code: i32, text: &str) -> Result<String, XmlRpcError> {
 pub fn decode_response(xml: &str) -> Result<Result<Json, Fault>, XmlRpcError> {
     let xml = strip_xml_declaration(xml);
     if xml.contains("<fault>") {
-        let fault = FaultResponse::from_xml(xml)
-            .map_err(|error| XmlRpcError::Malformed(error.to_string()))?;
+        let fault = FaultResponse::from_xml(xml).map_err(|error| malformed(&error, xml))?;
         return Ok(Err(fault.fault));
     }
-    let response =
-        MethodResponse::from_xml(xml).map_err(|error| XmlRpcError::Malformed(error.to_string()))?;
+    let response = MethodResponse::from_xml(xml).map_err(|error| malformed(&error, xml))?;
     Ok(Ok(xmlrpc_to_json(&response.value)))
+}
+
+/// How much of a malformed document its error quotes, in bytes once escaped.
+const QUOTED_DOCUMENT_BYTES: usize = 120;
+
+/// dxr's error for a document it cannot read is the whole document, which may be megabytes
+/// of whatever answered (an HTML error page, a truncated body): the error names its size and
+/// quotes only its start, escaped.
+fn malformed(error: &dxr::Error, xml: &str) -> XmlRpcError {
+    if !error.is_invalid_data() {
+        return XmlRpcError::Malformed(error.to_string());
+    }
+    let mut start = String::new();
+    for character in xml.trim_start().chars() {
+        let escaped = character.escape_debug().to_string();
+        if start.len() + escaped.len() > QUOTED_DOCUMENT_BYTES {
+            start.push('…');
+            break;
+        }
+        start.push_str(&escaped);
+    }
+    XmlRpcError::Malformed(format!(
+        "{} bytes that do not read as XML-RPC, starting \"{start}\"",
+        xml.len()
+    ))
 }
 
 /// Python's xmlrpc starts documents with `<?xml version='1.0'?>`, which the
@@ -220,6 +243,24 @@ mod tests {
             value,
             json!({"id": 42, "label": null, "arch": "noarch", "weight": 0.2})
         );
+    }
+
+    #[test]
+    fn a_malformed_document_is_quoted_briefly() {
+        let page = format!(
+            "<html><body>{}</body></html>",
+            "Bad gateway. ".repeat(10_000)
+        );
+        let error = decode_response(&page).unwrap_err().to_string();
+        assert!(error.len() < 300, "{error}");
+        assert!(error.contains(&format!("{} bytes", page.len())), "{error}");
+        assert!(error.contains("<html><body>Bad gateway."), "{error}");
+        let error = decode_call("<methodCall>").unwrap_err().to_string();
+        assert!(error.contains("\"<methodCall>\""), "{error}");
+        let controls = format!("<x{}", "\u{16}".repeat(1_000));
+        let error = decode_call(&controls).unwrap_err().to_string();
+        assert!(error.len() < 250, "{error}");
+        assert!(error.contains(r#"starting "<x\u{16}"#), "{error}");
     }
 
     #[test]
