@@ -469,25 +469,59 @@ async fn expired_lease_is_claimed_again(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(
         reclaimed,
         rows::Reclaimed {
-            requeued: 1,
-            dead: 1
-        }
+            requeued: 2,
+            dead: 0
+        },
+        "a killed worker does not use up the tasks' attempts, not even a last one"
     );
-    let dead = rows::get(&store, last).await?.expect("dead row stays");
-    assert_eq!(dead.state, "dead");
+    let requeued = rows::get(&store, last).await?.expect("requeued row");
+    assert_eq!(requeued.state, "pending");
+    assert_eq!(requeued.attempts, 0);
     assert!(
-        dead.last_error
+        requeued
+            .last_error
             .unwrap_or_default()
             .contains("lease expired")
     );
 
     let lease = after + chrono::Duration::seconds(30);
     let again = rows::claim(&store, "short", "healthy", after, lease, 10).await?;
-    assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id, again[0].attempts), (id, 2));
+    let mut claimed: Vec<(i64, i32)> = again.iter().map(|t| (t.id, t.attempts)).collect();
+    claimed.sort();
+    assert_eq!(claimed, [(id, 1), (last, 1)]);
     // The first worker, if it comes back, cannot settle what it lost.
     assert!(!rows::complete(&store, id, "dying").await?);
     assert!(rows::complete(&store, id, "healthy").await?);
+
+    // A task whose workers keep dying is given up after MAX_RECLAIMS stops, with the reason.
+    let mut at = after;
+    for stop in 1..=rows::MAX_RECLAIMS {
+        if stop > 1 {
+            let lease = at + chrono::Duration::seconds(1);
+            let claimed = rows::claim(&store, "short", "dying", at, lease, 10).await?;
+            assert_eq!(claimed.len(), 1, "stop {stop}");
+        }
+        at += chrono::Duration::seconds(60);
+        let reclaimed = rows::reclaim_expired(&store, at).await?;
+        let expected = if stop < rows::MAX_RECLAIMS {
+            rows::Reclaimed {
+                requeued: 1,
+                dead: 0,
+            }
+        } else {
+            rows::Reclaimed {
+                requeued: 0,
+                dead: 1,
+            }
+        };
+        assert_eq!(reclaimed, expected, "stop {stop}");
+    }
+    let dead = rows::get(&store, last).await?.expect("dead row stays");
+    assert_eq!(dead.state, "dead");
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("the workers running this task stopped before it finished, 10 times (lease expired)")
+    );
     Ok(())
 }
 

@@ -218,19 +218,26 @@ pub async fn extend_leases(
     Ok(result)
 }
 
+/// How often a task may lose its worker (killed, or cut off from the database) before it is
+/// given up: a task that kills every worker that runs it must not do so for ever.
+pub const MAX_RECLAIMS: i32 = 10;
+
 /// Takes back the tasks whose worker stopped renewing its lease (it was killed, or lost the
-/// database): they run again, or die when that was their last attempt.
+/// database). The attempt the worker did not finish does not count: it runs again with the
+/// same attempt number, and dies only after [`MAX_RECLAIMS`] such stops.
 pub async fn reclaim_expired(store: &Store, now: DateTime<Utc>) -> DbResult<Reclaimed> {
     const BURY: &str = "UPDATE tasks SET state = 'dead', \
-         last_error = 'the worker running the last attempt stopped before it finished (lease expired)', \
-         locked_by = NULL, locked_until = NULL, updated_at = $1 \
-         WHERE state = 'running' AND locked_until < $1 AND attempts >= max_attempts";
+         last_error = 'the workers running this task stopped before it finished, ' \
+             || (reclaims + 1) || ' times (lease expired)', \
+         reclaims = reclaims + 1, locked_by = NULL, locked_until = NULL, updated_at = $1 \
+         WHERE state = 'running' AND locked_until < $1 AND reclaims + 1 >= $2";
     const REQUEUE: &str = "UPDATE tasks SET state = 'pending', run_at = $1, \
+         attempts = attempts - 1, reclaims = reclaims + 1, \
          last_error = 'the worker running this task stopped before it finished (lease expired)', \
          locked_by = NULL, locked_until = NULL, updated_at = $1 \
          WHERE state = 'running' AND locked_until < $1";
     let (dead, requeued) = on_backend!(store, pool => {
-        let dead = sqlx::query(BURY).bind(now).execute(pool).await?.rows_affected();
+        let dead = sqlx::query(BURY).bind(now).bind(MAX_RECLAIMS).execute(pool).await?.rows_affected();
         let requeued = sqlx::query(REQUEUE).bind(now).execute(pool).await?.rows_affected();
         (dead, requeued)
     });
