@@ -218,6 +218,9 @@ pub struct WorkerConfig {
     pub poll_interval_ms: u64,
     /// On SIGTERM, how long running tasks may finish before they are handed back.
     pub shutdown_grace_seconds: u64,
+    /// A Koji build or Testing Farm request whose submission failed transiently is tried
+    /// again after this long, then after twice as long each time.
+    pub submission_retry_seconds: u64,
 }
 
 impl Default for WorkerConfig {
@@ -227,6 +230,7 @@ impl Default for WorkerConfig {
             lease_seconds: 60,
             poll_interval_ms: 1000,
             shutdown_grace_seconds: 25,
+            submission_retry_seconds: 60,
         }
     }
 }

@@ -215,7 +215,8 @@ impl Fakes {
         }
         let testing_farm = FakeTestingFarm::start(TF_TOKEN).await.unwrap();
         let eln = FakeEln::start().await.unwrap();
-        eln.set_packages(&[], &[]);
+        // None of the packages is on the ELN lists: no ELN builds.
+        eln.set_packages(&["glibc", "bash-completion"], &[]);
         let settings = |doomed: Option<DoomedBuild>| FaultSettings {
             failure_rate: FAILURE_RATE,
             slow_rate: SLOW_RATE,
@@ -341,6 +342,8 @@ fn write_config(
             "lease_seconds": 10,
             "poll_interval_ms": 100,
             "shutdown_grace_seconds": 5,
+            // 5, 10, 20 s instead of 1, 2, 4 minutes: the same schedule, sooner.
+            "submission_retry_seconds": 5,
         },
         "messaging": {
             "enabled": true,
@@ -458,7 +461,7 @@ fn drive_testing_farm(
                 .collect();
             for (id, request) in &requests[seen_requests.load(Ordering::SeqCst)..] {
                 drivers.testing_farm_in_flight.fetch_add(1, Ordering::SeqCst);
-                let fails = artifact_ids(request)
+                let fails = koji_task_ids(request)
                     .first()
                     .and_then(|task| sources.get(task))
                     .and_then(|source| scenario.commit_of_source(source))
@@ -513,13 +516,14 @@ async fn deliver(http: &reqwest::Client, webhook: &Json, id: &str, drivers: &Dri
     }
 }
 
-fn artifact_ids(request: &Json) -> Vec<String> {
+/// The Koji tasks a Testing Farm request tests (`KOJI_TASK_ID` of each environment).
+fn koji_task_ids(request: &Json) -> Vec<String> {
     request["environments"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|environment| environment["artifacts"].as_array().into_iter().flatten())
-        .filter_map(|artifact| artifact["id"].as_str().map(str::to_owned))
+        .filter_map(|environment| environment["variables"]["KOJI_TASK_ID"].as_str())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -693,19 +697,15 @@ impl Observer {
     }
 }
 
-/// Fails the test with `error` and the end of every process's log.
-fn fail_with_logs(
-    error: &anyhow::Error,
-    processes: &Mutex<Vec<ServiceProcess>>,
-    api: &ServiceProcess,
-) -> ! {
+/// The end of every process's log.
+fn logs_of(processes: &Mutex<Vec<ServiceProcess>>, api: &ServiceProcess) -> String {
     let processes = processes.lock().unwrap();
     let tails: Vec<String> = processes
         .iter()
         .chain(std::iter::once(api))
         .map(|process| format!("--- {} ---\n{}", process.name, process.tail(25)))
         .collect();
-    panic!("{error:#}\n{}", tails.join("\n"))
+    tails.join("\n")
 }
 
 /// What the flags of `plan`'s head commit should be, as "name | status | comment", sorted.
@@ -873,6 +873,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         })
     };
     publish_stream(&scenario, &fakes, &publisher, start).await;
+    eprintln!("fault harness: stream published after {:.0?}", began.elapsed());
     cutter.await.unwrap();
     let restart_took = restarter.await.unwrap();
     // A few more kills after the cut, then quiet.
@@ -891,9 +892,12 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
             (seen_builds.load(Ordering::SeqCst), seen_requests.load(Ordering::SeqCst)),
         )
     };
+    let mut not_settled = None;
     if let Err(error) = observer.settled(deadline, 8, quiet).await {
-        fail_with_logs(&error, &processes, &api);
+        eprintln!("{}", logs_of(&processes, &api));
+        not_settled = Some(error);
     }
+    eprintln!("fault harness: settled after {:.0?}", began.elapsed());
     drivers.stop.store(true, Ordering::SeqCst);
     koji_driver.await.unwrap();
     testing_farm_driver.await.unwrap();
@@ -923,10 +927,20 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         match observer.settled(final_deadline, 3, || true).await {
             Ok(state) if all_stored(&state) || Instant::now() > final_deadline => break state,
             Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-            Err(error) => fail_with_logs(&error, &processes, &api),
+            Err(error) => {
+                not_settled.get_or_insert(error);
+                break observer.state().await.unwrap_or_default();
+            }
         }
     };
     let left_in_queue = bus.drain_count_and_remove().await.unwrap();
+    let pull_request_rows: Vec<(i32, i32, String)> = sqlx::query_as(
+        "SELECT pr.id, pr.pr_id, gp.project_url FROM pull_requests pr \
+         JOIN git_projects gp ON gp.id = pr.project_id ORDER BY pr.id",
+    )
+    .fetch_all(&observer.pool)
+    .await
+    .unwrap_or_default();
 
     // The figures.
     let lost: Vec<&str> = expected_stored
@@ -969,7 +983,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let mut requests_per_key: HashMap<(Vec<String>, String), usize> = HashMap::new();
     for request in fakes.testing_farm.submitted() {
         *requests_per_key
-            .entry((artifact_ids(&request), request["test"].to_string()))
+            .entry((koji_task_ids(&request), request["test"].to_string()))
             .or_default() += 1;
     }
     let tf_requests: usize = requests_per_key.values().sum();
@@ -1064,6 +1078,18 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         format!("{} (expected {}) {reasons:?}", state.dead.len(), doomed_prs.len()),
     );
     line("unexpected dead tasks", unexpected_dead.len().to_string());
+    line(
+        "pull request rows (distinct project, number)",
+        format!(
+            "{} ({})",
+            pull_request_rows.len(),
+            pull_request_rows
+                .iter()
+                .map(|(_, number, url)| (number, url))
+                .collect::<HashSet<_>>()
+                .len()
+        ),
+    );
     line("elapsed", format!("{:.0?}", began.elapsed()));
     println!("\nFault harness figures\n\n| figure | value |\n|---|---|\n{figures}");
     if std::env::var_os("FCI_FAULT_KEEP_LOGS").is_some() {
@@ -1072,6 +1098,9 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     }
 
     let mut problems = Vec::new();
+    if let Some(error) = not_settled {
+        problems.push(format!("{error:#}"));
+    }
     if !lost.is_empty() {
         problems.push(format!("{} messages lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]));
     }
