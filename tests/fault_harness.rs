@@ -234,8 +234,12 @@ impl Fakes {
         )
         .await;
         let pagure_proxy = FaultProxy::start(Service::Pagure, &pagure.url(), settings(None)).await;
-        let testing_farm_proxy =
-            FaultProxy::start(Service::TestingFarm, &testing_farm.api_url(), settings(None)).await;
+        let testing_farm_proxy = FaultProxy::start(
+            Service::TestingFarm,
+            &testing_farm.api_url(),
+            settings(None),
+        )
+        .await;
         Fakes {
             koji,
             pagure,
@@ -370,7 +374,12 @@ struct Drivers {
 }
 
 impl Drivers {
-    fn idle(&self, koji: &FakeKojiHub, proxies: (&FaultProxy, &FaultProxy), seen: (usize, usize)) -> bool {
+    fn idle(
+        &self,
+        koji: &FakeKojiHub,
+        proxies: (&FaultProxy, &FaultProxy),
+        seen: (usize, usize),
+    ) -> bool {
         self.koji_in_flight.load(Ordering::SeqCst) == 0
             && self.testing_farm_in_flight.load(Ordering::SeqCst) == 0
             && self.koji_published.load(Ordering::SeqCst) == koji.messages().len()
@@ -430,7 +439,9 @@ fn drive_koji(
                         .publish(topic, &message.body, Kind::KojiTaskState, Expect::Stored)
                         .await;
                 }
-                drivers.koji_published.store(messages.len(), Ordering::SeqCst);
+                drivers
+                    .koji_published
+                    .store(messages.len(), Ordering::SeqCst);
             }
             if drivers.stop.load(Ordering::SeqCst) {
                 return;
@@ -460,7 +471,9 @@ fn drive_testing_farm(
                 .map(|build| (build.task_id.to_string(), build.source))
                 .collect();
             for (id, request) in &requests[seen_requests.load(Ordering::SeqCst)..] {
-                drivers.testing_farm_in_flight.fetch_add(1, Ordering::SeqCst);
+                drivers
+                    .testing_farm_in_flight
+                    .fetch_add(1, Ordering::SeqCst);
                 let fails = koji_task_ids(request)
                     .first()
                     .and_then(|task| sources.get(task))
@@ -484,7 +497,9 @@ fn drive_testing_farm(
                     if state.as_deref() == Some("complete") {
                         deliver(&http, &webhook, &id, &drivers).await;
                     }
-                    drivers.testing_farm_in_flight.fetch_sub(1, Ordering::SeqCst);
+                    drivers
+                        .testing_farm_in_flight
+                        .fetch_sub(1, Ordering::SeqCst);
                 });
             }
             seen_requests.store(requests.len(), Ordering::SeqCst);
@@ -528,7 +543,12 @@ fn koji_task_ids(request: &Json) -> Vec<String> {
 }
 
 /// Publishes the scripted steps at their times; the fake Pagure learns each new head first.
-async fn publish_stream(scenario: &Scenario, fakes: &Fakes, publisher: &SharedPublisher, start: Instant) {
+async fn publish_stream(
+    scenario: &Scenario,
+    fakes: &Fakes,
+    publisher: &SharedPublisher,
+    start: Instant,
+) {
     let mut heads: HashMap<usize, String> = HashMap::new();
     for (at, step) in &scenario.timeline {
         if let Some(wait) = at.checked_sub(start.elapsed()) {
@@ -537,17 +557,29 @@ async fn publish_stream(scenario: &Scenario, fakes: &Fakes, publisher: &SharedPu
         let (topic, body, kind, expect) = match step {
             Step::Open { pr } => {
                 let plan = &scenario.prs[*pr];
-                let body = scenario::pull_request_body(plan, "rpms", &plan.commits[0].sha, "zbyszek");
+                let body =
+                    scenario::pull_request_body(plan, "rpms", &plan.commits[0].sha, "zbyszek");
                 fakes.pagure.add_pull_request(body["pullrequest"].clone());
                 heads.insert(*pr, plan.commits[0].sha.clone());
-                ("pagure.pull-request.new", body, Kind::PullRequestOpened, Expect::Stored)
+                (
+                    "pagure.pull-request.new",
+                    body,
+                    Kind::PullRequestOpened,
+                    Expect::Stored,
+                )
             }
             Step::Push { pr, commit } => {
                 let plan = &scenario.prs[*pr];
-                let body = scenario::pull_request_body(plan, "rpms", &plan.commits[*commit].sha, "pagure");
+                let body =
+                    scenario::pull_request_body(plan, "rpms", &plan.commits[*commit].sha, "pagure");
                 fakes.pagure.add_pull_request(body["pullrequest"].clone());
                 heads.insert(*pr, plan.commits[*commit].sha.clone());
-                ("pagure.pull-request.updated", body, Kind::Push, Expect::Stored)
+                (
+                    "pagure.pull-request.updated",
+                    body,
+                    Kind::Push,
+                    Expect::Stored,
+                )
             }
             Step::Comment { pr, text } => {
                 let plan = &scenario.prs[*pr];
@@ -557,14 +589,23 @@ async fn publish_stream(scenario: &Scenario, fakes: &Fakes, publisher: &SharedPu
                     .cloned()
                     .unwrap_or_else(|| plan.commits[0].sha.clone());
                 let body = scenario::comment_body(plan, &head, text);
-                ("pagure.pull-request.comment.added", body, Kind::Comment, Expect::Stored)
+                (
+                    "pagure.pull-request.comment.added",
+                    body,
+                    Kind::Comment,
+                    Expect::Stored,
+                )
             }
             Step::Noise => {
                 let (topic, body) = scenario::noise();
                 (topic, body, Kind::Noise, Expect::Dropped)
             }
         };
-        publisher.lock().await.publish(topic, &body, kind, expect).await;
+        publisher
+            .lock()
+            .await
+            .publish(topic, &body, kind, expect)
+            .await;
     }
 }
 
@@ -634,15 +675,19 @@ impl Observer {
         )
         .fetch_all(&self.pool)
         .await?;
-        let dead: Vec<(String, sqlx::types::Json<Json>, Option<String>)> =
-            sqlx::query_as("SELECT name, payload, last_error FROM tasks WHERE state = 'dead' ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        let dead: Vec<(String, sqlx::types::Json<Json>, Option<String>)> = sqlx::query_as(
+            "SELECT name, payload, last_error FROM tasks WHERE state = 'dead' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let periodic = |name: &str| PERIODIC_TASKS.contains(&name);
         Ok(ServiceState {
             inbound: inbound.into_iter().collect(),
             busy_tasks: tasks.iter().filter(|(name, _, _)| !periodic(name)).count() as i64,
-            running: tasks.iter().filter(|(_, state, _)| state == "running").count() as i64,
+            running: tasks
+                .iter()
+                .filter(|(_, state, _)| state == "running")
+                .count() as i64,
             ready: tasks
                 .iter()
                 .filter(|(_, state, due)| state == "pending" && *due)
@@ -708,8 +753,82 @@ fn logs_of(processes: &Mutex<Vec<ServiceProcess>>, api: &ServiceProcess) -> Stri
     tails.join("\n")
 }
 
+/// The Fedora CI test a Testing Farm request runs, by its tmt repository and plan.
+fn test_name(request: &Json) -> String {
+    let fmf = &request["test"]["fmf"];
+    fedora_ci::helpers::testing_farm::default_tests()
+        .into_iter()
+        .find(|test| {
+            fmf["url"].as_str() == Some(test.url.as_str())
+                && test
+                    .plan
+                    .as_deref()
+                    .is_none_or(|plan| fmf["name"].as_str() == Some(plan))
+        })
+        .map(|test| test.name)
+        .unwrap_or_default()
+}
+
+/// Tests whose submission Testing Farm failed as often as the service tries it
+/// (`TestingFarmSubmit`'s four attempts): by Koji task and test, and whether Testing Farm
+/// nevertheless got one of them (an answer lost).
+struct GivenUp {
+    failed: HashMap<(String, String), usize>,
+    accepted: HashSet<(String, String)>,
+}
+
+const SUBMIT_ATTEMPTS: usize = 4;
+
+impl GivenUp {
+    fn from(fakes: &Fakes) -> GivenUp {
+        let key = |request: &Json| {
+            (
+                koji_task_ids(request).first().cloned().unwrap_or_default(),
+                test_name(request),
+            )
+        };
+        let mut failed = HashMap::new();
+        for request in fakes.testing_farm_proxy.testing_farm_failed_submissions() {
+            *failed.entry(key(&request)).or_default() += 1;
+        }
+        let accepted = fakes
+            .testing_farm_proxy
+            .testing_farm_requests()
+            .iter()
+            .map(|(_, request)| key(request))
+            .collect();
+        GivenUp { failed, accepted }
+    }
+
+    /// None: the service had to get a result; Some(true): it had to give up; Some(false):
+    /// either (it failed every time, but one of the requests exists).
+    fn must_give_up(&self, task: &str, test: &str) -> Option<bool> {
+        let key = (task.to_owned(), test.to_owned());
+        if self.failed.get(&key).copied().unwrap_or(0) < SUBMIT_ATTEMPTS {
+            return None;
+        }
+        Some(!self.accepted.contains(&key))
+    }
+
+    fn count(&self) -> usize {
+        self.failed
+            .values()
+            .filter(|count| **count >= SUBMIT_ATTEMPTS)
+            .count()
+    }
+}
+
+const GAVE_UP: &str =
+    "Failed to submit tests: Testing Farm is unavailable (infrastructure failure):";
+
 /// What the flags of `plan`'s head commit should be, as "name | status | comment", sorted.
-fn expected_flags(plan: &PrPlan) -> Vec<String> {
+/// `head_task` is the Koji task of the head's build (from its flag).
+fn expected_flags(
+    plan: &PrPlan,
+    head_task: &str,
+    given_up: &GivenUp,
+    actual: &[String],
+) -> Vec<String> {
     let head = plan.head();
     let mut flags = Vec::new();
     if !plan.enabled() {
@@ -723,17 +842,30 @@ fn expected_flags(plan: &PrPlan) -> Vec<String> {
         return flags;
     }
     if head.build_fails {
-        flags.push(format!("{} | failure | RPM build failed.", build_check(&head.sha)));
+        flags.push(format!(
+            "{} | failure | RPM build failed.",
+            build_check(&head.sha)
+        ));
         return flags;
     }
-    flags.push(format!("{} | success | RPM build succeeded.", build_check(&head.sha)));
+    flags.push(format!(
+        "{} | success | RPM build succeeded.",
+        build_check(&head.sha)
+    ));
     for test in TESTS {
         let (status, comment) = if head.tests_fail {
             ("failure", "Tests failed ...")
         } else {
             ("success", "Tests passed ...")
         };
-        flags.push(format!("{} | {status} | {comment}", test_check(test, &head.sha)));
+        let result = format!("{} | {status} | {comment}", test_check(test, &head.sha));
+        let gave_up = format!("{} | error | {GAVE_UP}", test_check(test, &head.sha));
+        flags.push(match given_up.must_give_up(head_task, test) {
+            None => result,
+            Some(true) => gave_up,
+            Some(false) if actual.contains(&gave_up) => gave_up,
+            Some(false) => result,
+        });
     }
     flags.sort();
     flags
@@ -747,11 +879,16 @@ fn actual_flags(fakes: &Fakes, plan: &PrPlan) -> Vec<String> {
         .pagure
         .flags(&plan.project(), plan.id)
         .iter()
-        .filter(|flag| flag["username"].as_str().is_some_and(|name| name.ends_with(&suffix)))
+        .filter(|flag| {
+            flag["username"]
+                .as_str()
+                .is_some_and(|name| name.ends_with(&suffix))
+        })
         .map(|flag| {
             let comment = flag["comment"].as_str().unwrap_or_default();
             let comment = match comment.find("refused it:") {
                 Some(at) => &comment[..at + "refused it:".len()],
+                None if comment.starts_with(GAVE_UP) => GAVE_UP,
                 None => comment,
             };
             format!(
@@ -779,7 +916,10 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let fakes = Arc::new(Fakes::start(&scenario).await);
     let broker = Arc::new(relay::BrokerRelay::start(RABBITMQ.parse().unwrap()).await);
     let bus = Bus::new();
-    let logs = tempfile::Builder::new().prefix("fci-fault-logs").tempdir().unwrap();
+    let logs = tempfile::Builder::new()
+        .prefix("fci-fault-logs")
+        .tempdir()
+        .unwrap();
     let port = free_port();
     let config = write_config(
         logs.path(),
@@ -793,7 +933,11 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
 
     // The API migrates; the others wait for it.
     let bind = format!("127.0.0.1:{port}");
-    let api = ServiceProcess::start("api", &["--config", &config, "api", "--bind", &bind], logs.path());
+    let api = ServiceProcess::start(
+        "api",
+        &["--config", &config, "api", "--bind", &bind],
+        logs.path(),
+    );
     let healthz = format!("http://127.0.0.1:{port}/api/healthz");
     common::wait_for(Duration::from_secs(60), || async {
         let response = reqwest::get(&healthz).await;
@@ -861,7 +1005,9 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         tokio::spawn(async move {
             tokio::time::sleep(window.mul_f64(0.4)).await;
             let began = Instant::now();
-            tokio::task::spawn_blocking(move || cluster.restart()).await.unwrap();
+            tokio::task::spawn_blocking(move || cluster.restart())
+                .await
+                .unwrap();
             began.elapsed()
         })
     };
@@ -873,7 +1019,10 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         })
     };
     publish_stream(&scenario, &fakes, &publisher, start).await;
-    eprintln!("fault harness: stream published after {:.0?}", began.elapsed());
+    eprintln!(
+        "fault harness: stream published after {:.0?}",
+        began.elapsed()
+    );
     cutter.await.unwrap();
     let restart_took = restarter.await.unwrap();
     // A few more kills after the cut, then quiet.
@@ -882,14 +1031,16 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     chaos_loop.await.unwrap();
     let kills = chaos.kills();
 
-
     // Settled: the drivers have nothing in hand and the service nothing to do.
     let deadline = Instant::now() + size.settle;
     let quiet = || {
         drivers.idle(
             &fakes.koji,
             (&fakes.koji_proxy, &fakes.testing_farm_proxy),
-            (seen_builds.load(Ordering::SeqCst), seen_requests.load(Ordering::SeqCst)),
+            (
+                seen_builds.load(Ordering::SeqCst),
+                seen_requests.load(Ordering::SeqCst),
+            ),
         )
     };
     let mut not_settled = None;
@@ -907,10 +1058,14 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         let mut publisher = publisher.lock().await;
         while publisher.sent() < size.messages {
             let (topic, body) = scenario::noise();
-            publisher.publish(topic, &body, Kind::Noise, Expect::Dropped).await;
+            publisher
+                .publish(topic, &body, Kind::Noise, Expect::Dropped)
+                .await;
         }
     }
-    let publisher = Arc::into_inner(publisher).expect("the drivers are done").into_inner();
+    let publisher = Arc::into_inner(publisher)
+        .expect("the drivers are done")
+        .into_inner();
     let published = publisher.finish().await;
     let expected_stored: HashSet<&str> = published
         .iter()
@@ -918,9 +1073,12 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         .map(|(id, _, _)| id.as_str())
         .collect();
     let all_stored = |state: &ServiceState| {
-        expected_stored
-            .iter()
-            .all(|id| state.inbound.get(*id).is_some_and(|outcome| outcome != "pending"))
+        expected_stored.iter().all(|id| {
+            state
+                .inbound
+                .get(*id)
+                .is_some_and(|outcome| outcome != "pending")
+        })
     };
     let final_deadline = Instant::now() + Duration::from_secs(120);
     let state = loop {
@@ -976,7 +1134,9 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
 
     let mut builds_per_key: HashMap<(String, String), usize> = HashMap::new();
     for build in fakes.koji_proxy.builds() {
-        *builds_per_key.entry((build.source, build.target)).or_default() += 1;
+        *builds_per_key
+            .entry((build.source, build.target))
+            .or_default() += 1;
     }
     let koji_builds: usize = builds_per_key.values().sum();
     let duplicate_builds: usize = builds_per_key.values().map(|count| count - 1).sum();
@@ -989,10 +1149,19 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let tf_requests: usize = requests_per_key.values().sum();
     let duplicate_requests: usize = requests_per_key.values().map(|count| count - 1).sum();
 
+    let given_up = GivenUp::from(&fakes);
     let mut wrong_flags = Vec::new();
     for plan in &scenario.prs {
-        let expected = expected_flags(plan);
         let actual = actual_flags(&fakes, plan);
+        let head_task = fakes
+            .pagure
+            .flags(&plan.project(), plan.id)
+            .iter()
+            .find(|flag| flag["username"].as_str() == Some(build_check(&plan.head().sha).as_str()))
+            .and_then(|flag| flag["url"].as_str().map(str::to_owned))
+            .and_then(|url| url.rsplit("taskID=").next().map(str::to_owned))
+            .unwrap_or_default();
+        let expected = expected_flags(plan, &head_task, &given_up, &actual);
         if expected != actual {
             wrong_flags.push(format!(
                 "{} PR #{} head {}:\n  expected {expected:#?}\n  actual {actual:#?}",
@@ -1012,8 +1181,13 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let mut expected_dead = HashSet::new();
     let mut reasons = BTreeMap::new();
     for (name, payload, error) in &state.dead {
-        let repo = payload["pull_request"]["repo"].as_str().unwrap_or_default().to_owned();
-        let pr_id = payload["pull_request"]["pr_id"].as_u64().unwrap_or_default();
+        let repo = payload["pull_request"]["repo"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let pr_id = payload["pull_request"]["pr_id"]
+            .as_u64()
+            .unwrap_or_default();
         let reason = error.clone().unwrap_or_default();
         if name == "run_downstream_koji_scratch_build_handler"
             && doomed_prs.contains(&(repo.clone(), pr_id))
@@ -1036,20 +1210,39 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         "  to be stored (the rest is noise the listener drops)",
         expected_stored.len().to_string(),
     );
-    line("messages stored", (expected_stored.len() - lost.len()).to_string());
+    line(
+        "messages stored",
+        (expected_stored.len() - lost.len()).to_string(),
+    );
     line("messages lost", lost.len().to_string());
     line("  outcomes of the stored", format!("{outcomes:?}"));
     line("noise wrongly stored", wrongly_stored.to_string());
     line("rows from nowhere", unexpected_stored.to_string());
     line("left in the broker queue", left_in_queue.to_string());
-    line("Testing Farm webhook deliveries stored", webhooks_stored.to_string());
-    line("pull requests (commits)", format!(
-        "{} ({})",
-        scenario.prs.len(),
-        scenario.prs.iter().map(|plan| plan.commits.len()).sum::<usize>()
-    ));
-    line("SIGKILLs", format!("{} {kills:?}", kills.values().sum::<usize>()));
-    line("PostgreSQL restarts", format!("1 (immediate, {restart_took:.1?})"));
+    line(
+        "Testing Farm webhook deliveries stored",
+        webhooks_stored.to_string(),
+    );
+    line(
+        "pull requests (commits)",
+        format!(
+            "{} ({})",
+            scenario.prs.len(),
+            scenario
+                .prs
+                .iter()
+                .map(|plan| plan.commits.len())
+                .sum::<usize>()
+        ),
+    );
+    line(
+        "SIGKILLs",
+        format!("{} {kills:?}", kills.values().sum::<usize>()),
+    );
+    line(
+        "PostgreSQL restarts",
+        format!("1 (immediate, {restart_took:.1?})"),
+    );
     line("broker connection cuts", "1".to_owned());
     for (name, proxy) in [
         ("Koji", &fakes.koji_proxy),
@@ -1062,12 +1255,26 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         );
     }
     line("Koji builds", koji_builds.to_string());
-    line("duplicate Koji builds per (PR, commit, target)", duplicate_builds.to_string());
+    line(
+        "duplicate Koji builds per (PR, commit, target)",
+        duplicate_builds.to_string(),
+    );
     line("Testing Farm requests", tf_requests.to_string());
-    line("duplicate Testing Farm requests per (build, test)", duplicate_requests.to_string());
+    line(
+        "duplicate Testing Farm requests per (build, test)",
+        duplicate_requests.to_string(),
+    );
+    line(
+        "tests given up after 4 failed submissions (flag: infrastructure error)",
+        given_up.count().to_string(),
+    );
     line(
         "PRs with correct final flags for their head commit",
-        format!("{} / {}", scenario.prs.len() - wrong_flags.len(), scenario.prs.len()),
+        format!(
+            "{} / {}",
+            scenario.prs.len() - wrong_flags.len(),
+            scenario.prs.len()
+        ),
     );
     line(
         "tasks running / due / waiting (non-periodic)",
@@ -1075,7 +1282,11 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     );
     line(
         "dead tasks (expected: one per PR whose build Koji refuses)",
-        format!("{} (expected {}) {reasons:?}", state.dead.len(), doomed_prs.len()),
+        format!(
+            "{} (expected {}) {reasons:?}",
+            state.dead.len(),
+            doomed_prs.len()
+        ),
     );
     line("unexpected dead tasks", unexpected_dead.len().to_string());
     line(
@@ -1102,9 +1313,16 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         problems.push(format!("{error:#}"));
     }
     if !lost.is_empty() {
-        problems.push(format!("{} messages lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]));
+        problems.push(format!(
+            "{} messages lost, e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        ));
     }
-    if outcomes.keys().any(|outcome| *outcome != "processed" && *outcome != "ignored") {
+    if outcomes
+        .keys()
+        .any(|outcome| *outcome != "processed" && *outcome != "ignored")
+    {
         problems.push(format!("stored messages not processed: {outcomes:?}"));
     }
     if wrongly_stored + unexpected_stored > 0 || left_in_queue > 0 {
@@ -1113,11 +1331,18 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
         ));
     }
     if duplicate_builds > 0 {
-        let duplicates: Vec<_> = builds_per_key.iter().filter(|(_, count)| **count > 1).collect();
-        problems.push(format!("{duplicate_builds} duplicate Koji builds: {duplicates:?}"));
+        let duplicates: Vec<_> = builds_per_key
+            .iter()
+            .filter(|(_, count)| **count > 1)
+            .collect();
+        problems.push(format!(
+            "{duplicate_builds} duplicate Koji builds: {duplicates:?}"
+        ));
     }
     if duplicate_requests > 0 {
-        problems.push(format!("{duplicate_requests} duplicate Testing Farm requests"));
+        problems.push(format!(
+            "{duplicate_requests} duplicate Testing Farm requests"
+        ));
     }
     if !wrong_flags.is_empty() {
         problems.push(format!(

@@ -16,8 +16,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use fedora_ci::clients::koji::xmlrpc;
-use tokio::net::{TcpListener, TcpStream};
 use serde_json::Value as Json;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,7 @@ struct Records {
     faults: BTreeMap<Fault, u64>,
     builds: Vec<CreatedBuild>,
     testing_farm_requests: Vec<(String, Json)>,
+    testing_farm_failed_submissions: Vec<Json>,
 }
 
 struct Shared {
@@ -158,6 +159,11 @@ impl FaultProxy {
         self.records().testing_farm_requests.clone()
     }
 
+    /// Request bodies whose submission the service saw fail (Testing Farm only).
+    pub fn testing_farm_failed_submissions(&self) -> Vec<Json> {
+        self.records().testing_farm_failed_submissions.clone()
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, Records> {
         self.shared.records.lock().unwrap()
     }
@@ -165,7 +171,13 @@ impl FaultProxy {
 
 impl Shared {
     fn count(&self, fault: Fault) {
-        *self.records.lock().unwrap().faults.entry(fault).or_default() += 1;
+        *self
+            .records
+            .lock()
+            .unwrap()
+            .faults
+            .entry(fault)
+            .or_default() += 1;
     }
 
     fn choose_fault(&self, permanent: bool) -> Option<Fault> {
@@ -226,6 +238,19 @@ async fn handle(
     let fault = shared.choose_fault(doomed.is_some());
     if let Some(fault) = fault {
         shared.count(fault);
+        if fault != Fault::Slow
+            && shared.service == Service::TestingFarm
+            && method == Method::POST
+            && uri.path().ends_with("/requests")
+        {
+            let request = serde_json::from_slice(&body).unwrap_or(Json::Null);
+            shared
+                .records
+                .lock()
+                .unwrap()
+                .testing_farm_failed_submissions
+                .push(request);
+        }
     }
     match fault {
         Some(Fault::Permanent) => {
@@ -257,7 +282,10 @@ async fn handle(
             return StatusCode::GATEWAY_TIMEOUT.into_response();
         }
         Some(Fault::Slow) => {
-            let delay = shared.settings.client_timeout.mul_f64(rand::random_range(0.05..0.5));
+            let delay = shared
+                .settings
+                .client_timeout
+                .mul_f64(rand::random_range(0.05..0.5));
             tokio::time::sleep(delay).await;
         }
         Some(Fault::TimeoutAnswerLost) | None => {}

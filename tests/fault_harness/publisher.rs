@@ -42,7 +42,10 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn start(amqp_url: &str, prefix: &str) -> Publisher {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/publish_stream.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/publish_stream.py"
+        );
         let mut child = tokio::process::Command::new(crate::common::python::python())
             .args([script, amqp_url])
             .stdin(std::process::Stdio::piped())

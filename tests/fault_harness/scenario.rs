@@ -190,10 +190,9 @@ pub fn pull_request_body(plan: &PrPlan, namespace: &str, sha: &str, agent: &str)
         .replace("rpms/optee_os", &format!("{namespace}/{}", plan.package))
         .replace("optee_os", plan.package);
     let mut body: Json = serde_json::from_str(&text).unwrap();
-    let package_id = plan
-        .package
-        .bytes()
-        .fold(1000u64, |hash, byte| hash * 31 % 1_000_000 + u64::from(byte));
+    let package_id = plan.package.bytes().fold(1000u64, |hash, byte| {
+        hash * 31 % 1_000_000 + u64::from(byte)
+    });
     let pr = &mut body["pullrequest"];
     pr["id"] = json!(plan.id);
     pr["uid"] = json!(uuid::Uuid::new_v4().simple().to_string());
