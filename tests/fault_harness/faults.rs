@@ -291,6 +291,7 @@ async fn handle(
         Some(Fault::TimeoutAnswerLost) | None => {}
     }
     let body_copy = body.clone();
+    let is_post = method == Method::POST;
     let response = forward(&shared, method, &uri, &headers, body).await;
     if let (Some(call), Ok((status, _, answer))) = (&koji_call, &response)
         && call.method == "build"
@@ -313,6 +314,7 @@ async fn handle(
     }
     if let Ok((status, _, answer)) = &response
         && shared.service == Service::TestingFarm
+        && is_post
         && uri.path().ends_with("/requests")
         && status.is_success()
         && let Ok(created) = serde_json::from_slice::<Json>(answer)
