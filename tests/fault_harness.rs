@@ -374,17 +374,12 @@ struct Drivers {
 }
 
 impl Drivers {
-    fn idle(
-        &self,
-        koji: &FakeKojiHub,
-        proxies: (&FaultProxy, &FaultProxy),
-        seen: (usize, usize),
-    ) -> bool {
+    fn idle(&self, fakes: &Fakes, seen: (usize, usize)) -> bool {
         self.koji_in_flight.load(Ordering::SeqCst) == 0
             && self.testing_farm_in_flight.load(Ordering::SeqCst) == 0
-            && self.koji_published.load(Ordering::SeqCst) == koji.messages().len()
-            && proxies.0.builds().len() == seen.0
-            && proxies.1.testing_farm_requests().len() == seen.1
+            && self.koji_published.load(Ordering::SeqCst) == fakes.koji.messages().len()
+            && created_builds(&fakes.koji).len() == seen.0
+            && fakes.testing_farm.request_ids().len() == seen.1
     }
 }
 
@@ -401,7 +396,7 @@ fn drive_koji(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let builds = fakes.koji_proxy.builds();
+            let builds = created_builds(&fakes.koji);
             for build in &builds[seen_builds.load(Ordering::SeqCst)..] {
                 drivers.koji_in_flight.fetch_add(1, Ordering::SeqCst);
                 let outcome = match scenario.commit_of_source(&build.source) {
@@ -462,25 +457,28 @@ fn drive_testing_farm(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = reqwest::Client::new();
+        let mut seen = HashSet::new();
         loop {
-            let requests = fakes.testing_farm_proxy.testing_farm_requests();
-            let sources: HashMap<String, String> = fakes
-                .koji_proxy
-                .builds()
+            let ids = fakes.testing_farm.request_ids();
+            let sources: HashMap<String, String> = created_builds(&fakes.koji)
                 .into_iter()
                 .map(|build| (build.task_id.to_string(), build.source))
                 .collect();
-            for (id, request) in &requests[seen_requests.load(Ordering::SeqCst)..] {
+            let new: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
+            for id in new {
+                let Some(request) = stored_request(&http, &fakes, id).await else {
+                    continue;
+                };
+                seen.insert(id.clone());
                 drivers
                     .testing_farm_in_flight
                     .fetch_add(1, Ordering::SeqCst);
-                let fails = koji_task_ids(request)
+                let fails = koji_task_ids(&request)
                     .first()
                     .and_then(|task| sources.get(task))
                     .and_then(|source| scenario.commit_of_source(source))
                     .is_some_and(|commit| commit.tests_fail);
                 let overall = if fails { "failed" } else { "passed" };
-                let webhook = request["notification"]["webhook"].clone();
                 let (fakes, drivers, http, id) =
                     (fakes.clone(), drivers.clone(), http.clone(), id.clone());
                 tokio::spawn(async move {
@@ -495,14 +493,14 @@ fn drive_testing_farm(
                         tokio::time::sleep(Duration::from_millis(300)).await;
                     }
                     if state.as_deref() == Some("complete") {
-                        deliver(&http, &webhook, &id, &drivers).await;
+                        deliver(&http, &fakes, &id, &drivers).await;
                     }
                     drivers
                         .testing_farm_in_flight
                         .fetch_sub(1, Ordering::SeqCst);
                 });
             }
-            seen_requests.store(requests.len(), Ordering::SeqCst);
+            seen_requests.store(seen.len(), Ordering::SeqCst);
             if drivers.stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -511,7 +509,41 @@ fn drive_testing_farm(
     })
 }
 
-async fn deliver(http: &reqwest::Client, webhook: &Json, id: &str, drivers: &Drivers) {
+/// A request as the fake Testing Farm stores it (`GET /requests/{id}`, read directly).
+async fn stored_request(http: &reqwest::Client, fakes: &Fakes, id: &str) -> Option<Json> {
+    let url = format!("{}/requests/{id}", fakes.testing_farm.api_url());
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
+/// A scratch build the fake hub created.
+struct CreatedBuild {
+    task_id: i64,
+    source: String,
+    target: String,
+}
+
+/// Every scratch build the fake hub created, oldest first.
+fn created_builds(koji: &FakeKojiHub) -> Vec<CreatedBuild> {
+    koji.builds()
+        .into_iter()
+        .map(|(task_id, request)| CreatedBuild {
+            task_id,
+            source: request[0].as_str().unwrap_or_default().to_owned(),
+            target: request[1].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+async fn deliver(http: &reqwest::Client, fakes: &Fakes, id: &str, drivers: &Drivers) {
+    // Every request carries the same webhook: the service's.
+    let webhook = fakes
+        .testing_farm
+        .submitted()
+        .iter()
+        .find_map(|request| request["notification"]["webhook"].as_object().cloned());
+    let Some(webhook) = webhook else {
+        return;
+    };
     let (Some(url), Some(token)) = (webhook["url"].as_str(), webhook["token"].as_str()) else {
         return;
     };
@@ -533,7 +565,11 @@ async fn deliver(http: &reqwest::Client, webhook: &Json, id: &str, drivers: &Dri
 
 /// The Koji tasks a Testing Farm request tests (`KOJI_TASK_ID` of each environment).
 fn koji_task_ids(request: &Json) -> Vec<String> {
-    request["environments"]
+    let environments = match request.get("environments_requested") {
+        Some(stored) => stored,
+        None => &request["environments"],
+    };
+    environments
         .as_array()
         .into_iter()
         .flatten()
@@ -780,7 +816,7 @@ struct GivenUp {
 const SUBMIT_ATTEMPTS: usize = 4;
 
 impl GivenUp {
-    fn from(fakes: &Fakes) -> GivenUp {
+    async fn from(fakes: &Fakes) -> GivenUp {
         let key = |request: &Json| {
             (
                 koji_task_ids(request).first().cloned().unwrap_or_default(),
@@ -791,12 +827,13 @@ impl GivenUp {
         for request in fakes.testing_farm_proxy.testing_farm_failed_submissions() {
             *failed.entry(key(&request)).or_default() += 1;
         }
-        let accepted = fakes
-            .testing_farm_proxy
-            .testing_farm_requests()
-            .iter()
-            .map(|(_, request)| key(request))
-            .collect();
+        let http = reqwest::Client::new();
+        let mut accepted = HashSet::new();
+        for id in fakes.testing_farm.request_ids() {
+            if let Some(request) = stored_request(&http, fakes, &id).await {
+                accepted.insert(key(&request));
+            }
+        }
         GivenUp { failed, accepted }
     }
 
@@ -1035,8 +1072,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let deadline = Instant::now() + size.settle;
     let quiet = || {
         drivers.idle(
-            &fakes.koji,
-            (&fakes.koji_proxy, &fakes.testing_farm_proxy),
+            &fakes,
             (
                 seen_builds.load(Ordering::SeqCst),
                 seen_requests.load(Ordering::SeqCst),
@@ -1133,7 +1169,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     }
 
     let mut builds_per_key: HashMap<(String, String), usize> = HashMap::new();
-    for build in fakes.koji_proxy.builds() {
+    for build in created_builds(&fakes.koji) {
         *builds_per_key
             .entry((build.source, build.target))
             .or_default() += 1;
@@ -1149,7 +1185,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     let tf_requests: usize = requests_per_key.values().sum();
     let duplicate_requests: usize = requests_per_key.values().map(|count| count - 1).sum();
 
-    let given_up = GivenUp::from(&fakes);
+    let given_up = GivenUp::from(&fakes).await;
     let mut wrong_flags = Vec::new();
     for plan in &scenario.prs {
         let actual = actual_flags(&fakes, plan);

@@ -66,20 +66,10 @@ pub struct FaultSettings {
     pub doomed: Option<DoomedBuild>,
 }
 
-/// A `build` call the fake hub accepted: its task, source and target.
-#[derive(Clone, Debug)]
-pub struct CreatedBuild {
-    pub task_id: i64,
-    pub source: String,
-    pub target: String,
-}
-
 #[derive(Default)]
 struct Records {
     calls: u64,
     faults: BTreeMap<Fault, u64>,
-    builds: Vec<CreatedBuild>,
-    testing_farm_requests: Vec<(String, Json)>,
     testing_farm_failed_submissions: Vec<Json>,
 }
 
@@ -147,16 +137,6 @@ impl FaultProxy {
 
     pub fn faults(&self) -> BTreeMap<Fault, u64> {
         self.records().faults.clone()
-    }
-
-    /// Builds the fake hub accepted, oldest first (Koji only).
-    pub fn builds(&self) -> Vec<CreatedBuild> {
-        self.records().builds.clone()
-    }
-
-    /// Requests the fake Testing Farm accepted: its id and the body (Testing Farm only).
-    pub fn testing_farm_requests(&self) -> Vec<(String, Json)> {
-        self.records().testing_farm_requests.clone()
     }
 
     /// Request bodies whose submission the service saw fail (Testing Farm only).
@@ -290,44 +270,7 @@ async fn handle(
         }
         Some(Fault::TimeoutAnswerLost) | None => {}
     }
-    let body_copy = body.clone();
-    let is_post = method == Method::POST;
     let response = forward(&shared, method, &uri, &headers, body).await;
-    if let (Some(call), Ok((status, _, answer))) = (&koji_call, &response)
-        && call.method == "build"
-        && status.is_success()
-        && let Ok(Ok(task_id)) = xmlrpc::decode_response(&String::from_utf8_lossy(answer))
-        && let Some(task_id) = task_id.as_i64()
-    {
-        let text = |index: usize| {
-            call.args
-                .get(index)
-                .and_then(|value| value.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        shared.records.lock().unwrap().builds.push(CreatedBuild {
-            task_id,
-            source: text(0),
-            target: text(1),
-        });
-    }
-    if let Ok((status, _, answer)) = &response
-        && shared.service == Service::TestingFarm
-        && is_post
-        && uri.path().ends_with("/requests")
-        && status.is_success()
-        && let Ok(created) = serde_json::from_slice::<Json>(answer)
-        && let Some(id) = created["id"].as_str()
-    {
-        let request = serde_json::from_slice(&body_copy).unwrap_or(Json::Null);
-        shared
-            .records
-            .lock()
-            .unwrap()
-            .testing_farm_requests
-            .push((id.to_owned(), request));
-    }
     if fault == Some(Fault::TimeoutAnswerLost) {
         tokio::time::sleep(shared.beyond_timeout()).await;
     }
