@@ -791,7 +791,11 @@ fn logs_of(processes: &Mutex<Vec<ServiceProcess>>, api: &ServiceProcess) -> Stri
 
 /// The Fedora CI test a Testing Farm request runs, by its tmt repository and plan.
 fn test_name(request: &Json) -> String {
-    let fmf = &request["test"]["fmf"];
+    // `tmt` as submitted; Testing Farm shows it back under its alias `fmf`.
+    let fmf = match request["test"].get("tmt") {
+        Some(tmt) => tmt,
+        None => &request["test"]["fmf"],
+    };
     fedora_ci::helpers::testing_farm::default_tests()
         .into_iter()
         .find(|test| {
