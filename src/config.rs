@@ -218,6 +218,9 @@ pub struct WorkerConfig {
     pub poll_interval_ms: u64,
     /// On SIGTERM, how long running tasks may finish before they are handed back.
     pub shutdown_grace_seconds: u64,
+    /// A Koji build or Testing Farm request whose submission failed transiently is tried
+    /// again after this long, then after twice as long each time.
+    pub submission_retry_seconds: u64,
 }
 
 impl Default for WorkerConfig {
@@ -227,6 +230,7 @@ impl Default for WorkerConfig {
             lease_seconds: 60,
             poll_interval_ms: 1000,
             shutdown_grace_seconds: 25,
+            submission_retry_seconds: 60,
         }
     }
 }
@@ -358,6 +362,9 @@ pub struct Config {
     pub koji_key: Option<PathBuf>,
     /// Where the ELN package lists live (`view-all-source-package-name-list--view-eln*.txt`).
     pub eln_package_lists_url: String,
+    /// How long one call to Koji, Pagure, Testing Farm or the ELN lists may take, from
+    /// sending it to the last byte of the answer, before it counts as a (transient) failure.
+    pub request_timeout_seconds: u64,
     /// The Fedora CI tests, in the order they are submitted; data, so that a new shared test
     /// needs no release. Defaults to packit-service's six.
     pub fedora_ci_tests: Vec<crate::helpers::testing_farm::FedoraCiTest>,
@@ -400,6 +407,7 @@ impl Default for Config {
             koji_cert: None,
             koji_key: None,
             eln_package_lists_url: crate::clients::eln::DEFAULT_BASE_URL.to_owned(),
+            request_timeout_seconds: 60,
             fedora_ci_tests: crate::helpers::testing_farm::default_tests(),
             sentry_dsn: None,
             api: ApiConfig::default(),
@@ -507,6 +515,12 @@ impl Config {
                 "must start with postgres://, postgresql:// or sqlite:",
             )
         })?;
+        if self.request_timeout_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "request_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
         let prefix = &self.comment_command_prefix;
         if !prefix.starts_with('/') || prefix.len() < 2 || prefix.contains(char::is_whitespace) {
             return Err(ConfigError::invalid(

@@ -182,7 +182,7 @@ impl KojiScratchBuild {
             Err(CallError::Service(error))
                 if error.is_transient() && !tasks::current_attempt().is_last() =>
             {
-                let delay = submission_retry_delay(tasks::current_attempt().number);
+                let delay = submission_retry_delay(ctx, tasks::current_attempt().number);
                 let update = KojiBuildUpdate {
                     status: Some("retry"),
                     data: Some(json!({"error": error.to_string()})),

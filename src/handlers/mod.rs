@@ -118,9 +118,11 @@ pub fn minutes(delay: std::time::Duration) -> String {
     }
 }
 
-/// The delay before retrying a failed submission: 1, 2, 4 … minutes, as packit-service's
-/// handler-level retries.
-pub fn submission_retry_delay(attempt: i32) -> std::time::Duration {
+/// The delay before retrying a failed submission: `worker.submission_retry_seconds`, then
+/// twice as long each time (1, 2, 4 … minutes by default, as packit-service's handler-level
+/// retries).
+pub fn submission_retry_delay(ctx: &Context, attempt: i32) -> std::time::Duration {
     let exponent = attempt.saturating_sub(1).clamp(0, 10) as u32;
-    std::time::Duration::from_secs(60 * 2u64.pow(exponent))
+    let first = ctx.config.worker.submission_retry_seconds;
+    std::time::Duration::from_secs(first.saturating_mul(2u64.pow(exponent)))
 }

@@ -100,7 +100,13 @@ impl BackgroundTask for SetFlag {
                     self.uid
                 )));
             };
-            if round == 0 && flag.posted_seq >= flag.wanted_seq {
+            // A later attempt cannot trust `posted_seq`: the attempt before it may have died
+            // after its (older) post reached Pagure, behind the back of the one that recorded
+            // the newest post.
+            if round == 0
+                && flag.posted_seq >= flag.wanted_seq
+                && tasks::current_attempt().number <= 1
+            {
                 return Ok(());
             }
             self.post(ctx, &flag).await?;

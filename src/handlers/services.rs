@@ -87,12 +87,18 @@ fn koji_credentials(config: &Config) -> anyhow::Result<KojiCredentials> {
 impl Services {
     /// The real clients, configured from `config`.
     pub fn from_config(config: &Config, store: Store) -> anyhow::Result<Services> {
-        let timeouts = Timeouts::default();
+        let timeouts = Timeouts {
+            request: Duration::from_secs(config.request_timeout_seconds),
+            ..Timeouts::default()
+        };
         let retry = RetryPolicy::default();
         let koji = KojiHubClient::new(
             &config.koji_hub_url,
             koji_credentials(config)?,
-            KojiClientOptions::default(),
+            KojiClientOptions {
+                timeouts,
+                ..KojiClientOptions::default()
+            },
         )?;
         let forge: Arc<dyn Forge> = Arc::new(PagureClient::new(
             &config.pagure_url,

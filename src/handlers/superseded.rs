@@ -28,6 +28,17 @@ impl BackgroundTask for CancelSuperseded {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        // This task may run late (a retry, a worker that died): if a newer push came in the
+        // meantime, its own cancellation applies, and this one would cancel the new head.
+        let head = runs::head_commit(&ctx.store, self.pull_request_id).await?;
+        if head.as_deref() != Some(self.head_sha.as_str()) {
+            info!(
+                commit = %self.head_sha,
+                head = head.as_deref().unwrap_or_default(),
+                "no longer the head commit; nothing to cancel for it"
+            );
+            return Ok(());
+        }
         let short: String = self.head_sha.chars().take(7).collect();
         let description = format!("Superseded by the newer commit {short}.");
         self.cancel_builds(ctx, &description).await?;

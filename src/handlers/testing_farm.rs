@@ -341,7 +341,7 @@ impl Submitter<'_> {
             Err(CallError::Service(error))
                 if error.is_transient() && !tasks::current_attempt().is_last() =>
             {
-                let delay = submission_retry_delay(tasks::current_attempt().number);
+                let delay = submission_retry_delay(ctx, tasks::current_attempt().number);
                 let description = format!(
                     "Failed to submit tests. The task will be retried in {}.",
                     minutes(delay)

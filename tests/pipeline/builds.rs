@@ -1,8 +1,10 @@
 //! Scratch builds from pull-request events: the Koji call, ELN, flags per Koji state,
 //! superseded pushes, retries, skip ci, retirement, opt-in and opt-out, shadow mode.
 
-use fedora_ci::db::flags;
+use fedora_ci::db::{Store, flags};
 use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure};
+use fedora_ci::handlers::superseded::CancelSuperseded;
+use fedora_ci::tasks;
 use serde_json::{Value as Json, json};
 
 use crate::stack::{OPTEE, OPTEE_SHA, Stack};
@@ -232,6 +234,70 @@ async fn a_new_push_cancels_the_old_build_and_old_results_never_touch_the_head()
     let head_after = stack.flag("rpms/optee_os", 2, head_name).unwrap();
     assert_eq!(head_after["comment"], "RPM build was submitted ...");
     stack.stop().await;
+}
+
+/// A cancellation that runs late (a retry, or a worker that died) for a commit that is no
+/// longer the head cancels nothing: the newer push's own cancellation applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_cancellation_for_an_older_commit_leaves_the_new_head_alone() {
+    let stack = Stack::start(|_| {}).await;
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+    stack.settle().await;
+    let new_sha = "1111111111111111111111111111111111111111";
+    stack
+        .deliver_fixture("pagure_pr_new.json", |body| {
+            body["pullrequest"]["commit_stop"] = json!(new_sha);
+        })
+        .await;
+    stack.settle().await;
+    let cancels_before = koji_cancels(&stack);
+
+    // The first push's cancellation, run again now.
+    let Store::Postgres(pool) = &stack.store else {
+        panic!("the pipeline tests run on PostgreSQL");
+    };
+    let pull_request_id: i32 = sqlx::query_scalar("SELECT id FROM pull_requests")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut tx = stack.store.begin().await.unwrap();
+    tasks::enqueue(
+        &mut tx,
+        &CancelSuperseded {
+            pull_request_id,
+            head_sha: OPTEE_SHA.to_owned(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    stack.settle().await;
+
+    assert_eq!(koji_cancels(&stack), cancels_before);
+    let head = stack
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - scratch build - rawhide [1111111]",
+        )
+        .unwrap();
+    assert_eq!(
+        (head["status"].as_str(), head["comment"].as_str()),
+        (Some("pending"), Some("RPM build was submitted ..."))
+    );
+    stack.stop().await;
+}
+
+fn koji_cancels(stack: &Stack) -> usize {
+    stack
+        .koji
+        .calls()
+        .iter()
+        .filter(|call| call.call.method == "cancelTask")
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

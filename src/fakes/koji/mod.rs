@@ -155,6 +155,18 @@ impl FakeKojiHub {
         lock(&self.shared.messages).clone()
     }
 
+    /// Every scratch build the hub created (its `build` tasks), oldest first: the task id and
+    /// the call's `[source, target, opts]`.
+    pub fn builds(&self) -> Vec<(i64, Json)> {
+        lock(&self.shared.hub)
+            .tasks
+            .tasks
+            .iter()
+            .filter(|(_, task)| task.info.get("method").and_then(Json::as_str) == Some("build"))
+            .map(|(id, task)| (*id, task.request.clone()))
+            .collect()
+    }
+
     /// Task state change messages from now on, as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<TaskStateChange> {
         self.shared.message_sender.subscribe()
