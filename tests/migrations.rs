@@ -131,6 +131,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "last_error",
             "created_at",
             "updated_at",
+            "reclaims",
         ],
     ),
     (
