@@ -84,12 +84,7 @@ async fn pr_opened_builds_rawhide_and_eln_with_packits_uids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_follow_each_koji_state_and_failure_starts_log_detective() {
-    let stack = Stack::start(|_| {}).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
+    let stack = Stack::with_pr_opened().await;
     assert_eq!(
         stack.koji_builds().len(),
         1,
@@ -178,12 +173,7 @@ async fn flags_follow_each_koji_state_and_failure_starts_log_detective() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_push_cancels_the_old_build_and_old_results_never_touch_the_head() {
-    let stack = Stack::start(|_| {}).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
+    let stack = Stack::with_pr_opened().await;
     let old_task = task_id_of(&stack, "rawhide");
     assert!(stack.koji.start_build(old_task));
 
@@ -240,12 +230,7 @@ async fn a_new_push_cancels_the_old_build_and_old_results_never_touch_the_head()
 /// longer the head cancels nothing: the newer push's own cancellation applies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_cancellation_for_an_older_commit_leaves_the_new_head_alone() {
-    let stack = Stack::start(|_| {}).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
+    let stack = Stack::with_pr_opened().await;
     let new_sha = "1111111111111111111111111111111111111111";
     stack
         .deliver_fixture("pagure_pr_new.json", |body| {

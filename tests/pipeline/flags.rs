@@ -37,12 +37,7 @@ async fn want(stack: &Stack, uid: &str, comment: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_post_that_lands_last_is_posted_over() {
-    let stack = Stack::start(|_| {}).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
+    let stack = Stack::with_pr_opened().await;
     let uid = stack.flag("rpms/optee_os", 2, RAWHIDE_BUILD).unwrap()["uid"]
         .as_str()
         .unwrap()

@@ -45,6 +45,18 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The default stack after `pagure_pr_new.json` (optee_os with `rawhide` and `eln`
+    /// branches) has been processed: builds submitted, first flags set.
+    pub async fn with_pr_opened() -> Stack {
+        let stack = Stack::start(|_| {}).await;
+        stack
+            .pagure
+            .set_branches("rpms/optee_os", &["rawhide", "eln"]);
+        stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+        stack.settle().await;
+        stack
+    }
+
     /// Starts the fakes and a worker on a fresh PostgreSQL schema. The base configuration is
     /// packit-service's staging one (check prefix `Packit-stg`), with optee_os opted in.
     pub async fn start(configure: impl FnOnce(&mut Config)) -> Stack {

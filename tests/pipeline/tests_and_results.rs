@@ -151,12 +151,7 @@ async fn notify(stack: &Stack, request_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_update_each_test_flag_and_the_poll_catches_lost_notifications() {
-    let stack = Stack::start(|_| {}).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
+    let stack = Stack::with_pr_opened().await;
     build_and_succeed(&stack, "rawhide").await;
     let submitted = stack.testing_farm.submitted();
     assert_eq!(submitted.len(), 5, "no .fmf/version: no custom test");
