@@ -843,6 +843,43 @@ impl GivenUp {
         let key = (task.to_owned(), test.to_owned());
         !self.accepted.contains(&key) && self.failed.get(&key).is_some_and(|count| *count > 0)
     }
+
+    /// Testing Farm holds a request for the test and also failed some of its submissions: an
+    /// attempt whose answer was lost may have created that request, and when every later
+    /// attempt failed too, the service gave up without knowing it. This is the open window of
+    /// `docs/reliability.md` ("A request created by an attempt whose answer was lost"); the
+    /// harness counts it apart instead of hiding it among the correct flags.
+    fn may_be_orphaned(&self, task: &str, test: &str) -> bool {
+        let key = (task.to_owned(), test.to_owned());
+        self.accepted.contains(&key) && self.failed.get(&key).is_some_and(|count| *count > 0)
+    }
+}
+
+/// Where the head's flag for a test shows the infrastructure error although Testing Farm ran
+/// a request for it (see [`GivenUp::may_be_orphaned`]), expects that flag; returns how many.
+fn accept_orphaned_requests(
+    plan: &PrPlan,
+    head_task: &str,
+    given_up: &GivenUp,
+    expected: &mut [String],
+    actual: &[String],
+) -> usize {
+    let mut orphaned = 0;
+    for test in TESTS {
+        if !given_up.may_be_orphaned(head_task, test) {
+            continue;
+        }
+        let gave_up = format!("{} | error | {GAVE_UP}", test_check(test, &plan.head().sha));
+        let prefix = format!("{} |", test_check(test, &plan.head().sha));
+        if actual.contains(&gave_up) {
+            for flag in expected.iter_mut().filter(|flag| flag.starts_with(&prefix)) {
+                *flag = gave_up.clone();
+                orphaned += 1;
+            }
+        }
+    }
+    expected.sort();
+    orphaned
 }
 
 const GAVE_UP: &str =
@@ -1169,6 +1206,7 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
 
     let given_up = GivenUp::from(&fakes).await;
     let mut gave_up = 0;
+    let mut orphaned = 0;
     let mut wrong_flags = Vec::new();
     for plan in &scenario.prs {
         let actual = actual_flags(&fakes, plan);
@@ -1180,7 +1218,8 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
             .and_then(|flag| flag["url"].as_str().map(str::to_owned))
             .and_then(|url| url.rsplit("taskID=").next().map(str::to_owned))
             .unwrap_or_default();
-        let expected = expected_flags(plan, &head_task, &given_up);
+        let mut expected = expected_flags(plan, &head_task, &given_up);
+        orphaned += accept_orphaned_requests(plan, &head_task, &given_up, &mut expected, &actual);
         gave_up += expected
             .iter()
             .filter(|flag| flag.ends_with(GAVE_UP))
@@ -1289,7 +1328,11 @@ async fn the_service_loses_nothing_and_does_nothing_twice_under_faults() {
     );
     line(
         "head tests without a request after failed submissions (flag: infrastructure error)",
-        gave_up.to_string(),
+        (gave_up - orphaned).to_string(),
+    );
+    line(
+        "head tests given up although an attempt whose answer was lost created a request (open)",
+        orphaned.to_string(),
     );
     line(
         "PRs with correct final flags for their head commit",
