@@ -89,11 +89,20 @@ pub struct Attempt {
     /// 1 for the first run.
     pub number: i32,
     pub max: i32,
+    /// Earlier runs whose worker stopped before they finished; they do not count in
+    /// `number` (see `db::tasks::reclaim_expired`).
+    pub reclaims: i32,
 }
 
 impl Attempt {
     pub fn is_last(self) -> bool {
         self.number >= self.max
+    }
+
+    /// No earlier run of this task started, finished or not: nothing it did can have
+    /// reached the outside world.
+    pub fn is_first_run(self) -> bool {
+        self.number <= 1 && self.reclaims == 0
     }
 }
 
@@ -103,9 +112,11 @@ tokio::task_local! {
 
 /// The attempt of the task this code runs in; outside a runner, a first and last attempt.
 pub fn current_attempt() -> Attempt {
-    ATTEMPT
-        .try_with(|attempt| *attempt)
-        .unwrap_or(Attempt { number: 1, max: 1 })
+    ATTEMPT.try_with(|attempt| *attempt).unwrap_or(Attempt {
+        number: 1,
+        max: 1,
+        reclaims: 0,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -470,6 +481,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         let attempt = Attempt {
             number: task.attempts,
             max: task.max_attempts,
+            reclaims: task.reclaims,
         };
         // Its own tokio task, so that a panic is caught as a JoinError rather than ending ours.
         let handle = AbortOnDropHandle::new(tokio::spawn(

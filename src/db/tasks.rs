@@ -44,6 +44,7 @@ pub struct ClaimedTask {
     pub payload: Json<Value>,
     pub attempts: i32,
     pub max_attempts: i32,
+    pub reclaims: i32,
 }
 
 /// How many tasks of a queue are in each state.
@@ -93,7 +94,7 @@ macro_rules! claim_sql {
             "WHERE id IN (SELECT id FROM tasks WHERE state = 'pending' AND queue = $4 AND run_at <= $3 ",
             "ORDER BY priority DESC, id LIMIT $5 ",
             $lock,
-            ") RETURNING id, name, queue, payload, attempts, max_attempts"
+            ") RETURNING id, name, queue, payload, attempts, max_attempts, reclaims"
         )
     };
 }

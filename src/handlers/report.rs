@@ -100,12 +100,12 @@ impl BackgroundTask for SetFlag {
                     self.uid
                 )));
             };
-            // A later attempt cannot trust `posted_seq`: the attempt before it may have died
-            // after its (older) post reached Pagure, behind the back of the one that recorded
-            // the newest post.
+            // A later run cannot trust `posted_seq`: the run before it may have died after
+            // its (older) post reached Pagure, behind the back of the one that recorded the
+            // newest post; a reclaimed run does not count as an attempt, so ask for any run.
             if round == 0
                 && flag.posted_seq >= flag.wanted_seq
-                && tasks::current_attempt().number <= 1
+                && tasks::current_attempt().is_first_run()
             {
                 return Ok(());
             }
