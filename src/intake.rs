@@ -148,9 +148,9 @@ pub async fn store_batch(
             }
         })
         .collect();
-    let headers: Vec<serde_json::Value> = keep
+    let headers: Vec<Cow<'_, serde_json::Value>> = keep
         .iter()
-        .map(|(message, _)| storable_json(&message.headers).into_owned())
+        .map(|(message, _)| storable_json(&message.headers))
         .collect();
     let reasons: Vec<Option<String>> = keep
         .iter()
@@ -170,7 +170,7 @@ pub async fn store_batch(
             |(((((message, _), id), body), headers), reason)| NewInbound {
                 message_id: id,
                 topic: &message.topic,
-                headers,
+                headers: headers.as_ref(),
                 body,
                 received_at: message.received_at,
                 outcome: if reason.is_some() {

@@ -61,7 +61,7 @@ pub async fn receive_results(
         message_id: Some(format!("testing-farm:{}", uuid::Uuid::new_v4())),
         topic: TESTING_FARM_RESULTS_TOPIC.to_owned(),
         headers: json!({}),
-        body: serde_json::to_vec(&notification).unwrap_or_default(),
+        body: Value::Object(notification).to_string().into_bytes(),
         received_at: Utc::now(),
     };
     let identity = intake::identity(&app.config);
