@@ -421,13 +421,27 @@ fn check_redacted_rendering(config: &Config) {
             );
         }
     }
+    // Where a URL is shown, its password is not. (The same text may rightly stand in a field
+    // that is no secret, such as another URL's user name.)
+    let shown_amqp_url = table
+        .get("messaging")
+        .and_then(|messaging| messaging.get("amqp_url"));
     let urls = [
-        ("database_url", config.database_url.expose()),
-        ("amqp_url", config.messaging.amqp_url.expose()),
+        (
+            "database_url",
+            config.database_url.expose(),
+            table.get("database_url"),
+        ),
+        (
+            "amqp_url",
+            config.messaging.amqp_url.expose(),
+            shown_amqp_url,
+        ),
     ];
-    for (key, url) in urls {
+    for (key, url, shown_url) in urls {
+        let shown_url = shown_url.and_then(toml::Value::as_str).unwrap_or_default();
         if let Some(password) = url_password(url) {
-            assert!(!shown.contains(password), "the {key} password is shown");
+            assert!(!shown_url.contains(password), "the {key} password is shown");
         }
     }
     let again = match Config::from_toml(&shown) {
