@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Contract check of the message fixtures against the publishers' own schema packages.
 
-The Rust tests of `src/events/` trust the fixtures in shared/fixtures to be real messages.
+The Rust tests of `src/events/` trust the fixtures in tests/fixtures to be real messages.
 This script holds them to the schemas the publishers ship (pagure-messages,
 koji-fedoramessaging-messages, both on fedora-messaging):
 
@@ -30,8 +30,8 @@ from koji_fedoramessaging_messages.task import TaskStateChangeV1
 from pagure_messages import pull_requests_schema as pagure
 
 HERE = Path(__file__).resolve().parent
-# shared/ always sits beside the repository, in CI too.
-DEFAULT_FIXTURES = HERE.parent.parent / "shared" / "fixtures"
+# The fixtures the tests use, copied into the repository (tests/fixtures/SOURCES.md).
+DEFAULT_FIXTURES = HERE.parent / "tests" / "fixtures"
 TOPIC_PREFIX = "org.fedoraproject.prod."
 
 SCHEMAS = {

@@ -221,6 +221,9 @@ pub struct WorkerConfig {
     /// A Koji build or Testing Farm request whose submission failed transiently is tried
     /// again after this long, then after twice as long each time.
     pub submission_retry_seconds: u64,
+    /// Where the `worker` role serves `/metrics` and its health (`/healthz`, `/readyz`);
+    /// empty: nowhere. `serve` exports everything on `api.bind` instead.
+    pub health_bind: String,
 }
 
 impl Default for WorkerConfig {
@@ -231,6 +234,7 @@ impl Default for WorkerConfig {
             poll_interval_ms: 1000,
             shutdown_grace_seconds: 25,
             submission_retry_seconds: 60,
+            health_bind: "0.0.0.0:8001".to_owned(),
         }
     }
 }
@@ -265,6 +269,9 @@ pub struct MessagingConfig {
     pub batch_size: usize,
     /// How long a batch waits to fill before it is stored anyway.
     pub batch_wait_ms: u64,
+    /// Where the `listen` role serves `/metrics` and its health (`/healthz`, `/readyz`);
+    /// empty: nowhere. `serve` exports everything on `api.bind` instead.
+    pub health_bind: String,
 }
 
 /// The public broker of Fedora's message bus.
@@ -285,6 +292,7 @@ impl Default for MessagingConfig {
             prefetch: 1000,
             batch_size: 500,
             batch_wait_ms: 20,
+            health_bind: "0.0.0.0:8002".to_owned(),
         }
     }
 }

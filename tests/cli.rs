@@ -207,7 +207,7 @@ fn every_command_has_help() -> anyhow::Result<()> {
 fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let fixture = format!(
-        "{}/../shared/fixtures/packit-service/pagure_pr_new.json",
+        "{}/tests/fixtures/packit-service/pagure_pr_new.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(&fixture)?)?;
@@ -265,7 +265,7 @@ async fn replay_stores_messages_once() -> anyhow::Result<()> {
     let db = TestDb::sqlite().await?;
     let store = db.store().await?;
     let fixtures = format!(
-        "{}/../shared/fixtures/packit-service",
+        "{}/tests/fixtures/packit-service",
         env!("CARGO_MANIFEST_DIR")
     );
     let files = [

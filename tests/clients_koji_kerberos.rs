@@ -207,7 +207,7 @@ mod with_kerberos {
                 .args(["--gssapi", "--recorded-calls"])
                 .arg(concat!(
                     env!("CARGO_MANIFEST_DIR"),
-                    "/../shared/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
+                    "/tests/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
                 ))
                 .env("KRB5_CONFIG", &realm.krb5_conf)
                 .env("KRB5_KTNAME", realm.path("service.keytab"))

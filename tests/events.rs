@@ -14,7 +14,7 @@ use fedora_ci::events::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const KOJI_TASK_TOPIC: &str = "org.fedoraproject.prod.buildsys.task.state.change";
 
 /// Every message file, with the topic to use when the file names none.

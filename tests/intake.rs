@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 fn fixture(path: &str, id: &str) -> Incoming {
     let full = format!(
-        "{}/../shared/fixtures/packit-service/{path}",
+        "{}/tests/fixtures/packit-service/{path}",
         env!("CARGO_MANIFEST_DIR")
     );
     let message = envelope::decode(&std::fs::read(full).unwrap(), None)

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
 
 fn fixture(path: &str) -> (String, Value) {
-    let full = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&full).unwrap();
     // Only the schema example lacks a topic; it is a task state change.
     let topic = "org.fedoraproject.prod.buildsys.task.state.change";

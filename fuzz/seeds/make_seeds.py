@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the fuzz seeds in fuzz/seeds/<target>/ from the shared fixtures.
+"""Writes the fuzz seeds in fuzz/seeds/<target>/ from the fixtures in tests/fixtures.
 
 Run from the repository root: `python3 fuzz/seeds/make_seeds.py [FIXTURES]` (FIXTURES defaults
-to ../shared/fixtures). The output is committed; SOURCES.md says where each seed came from.
+to tests/fixtures). The output is committed; SOURCES.md says where each seed came from.
 Only the standard library is used: XML-RPC documents are written by Python's xmlrpc.client,
 the same marshaller Koji's hub is built on.
 """
@@ -143,7 +143,7 @@ def config_seeds(repository):
 
 def main():
     repository = SEEDS.parent.parent
-    fixtures = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else repository / "../shared/fixtures")
+    fixtures = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else repository / "tests/fixtures")
     for target in ["message", "envelope", "testing_farm_webhook", "comment_command",
                    "xmlrpc_response", "xmlrpc_call", "config"]:
         shutil.rmtree(SEEDS / target, ignore_errors=True)

@@ -39,7 +39,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         relevant_percent: usize,
         /// The captured messages to build the stream from.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures"))]
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
         fixtures: PathBuf,
     },
 }

@@ -5,10 +5,10 @@
 use fedora_ci::config::Secret;
 use serde_json::Value as Json;
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 pub const HUB_CALLS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
+    "/tests/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
 );
 
 pub fn read_fixture(relative_path: &str) -> Json {
