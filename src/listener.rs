@@ -6,11 +6,16 @@
 //! `basic.ack` with `multiple`) only after that transaction committed. While the database is
 //! down nothing is acknowledged and the batch is retried; on any broker trouble it reconnects
 //! with backoff, for ever.
+//!
+//! What it knows of the broker (never connected, connected, reconnecting; connections made,
+//! failed attempts, the last error with the URL's password redacted) is kept in
+//! [`broker_status`] for the health endpoints and in the `fedora_ci_broker_*` metrics.
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
@@ -19,6 +24,7 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPUri, SASLMechanism};
 use lapin::{Connection, ConnectionProperties, message::Delivery};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -44,6 +50,152 @@ pub fn routing_keys(topic_prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where the listener stands with the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerState {
+    /// No attempt has reached the point of consuming yet.
+    NeverConnected,
+    /// Consuming.
+    Connected,
+    /// It was connected, lost the broker and tries again.
+    Reconnecting,
+}
+
+/// The listener's view of the broker, as the health endpoints show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BrokerStatus {
+    pub state: BrokerState,
+    /// The broker's URL, password redacted.
+    pub broker: String,
+    /// Attempts that reached the point of consuming.
+    pub connections: u64,
+    /// Attempts that failed before consuming, and connections lost since.
+    pub connection_failures: u64,
+    /// The last failure, password redacted.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub connected_since: Option<DateTime<Utc>>,
+}
+
+fn status_cell() -> &'static OnceLock<Mutex<BrokerStatus>> {
+    static STATUS: OnceLock<Mutex<BrokerStatus>> = OnceLock::new();
+    &STATUS
+}
+
+/// The broker status of the listener running in this process; `None` if none runs here.
+pub fn broker_status() -> Option<BrokerStatus> {
+    let cell = status_cell().get()?;
+    Some(match cell.lock() {
+        Ok(status) => status.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    })
+}
+
+fn update_status(change: impl FnOnce(&mut BrokerStatus)) {
+    if let Some(cell) = status_cell().get() {
+        let mut status = match cell.lock() {
+            Ok(status) => status,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        change(&mut status);
+    }
+}
+
+/// Starts the status of a listener of `broker` (the first listener's; one runs per process).
+pub fn start_status(broker: &str) {
+    let _ = status_cell().set(Mutex::new(BrokerStatus {
+        state: BrokerState::NeverConnected,
+        broker: db::redact_url(broker),
+        connections: 0,
+        connection_failures: 0,
+        last_error: None,
+        last_error_at: None,
+        connected_since: None,
+    }));
+    crate::metrics::global().set_broker_connected(false);
+}
+
+/// Consuming started.
+fn mark_connected() {
+    update_status(|status| {
+        status.state = BrokerState::Connected;
+        status.connections += 1;
+        status.connected_since = Some(Utc::now());
+    });
+    let metrics = crate::metrics::global();
+    metrics.broker_connection_attempt(true);
+    metrics.set_broker_connected(true);
+}
+
+/// An attempt failed or a connection was lost; returns whether the broker was ever reached.
+fn mark_failed(error: String, was_consuming: bool) -> bool {
+    let mut ever_connected = false;
+    update_status(|status| {
+        ever_connected = status.connections > 0;
+        status.state = if ever_connected {
+            BrokerState::Reconnecting
+        } else {
+            BrokerState::NeverConnected
+        };
+        status.connection_failures += 1;
+        status.last_error = Some(error);
+        status.last_error_at = Some(Utc::now());
+        status.connected_since = None;
+    });
+    let metrics = crate::metrics::global();
+    if !was_consuming {
+        metrics.broker_connection_attempt(false);
+    }
+    metrics.set_broker_connected(false);
+    ever_connected
+}
+
+/// `text` with the broker URL's password (and the URL itself) redacted.
+pub fn redact_broker_secret(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, &db::redact_url(url));
+    if let Some(password) = url_password(url).filter(|password| !password.is_empty()) {
+        text = text.replace(password, "[redacted]");
+        // lapin may print it percent-decoded.
+        if let Ok(decoded) = percent_decode(password)
+            && !decoded.is_empty()
+        {
+            text = text.replace(&decoded, "[redacted]");
+        }
+    }
+    text
+}
+
+fn url_password(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    userinfo.split_once(':').map(|(_, password)| password)
+}
+
+fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+}
+
 /// Consumes until `shutdown`, reconnecting after every failure.
 pub async fn run(
     config: &MessagingConfig,
@@ -51,10 +203,13 @@ pub async fn run(
     identity: &Identity,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let url = config.amqp_url.expose();
+    start_status(url);
     let tls = tls_config(config)?;
     let queue = config.queue.clone();
     let mut failures = 0;
     while !shutdown.is_cancelled() {
+        let mut consuming = false;
         let session = consume(
             config,
             queue.as_deref(),
@@ -62,21 +217,30 @@ pub async fn run(
             store,
             identity,
             shutdown,
+            &mut consuming,
         );
-        match session.await {
-            Ok(()) => return Ok(()),
+        let result = session.await;
+        match result {
+            Ok(()) => {
+                crate::metrics::global().set_broker_connected(false);
+                return Ok(());
+            }
             // Unstored deliveries stay unacknowledged: the broker redelivers them.
-            Err(_) if shutdown.is_cancelled() => return Ok(()),
+            Err(_) if shutdown.is_cancelled() => {
+                crate::metrics::global().set_broker_connected(false);
+                return Ok(());
+            }
             Err(error) => {
                 failures += 1;
+                let error = redact_broker_secret(&format!("{error:#}"), url);
+                let ever_connected = mark_failed(error.clone(), consuming);
                 let wait = backoff(Duration::from_secs(1), failures).min(Duration::from_secs(60));
-                warn!(
-                    broker = %db::redact_url(config.amqp_url.expose()),
-                    error = %format!("{error:#}"),
-                    attempt = failures,
-                    retry_in = ?wait,
-                    "lost the message broker; reconnecting"
-                );
+                let broker = db::redact_url(url);
+                if ever_connected {
+                    warn!(%broker, %error, attempt = failures, retry_in = ?wait, "lost the message broker; reconnecting");
+                } else {
+                    warn!(%broker, %error, attempt = failures, retry_in = ?wait, "cannot reach the message broker; retrying");
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = tokio::time::sleep(wait) => {}
@@ -95,6 +259,7 @@ async fn consume(
     store: &Store,
     identity: &Identity,
     shutdown: &CancellationToken,
+    consuming: &mut bool,
 ) -> anyhow::Result<()> {
     let mut uri: AMQPUri = config.amqp_url.expose().parse().map_err(|error: String| {
         anyhow::anyhow!("messaging.amqp_url is not an AMQP URL: {error}")
@@ -170,6 +335,8 @@ async fn consume(
         .await
         .context("starting to consume")?;
     info!(queue = %name, durable = queue.is_some(), "consuming fedora-messaging");
+    *consuming = true;
+    mark_connected();
 
     let batch_wait = Duration::from_millis(config.batch_wait_ms);
     let mut batch: Vec<Delivery> = Vec::with_capacity(config.batch_size);

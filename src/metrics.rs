@@ -25,6 +25,23 @@ struct TaskOutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceOutcomeLabels {
+    service: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueStateLabels {
     queue: String,
     state: String,
@@ -40,18 +57,29 @@ pub struct Metrics {
     queue_tasks: Family<QueueStateLabels, Gauge>,
     messages: Family<OutcomeLabels, Counter>,
     webhook_rejected: Family<OutcomeLabels, Counter>,
+    outbound_calls: Family<ServiceOutcomeLabels, Counter>,
+    broker_connected: Gauge,
+    broker_connection_attempts: Family<OutcomeLabels, Counter>,
+    shadow_mode: Gauge,
     pipeline: PipelineMetrics,
+}
+
+/// The commit this binary was built from: `FEDORA_CI_COMMIT` at build time, else "unknown".
+pub fn build_commit() -> &'static str {
+    option_env!("FEDORA_CI_COMMIT")
+        .filter(|commit| !commit.is_empty())
+        .unwrap_or("unknown")
 }
 
 /// Fedora CI's own metrics, named as packit-service names them (with the `fedora_ci_` prefix).
 struct PipelineMetrics {
     koji_builds_queued: Counter,
     koji_builds_started: Counter,
-    koji_builds_finished: Counter,
+    koji_builds_finished: Family<ResultLabels, Counter>,
     koji_build_finished_time: Histogram,
     test_runs_queued: Counter,
     test_runs_started: Counter,
-    test_runs_finished: Counter,
+    test_runs_finished: Family<ResultLabels, Counter>,
     test_run_finished_time: Histogram,
     first_initial_status_time: Histogram,
     log_detective_runs_started: Counter,
@@ -64,6 +92,11 @@ impl PipelineMetrics {
             let counter = Counter::default();
             registry.register(name, help, counter.clone());
             counter
+        };
+        let family = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<ResultLabels, Counter>::default();
+            registry.register(name, help, family.clone());
+            family
         };
         // Builds and tests take minutes to hours.
         let hours = || Histogram::new(exponential_buckets(30.0, 2.0, 12));
@@ -81,10 +114,10 @@ impl PipelineMetrics {
                 "koji_builds_started",
                 "Scratch builds Koji started",
             ),
-            koji_builds_finished: counter(
+            koji_builds_finished: family(
                 registry,
                 "koji_builds_finished",
-                "Scratch builds that finished",
+                "Scratch builds that finished, by result: success, failure, canceled",
             ),
             koji_build_finished_time: koji_build_finished_time.clone(),
             test_runs_queued: counter(
@@ -97,10 +130,11 @@ impl PipelineMetrics {
                 "test_runs_started",
                 "Testing Farm requests that started running",
             ),
-            test_runs_finished: counter(
+            test_runs_finished: family(
                 registry,
                 "test_runs_finished",
-                "Testing Farm requests that finished",
+                "Testing Farm requests that finished, by result (packit's labels: passed, \
+                 failed, error, canceled, skipped, needs_inspection, complete, unknown)",
             ),
             test_run_finished_time: test_run_finished_time.clone(),
             first_initial_status_time: first_initial_status_time.clone(),
@@ -192,9 +226,51 @@ impl Metrics {
             "Testing Farm webhook calls refused, by reason: unreadable (too large), not_json, bad_token, invalid",
             webhook_rejected.clone(),
         );
+        let outbound_calls = Family::<ServiceOutcomeLabels, Counter>::default();
+        registry.register(
+            "outbound_calls",
+            "Calls that change something in an external service (koji, testing-farm, pagure, \
+             logdetective), by outcome: succeeded, failed, planned (shadow mode: recorded, not sent)",
+            outbound_calls.clone(),
+        );
+        let broker_connected = Gauge::default();
+        registry.register(
+            "broker_connected",
+            "1 while the listener consumes from the message broker, else 0",
+            broker_connected.clone(),
+        );
+        let broker_connection_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "broker_connection_attempts",
+            "The listener's attempts to connect to the message broker and consume, by outcome: \
+             succeeded, failed",
+            broker_connection_attempts.clone(),
+        );
+        let shadow_mode = Gauge::default();
+        registry.register(
+            "shadow_mode",
+            "1 when calls that would change something are only recorded (dry_run), else 0",
+            shadow_mode.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                commit: build_commit().to_owned(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which version and commit run",
+            build_info,
+        );
         let pipeline = PipelineMetrics::register(&mut registry);
         Self {
             pipeline,
+            outbound_calls,
+            broker_connected,
+            broker_connection_attempts,
+            shadow_mode,
             webhook_rejected,
             messages,
             registry,
@@ -270,7 +346,17 @@ impl Metrics {
                 self.pipeline.koji_builds_started.inc();
             }
             Closed | Failed | Canceled => {
-                self.pipeline.koji_builds_finished.inc();
+                let result = match state {
+                    Closed => "success",
+                    Failed => "failure",
+                    _ => "canceled",
+                };
+                self.pipeline
+                    .koji_builds_finished
+                    .get_or_create(&ResultLabels {
+                        result: result.to_owned(),
+                    })
+                    .inc();
                 if let Some(seconds) = seconds_since(submitted) {
                     self.pipeline.koji_build_finished_time.observe(seconds);
                 }
@@ -295,7 +381,12 @@ impl Metrics {
             }
             "new" | "queued" => {}
             _ => {
-                self.pipeline.test_runs_finished.inc();
+                self.pipeline
+                    .test_runs_finished
+                    .get_or_create(&ResultLabels {
+                        result: result.to_owned(),
+                    })
+                    .inc();
                 if let Some(seconds) = seconds_since(submitted) {
                     self.pipeline.test_run_finished_time.observe(seconds);
                 }
@@ -314,6 +405,34 @@ impl Metrics {
 
     pub fn log_detective_run_finished(&self) {
         self.pipeline.log_detective_runs_finished.inc();
+    }
+
+    /// A call to an external service that changes something: `succeeded`, `failed`, or
+    /// `planned` (shadow mode).
+    pub fn outbound_call(&self, service: &str, outcome: &str) {
+        self.outbound_calls
+            .get_or_create(&ServiceOutcomeLabels {
+                service: service.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One attempt of the listener to connect and consume.
+    pub fn broker_connection_attempt(&self, succeeded: bool) {
+        self.broker_connection_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: if succeeded { "succeeded" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_broker_connected(&self, connected: bool) {
+        self.broker_connected.set(i64::from(connected));
+    }
+
+    pub fn set_shadow_mode(&self, on: bool) {
+        self.shadow_mode.set(i64::from(on));
     }
 
     /// Replaces the queue gauges with fresh counts.

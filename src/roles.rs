@@ -1,4 +1,4 @@
-//! The process roles behind the CLI: `serve`, `worker`, `api`, `migrate`.
+//! The process roles behind the CLI: `serve`, `worker`, `api`, `listen`, `migrate`.
 //!
 //! Each role opens the database lazily, so a process whose database is down starts, says so,
 //! and keeps retrying with backoff; `/api/healthz` answers 503 meanwhile.
@@ -135,58 +135,138 @@ pub fn runner(
     Ok(runner)
 }
 
-async fn serve_http(
-    config: Arc<Config>,
-    store: Store,
-    bind: &str,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(bind)
+/// Binds `bind`, or fails naming the address (before anything else of the role starts).
+async fn bind_http(bind: &str, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    info!(address = %listener.local_addr()?, "API listening");
-    let app = Arc::new(crate::api::App { store, config });
-    axum::serve(listener, crate::api::router(app))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("HTTP server failed")
+        .with_context(|| format!("cannot listen on {bind} ({what})"))
 }
 
-/// `fedora-ci api`: migrations (retried), then the HTTP API.
+/// Serves `app` on `listener` until `shutdown`; a failure cancels `shutdown`, so the rest of
+/// the process stops too.
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    what: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let address = listener
+        .local_addr()
+        .map(|address| address.to_string())
+        .unwrap_or_default();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .with_context(|| format!("{what} on {address} failed"));
+    if served.is_err() {
+        shutdown.cancel();
+    }
+    served
+}
+
+fn api_router(config: Arc<Config>, store: Store) -> axum::Router {
+    crate::api::router(Arc::new(crate::api::App { store, config }))
+}
+
+/// The health server of the `worker` and `listen` roles on `bind`; `None` when `bind` is
+/// empty. Binding fails naming the address.
+async fn health_server(
+    role: crate::api::Role,
+    bind: &str,
+    config: &Arc<Config>,
+    store: &Store,
+) -> anyhow::Result<Option<(tokio::net::TcpListener, axum::Router)>> {
+    if bind.is_empty() {
+        return Ok(None);
+    }
+    let listener = bind_http(bind, "health and metrics").await?;
+    info!(address = %listener.local_addr()?, "health and metrics listening");
+    let router = crate::api::role_router(role, store.clone(), config.clone());
+    Ok(Some((listener, router)))
+}
+
+/// Serves the health server, if any, until `shutdown`.
+async fn serve_health(
+    server: Option<(tokio::net::TcpListener, axum::Router)>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    match server {
+        Some((listener, router)) => serve_on(listener, router, "the health server", shutdown).await,
+        None => Ok(()),
+    }
+}
+
+/// `fedora-ci api`: migrations (retried), then the HTTP API. The address is bound first: a
+/// taken port ends the process with an error naming it.
 pub async fn api(
     config: Arc<Config>,
     bind: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let http = serve_http(config.clone(), store.clone(), bind, shutdown.clone());
+    let listener = bind_http(bind, "the API").await?;
+    info!(address = %listener.local_addr()?, "API listening");
+    // Runs no tasks: only an explicit dry_run says what the workers do.
+    if config.dry_run.is_some() {
+        crate::metrics::global()
+            .set_shadow_mode(crate::handlers::services::shadow_mode_reason(&config).is_some());
+    }
+    let http = serve_on(
+        listener,
+        api_router(config.clone(), store.clone()),
+        "the API",
+        shutdown.clone(),
+    );
     let migrations = migrate_with_retry(&store, &config, &shutdown);
     let (served, _) = tokio::join!(http, migrations);
     store.close().await;
     served
 }
 
-/// `fedora-ci worker`: runs tasks from `queues`; never migrates (the API does).
+/// `fedora-ci worker`: runs tasks from `queues`; never migrates (the API does). Serves its
+/// health and metrics on `worker.health_bind`.
 pub async fn worker(
     config: Arc<Config>,
     queues: &BTreeMap<String, usize>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let handle = runner(store.clone(), config, queues)?.start(shutdown);
+    let server = health_server(
+        crate::api::Role::Worker,
+        &config.worker.health_bind,
+        &config,
+        &store,
+    )
+    .await?;
+    let handle = runner(store.clone(), config, queues)?.start(shutdown.clone());
     info!("worker ready");
-    handle.wait().await;
+    let (_, served) = tokio::join!(handle.wait(), serve_health(server, shutdown));
     store.close().await;
-    Ok(())
+    served
 }
 
 /// `fedora-ci listen`: consumes fedora-messaging into the database; never migrates.
+/// Serves its health and metrics on `messaging.health_bind`.
 pub async fn listen(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = open_store(&config)?;
+    crate::listener::start_status(config.messaging.amqp_url.expose());
+    let server = health_server(
+        crate::api::Role::Listener,
+        &config.messaging.health_bind,
+        &config,
+        &store,
+    )
+    .await?;
     let identity = crate::intake::identity(&config);
-    let result = crate::listener::run(&config.messaging, &store, &identity, &shutdown).await;
+    let listening = async {
+        let result = crate::listener::run(&config.messaging, &store, &identity, &shutdown).await;
+        // An error ends the process: the health server stops too.
+        shutdown.cancel();
+        result
+    };
+    let (result, served) = tokio::join!(listening, serve_health(server, shutdown.clone()));
     store.close().await;
-    result
+    result.and(served)
 }
 
 /// The listener of `serve`, when `messaging.enabled`. A connection attempt in progress does
@@ -215,14 +295,26 @@ async fn listen_in_serve(config: &Config, store: &Store, shutdown: &Cancellation
 }
 
 /// `fedora-ci serve`: the API, a worker and (with `messaging.enabled`) the listener in one
-/// process, migrating first.
+/// process, migrating first. The address is bound before anything starts: a taken port ends
+/// the process with an error naming it, and an API that fails later stops everything.
 pub async fn serve(
     config: Arc<Config>,
     bind: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let http = serve_http(config.clone(), store.clone(), bind, shutdown.clone());
+    let listener = bind_http(bind, "the API").await?;
+    info!(address = %listener.local_addr()?, "API listening");
+    crate::handlers::services::note_process_shadow_mode(&config);
+    if config.messaging.enabled {
+        crate::listener::start_status(config.messaging.amqp_url.expose());
+    }
+    let http = serve_on(
+        listener,
+        api_router(config.clone(), store.clone()),
+        "the API",
+        shutdown.clone(),
+    );
     let work = async {
         if !migrate_with_retry(&store, &config, &shutdown).await {
             return;

@@ -34,6 +34,7 @@ use tower_http::trace::TraceLayer;
 
 pub use dashboard::{PAGE_ROUTES, content_security_policy};
 pub use error::ApiError;
+pub use health::{Role, role_router, shadow_mode};
 pub use params::MAX_PER_PAGE;
 
 use crate::config::Config;

@@ -174,6 +174,11 @@ impl KojiScratchBuild {
                         task_id,
                         source, target, "scratch build adopted: an earlier attempt submitted it"
                     );
+                } else if task_id.is_none() {
+                    info!(
+                        source,
+                        target, "scratch build planned (shadow mode): not submitted"
+                    );
                 } else {
                     info!(task_id, source, target, "scratch build submitted");
                 }

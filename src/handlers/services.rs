@@ -62,6 +62,35 @@ pub fn shadow_mode_reason(config: &Config) -> Option<String> {
     }
 }
 
+static PROCESS_SHADOW_MODE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Shadow mode of the handlers of this process: `None` if this process has no `Services`
+/// (it runs no tasks), else why shadow mode is on (`Some(None)`: off).
+pub fn process_shadow_mode() -> Option<Option<String>> {
+    PROCESS_SHADOW_MODE.get().cloned()
+}
+
+/// Decides this process's shadow mode from `config` (once: the first decision stays) and
+/// exports it as `fedora_ci_shadow_mode`; for the roles that run tasks.
+pub fn note_process_shadow_mode(config: &Config) {
+    let decided = PROCESS_SHADOW_MODE.get_or_init(|| shadow_mode_reason(config));
+    crate::metrics::global().set_shadow_mode(decided.is_some());
+}
+
+/// What a planned call is, for the log: "build", "flag", "comment", ….
+fn planned_what(service: &str, call: &str) -> &'static str {
+    match (service, call) {
+        ("koji", "build") => "build",
+        ("koji", "cancelTask") => "build cancellation",
+        ("testing-farm", "POST /requests") => "test request",
+        ("testing-farm", _) => "test request cancellation",
+        ("pagure", "flag") => "flag",
+        ("pagure", "comment") => "comment",
+        ("logdetective", _) => "analysis",
+        _ => "call",
+    }
+}
+
 fn has_koji_credentials(config: &Config) -> bool {
     (config.koji_cert.is_some() && config.koji_key.is_some())
         || !matches!(config.koji_credentials(), KojiCredentials::Anonymous)
@@ -137,7 +166,9 @@ impl Services {
             }
             _ => None,
         };
+        note_process_shadow_mode(config);
         Ok(Services {
+            // This configuration's decision (a test process may hold several).
             dry_run: shadow_mode_reason(config).is_some(),
             koji: Arc::new(koji),
             forge,
@@ -162,6 +193,16 @@ impl Services {
             (Ok(response), false) => ("succeeded", response.as_ref(), None),
             (Err(error), false) => ("failed", None, Some(error.as_str())),
         };
+        crate::metrics::global().outbound_call(service, outcome);
+        if self.dry_run {
+            tracing::info!(
+                service,
+                call,
+                project_event_id,
+                "{} planned (shadow mode): recorded, not sent",
+                planned_what(service, call)
+            );
+        }
         flag_rows::record_call(
             &self.store,
             &flag_rows::NewExternalCall {

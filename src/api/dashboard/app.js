@@ -510,12 +510,64 @@ async function logDetectiveDetail(id) {
   ];
 }
 
+const BROKER_STATES = {
+  connected: ['success', 'connected'],
+  reconnecting: ['failure', 'reconnecting'],
+  never_connected: ['failure', 'never connected'],
+};
+
+/** The listener's broker state from a health answer (none when no listener runs there). */
+function brokerFacts(broker) {
+  if (!broker || typeof broker !== 'object') return [['Message broker', 'no listener in this process']];
+  const [kind, label] = BROKER_STATES[broker.state] || ['pending', String(broker.state)];
+  const shown = h('span', { class: `badge state-${kind}`, 'data-broker-state': String(broker.state) }, label);
+  return [
+    ['Message broker', shown],
+    ['Broker', broker.broker ? h('code', {}, String(broker.broker)) : null],
+    ['Connections', `${Number(broker.connections) || 0} made, ${Number(broker.connection_failures) || 0} failed or lost`],
+    ['Connected since', broker.connected_since ? time(broker.connected_since) : null],
+    ['Last broker error', broker.last_error ? h('span', { class: 'error-text' }, String(broker.last_error)) : null],
+    ['Last error at', broker.last_error_at ? time(broker.last_error_at) : null],
+  ].filter(([, value]) => value !== null);
+}
+
+function shadowFacts(shadow) {
+  if (!shadow || typeof shadow !== 'object') return [];
+  let shown;
+  if (shadow.on === true) shown = h('span', { class: 'badge state-failure' }, `on: ${text(shadow.reason)}`);
+  else if (shadow.on === false) shown = h('span', { class: 'badge state-success' }, 'off');
+  else shown = text(shadow.reason);
+  return [['Shadow mode', shown]];
+}
+
+/** The banner on every page while this service only records what it would do. */
+async function shadowBanner() {
+  let body = null;
+  try {
+    const response = await fetch('/api/healthz', { headers: { Accept: 'application/json' } });
+    body = await response.json();
+  } catch {
+    return null;
+  }
+  const shadow = body && body.shadow_mode;
+  if (!shadow || shadow.on !== true) return null;
+  return h(
+    'div',
+    { class: 'notice notice-shadow', role: 'status', id: 'shadow-mode' },
+    h('strong', {}, 'Shadow mode'),
+    ` (${text(shadow.reason)}): Fedora CI only records the builds, tests, flags and comments it would make; none is sent, so flags shown as posted were only planned.`,
+  );
+}
+
 async function queueView() {
   const parts = [heading('Queue and health')];
   const [health, system, queue] = await Promise.allSettled([api('/healthz'), api('/system'), api('/queue')]);
   const healthFacts = [];
-  if (health.status === 'fulfilled') healthFacts.push(['Database', badge(health.value && health.value.status === 'ok' ? 'success' : text(health.value && health.value.status))]);
-  else healthFacts.push(['Health', h('span', { class: 'error-text' }, health.reason.message)]);
+  if (health.status === 'fulfilled') {
+    healthFacts.push(['Database', badge(health.value && health.value.status === 'ok' ? 'success' : text(health.value && health.value.status))]);
+    healthFacts.push(...shadowFacts(health.value && health.value.shadow_mode));
+    healthFacts.push(...brokerFacts(health.value && health.value.broker));
+  } else healthFacts.push(['Health', h('span', { class: 'error-text' }, health.reason.message)]);
   if (system.status === 'fulfilled' && system.value) {
     healthFacts.push(['Version', text(system.value.version)]);
     healthFacts.push(['Commit', system.value.commit ? h('code', {}, String(system.value.commit)) : '—']);
@@ -647,6 +699,7 @@ async function loadBackends() {
 }
 
 async function main() {
+  const banner = shadowBanner();
   await loadBackends();
   const wanted = new URLSearchParams(location.search).get('backend');
   state.backend = state.backends.find((backend) => backend.name === wanted) || state.backends[0];
@@ -669,7 +722,7 @@ async function main() {
       content = [heading(title), failure(error, title)];
     }
   }
-  view.replaceChildren(h('div', {}, notice, content));
+  view.replaceChildren(h('div', {}, await banner, notice, content));
   document.body.dataset.ready = 'true';
 }
 
