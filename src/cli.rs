@@ -38,8 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run everything in one process: the API and a worker (migrates the database first).
     Serve {
-        /// Address to listen on [default: api.bind from the configuration].
-        #[arg(long)]
+        /// Address to listen on, host:port [default: api.bind from the configuration].
+        #[arg(long, value_parser = parse_bind)]
         bind: Option<String>,
     },
     /// Run tasks from the queues (never migrates: the API does).
@@ -50,8 +50,8 @@ pub enum Command {
     },
     /// Serve the HTTP API, /api/healthz and /metrics (migrates the database first).
     Api {
-        /// Address to listen on [default: api.bind from the configuration].
-        #[arg(long)]
+        /// Address to listen on, host:port [default: api.bind from the configuration].
+        #[arg(long, value_parser = parse_bind)]
         bind: Option<String>,
     },
     /// Consume fedora-messaging into the database (never migrates: the API does).
@@ -59,9 +59,14 @@ pub enum Command {
     /// Run the messages of FILE through intake and process them now, in this process.
     Process {
         file: PathBuf,
-        /// Print, as JSON, what would happen (verdict, event, tasks); touch nothing.
+        /// Print, as JSON, what would happen (verdict, event, tasks, calls); touch nothing.
+        /// Work it could not plan (a read failed) is listed per message under "incomplete",
+        /// and the command then exits with status 2.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: exit 0 even when some work could not be planned.
+        #[arg(long, requires = "dry_run")]
+        allow_incomplete: bool,
     },
     /// Store the messages of FILEs as the listener would; workers process them.
     Replay {
@@ -70,13 +75,58 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
-    /// Validate the configuration and print it with every secret redacted.
+    /// Validate the configuration; print which file and environment overrides it came from,
+    /// whether shadow mode is on, and the effective configuration with every secret redacted.
     CheckConfig,
     /// Measure throughput (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+}
+
+/// What `check-config` prints: where the configuration came from and whether shadow mode is
+/// on, as TOML comments, then the effective configuration with every secret redacted (so the
+/// whole output is still TOML).
+pub fn check_config_report(config: &Config, sources: &crate::config::Sources) -> String {
+    let mut report = String::new();
+    match &sources.file {
+        Some(path) => {
+            let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            report.push_str(&format!("# Configuration file: {}\n", shown.display()));
+        }
+        None => report.push_str("# No configuration file; built-in defaults.\n"),
+    }
+    if sources.env.is_empty() {
+        report.push_str("# Environment overrides: none.\n");
+    } else {
+        let applied: Vec<String> = sources
+            .env
+            .iter()
+            .map(|(key, var)| format!("{var} ({key})"))
+            .collect();
+        report.push_str(&format!(
+            "# Environment overrides: {}.\n",
+            applied.join(", ")
+        ));
+    }
+    for (key, path) in &sources.secret_files {
+        report.push_str(&format!("# Secret {key} read from {}.\n", path.display()));
+    }
+    match crate::handlers::services::shadow_mode_reason(config) {
+        Some(reason) => report.push_str(&format!(
+            "# Shadow mode: on ({reason}): every call is decided and recorded, none is made.\n"
+        )),
+        None => report
+            .push_str("# Shadow mode: off: calls to Koji, Testing Farm and Pagure are made.\n"),
+    }
+    report.push('\n');
+    report.push_str(&config.to_redacted_toml());
+    report
+}
+
+fn parse_bind(text: &str) -> Result<String, String> {
+    crate::config::check_bind_address(text).map(|()| text.to_owned())
 }
 
 fn parse_queue(text: &str) -> Result<(String, usize), String> {
@@ -96,8 +146,9 @@ fn parse_queue(text: &str) -> Result<(String, usize), String> {
 
 /// Runs the command line; the process exit code follows the result.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
-        Ok(config) => Arc::new(config),
+    let (config, sources) = match Config::load_with_sources(cli.config.as_deref(), std::env::vars())
+    {
+        Ok((config, sources)) => (Arc::new(config), sources),
         Err(error) => {
             let _telemetry = telemetry::init(cli.log_format, None);
             return Err(error).context("invalid configuration");
@@ -106,7 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(cli.log_format, Some(&config));
     match cli.command {
         Command::CheckConfig => {
-            print!("{}", config.to_redacted_toml());
+            print!("{}", check_config_report(&config, &sources));
             Ok(())
         }
         Command::Migrate => roles::migrate(&config).await,
@@ -130,14 +181,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Process {
             file,
             dry_run: true,
+            allow_incomplete,
         } => {
             let planned = replay::dry_run(&config, &file).await?;
             println!("{}", serde_json::to_string_pretty(&planned)?);
-            Ok(())
+            match replay::incomplete_summary(&planned) {
+                Some(summary) if !allow_incomplete => Err(replay::Incomplete(summary).into()),
+                _ => Ok(()),
+            }
         }
         Command::Process {
             file,
             dry_run: false,
+            ..
         } => {
             let store = roles::open_store(&config)?;
             store.migrate().await.context("migrating the database")?;

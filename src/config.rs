@@ -14,6 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
+
+mod messages;
+pub use messages::Sources;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Default path of the configuration file, used when it exists.
@@ -32,25 +35,36 @@ pub const SECRET_KEYS: &[&str] = &[
     "messaging.amqp_url",
 ];
 
+/// A configuration error. Its `Display` names the key and where it was set; an underlying
+/// I/O error is its `source()`, not repeated in the text (`{:#}` prints the whole chain).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read the config file {path}")]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {message}")]
-    Syntax { path: PathBuf, message: String },
+    /// `at` is ", line L, column C" when toml says where.
+    #[error("config file {path}{at} is not valid TOML: {message}")]
+    Syntax {
+        path: PathBuf,
+        at: String,
+        message: String,
+    },
+    /// `origin` says where the key was set: " (in FILE, line N)", " (from FEDORA_CI_X)".
     #[error("config key `{key}`{origin}: {message}")]
     Invalid {
         key: String,
         origin: String,
         message: String,
     },
-    #[error("config key `{key}_file`: cannot read secret file {path}: {source}")]
+    #[error("config key `{key}_file`{origin}: cannot read the secret file {path}")]
     SecretFile {
         key: String,
+        origin: String,
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
 }
@@ -61,6 +75,33 @@ impl ConfigError {
             key: key.into(),
             origin: String::new(),
             message: message.into(),
+        }
+    }
+
+    /// Fills in where the key was set, unless the error already says.
+    fn located(self, sources: &Sources) -> Self {
+        match self {
+            ConfigError::Invalid {
+                key,
+                origin,
+                message,
+            } if origin.is_empty() => ConfigError::Invalid {
+                origin: sources.describe(&key),
+                key,
+                message,
+            },
+            ConfigError::SecretFile {
+                key,
+                origin,
+                path,
+                source,
+            } if origin.is_empty() => ConfigError::SecretFile {
+                origin: sources.describe(&format!("{key}_file")),
+                key,
+                path,
+                source,
+            },
+            other => other,
         }
     }
 }
@@ -433,33 +474,48 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let (mut table, file) = match path {
-            Some(path) => (read_table(path)?, Some(path.to_path_buf())),
+        Self::load_with_sources(path, env).map(|(config, _)| config)
+    }
+
+    /// As [`Config::load`], and where the values came from: the file read (if any), the
+    /// environment overrides applied, the secret files read.
+    pub fn load_with_sources(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Sources), ConfigError> {
+        let file = match path {
+            Some(path) => Some(path.to_path_buf()),
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                let path = Path::new(DEFAULT_CONFIG_FILE);
-                (read_table(path)?, Some(path.to_path_buf()))
+                Some(PathBuf::from(DEFAULT_CONFIG_FILE))
             }
-            None => (toml::Table::new(), None),
+            None => None,
         };
-        let env_keys = apply_env(&mut table, env)?;
-        read_secret_files(&mut table)?;
-        let config = deserialize(table).map_err(|error| with_origin(error, &env_keys, &file))?;
-        config.validate()?;
-        Ok(config)
+        let (table, lines) = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_text(&text, path)?
+            }
+            None => (toml::Table::new(), BTreeMap::new()),
+        };
+        let sources = Sources {
+            file,
+            lines,
+            ..Sources::default()
+        };
+        finish(table, env, sources)
     }
 
     /// Parses a configuration from TOML text (secret files included), without the environment.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: PathBuf::from("<text>"),
-                    message: e.to_string(),
-                })?;
-        read_secret_files(&mut table)?;
-        let config = deserialize(table)?;
-        config.validate()?;
-        Ok(config)
+        let (table, lines) = parse_text(text, Path::new("<text>"))?;
+        let sources = Sources {
+            lines,
+            ..Sources::default()
+        };
+        finish(table, Vec::new(), sources).map(|(config, _)| config)
     }
 
     /// How the Koji client logs in: Kerberos once a keytab or a principal is configured
@@ -517,6 +573,33 @@ impl Config {
         if let Some(url) = &self.dashboard_url {
             check_http_url("dashboard_url", url)?;
         }
+        if let Some(server) = &self.server_name
+            && !is_host_name(server)
+        {
+            return Err(ConfigError::invalid(
+                "server_name",
+                format!(
+                    "{server:?} must be a host name such as \"fedora-ci.example.org\", without scheme or path"
+                ),
+            ));
+        }
+        for (key, bind, may_be_empty) in [
+            ("api.bind", &self.api.bind, false),
+            ("worker.health_bind", &self.worker.health_bind, true),
+            ("messaging.health_bind", &self.messaging.health_bind, true),
+        ] {
+            if may_be_empty && bind.is_empty() {
+                continue;
+            }
+            check_bind_address(bind).map_err(|message| {
+                let message = if may_be_empty {
+                    format!("{message} (or \"\" to serve nothing)")
+                } else {
+                    message
+                };
+                ConfigError::invalid(key, message)
+            })?;
+        }
         crate::db::backend_of(self.database_url.expose()).map_err(|_| {
             ConfigError::invalid(
                 "database_url",
@@ -567,7 +650,10 @@ impl Config {
             }
         }
         let mut test_names = std::collections::BTreeSet::new();
-        for test in &self.fedora_ci_tests {
+        for (index, test) in self.fedora_ci_tests.iter().enumerate() {
+            if test.url != "{source_git_url}" {
+                check_http_url(&format!("fedora_ci_tests[{index}].url"), &test.url)?;
+            }
             if test.name.trim().is_empty() || !test_names.insert(test.name.as_str()) {
                 return Err(ConfigError::invalid(
                     "fedora_ci_tests",
@@ -695,28 +781,126 @@ impl Config {
 }
 
 fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(ConfigError::invalid(
+    let not_a_url = |why: &str| {
+        ConfigError::invalid(
             key,
-            format!("{url:?} is not an http:// or https:// URL"),
+            format!("{url:?} is not an http:// or https:// URL{why}"),
+        )
+    };
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Err(not_a_url(""));
+    };
+    if url.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(not_a_url(" (it contains spaces)"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = split_host_port(host_port);
+    if host.is_empty() || !(is_host_name(host) || is_bracketed_ipv6(host)) {
+        return Err(not_a_url(" (no valid host name)"));
+    }
+    if let Some(port) = port
+        && !matches!(port.parse::<u16>(), Ok(1..))
+    {
+        return Err(not_a_url(" (the port must be a number from 1 to 65535)"));
+    }
+    Ok(())
+}
+
+/// `host:port` → (host, Some(port)); `[::1]:80` → ("[::1]", Some("80")); `host` → (host, None).
+fn split_host_port(text: &str) -> (&str, Option<&str>) {
+    if text.starts_with('[') {
+        return match text.find(']') {
+            Some(end) => {
+                let (host, rest) = text.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (text, None),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text, None),
+    }
+}
+
+fn is_bracketed_ipv6(host: &str) -> bool {
+    host.strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// A DNS name or an IPv4 address: letters, digits, `-` and `.`, not starting or ending with
+/// a dot.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && !host.starts_with(['.', '-'])
+        && !host.ends_with('-')
+        && !host.contains("..")
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+}
+
+/// Whether `text` is an address to listen on: `host:port` with a port from 1 to 65535, the host
+/// a name, an IPv4 address or a bracketed IPv6 address (`[::]:8000`). The message says what is
+/// wrong.
+pub fn check_bind_address(text: &str) -> Result<(), String> {
+    let example = "e.g. \"0.0.0.0:8000\", \"127.0.0.1:8000\" or \"[::]:8000\"";
+    let (host, port) = split_host_port(text);
+    let Some(port) = port else {
+        return Err(format!("{text:?} must be host:port, {example}"));
+    };
+    if host.is_empty() || !(is_host_name(host) || is_bracketed_ipv6(host)) {
+        return Err(format!(
+            "{text:?} has no valid host before the port, {example}"
+        ));
+    }
+    match port.parse::<u32>() {
+        Ok(1..=65535) => Ok(()),
+        _ => Err(format!(
+            "{text:?}: the port must be a number from 1 to 65535, {example}"
         )),
     }
 }
 
-fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.parse()
-        .map_err(|error: toml::de::Error| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        })
+/// The TOML table of `text` and the line of each of its keys.
+fn parse_text(
+    text: &str,
+    path: &Path,
+) -> Result<(toml::Table, BTreeMap<String, usize>), ConfigError> {
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|error: toml::de::Error| {
+            let (at, message) = messages::syntax_error(text, &error);
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                at,
+                message,
+            }
+        })?;
+    Ok((table, messages::key_lines(text)))
+}
+
+/// Environment, secret files, types, validation; every error says where its key was set.
+fn finish(
+    mut table: toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    mut sources: Sources,
+) -> Result<(Config, Sources), ConfigError> {
+    sources.env = apply_env(&mut table, env).map_err(|error| error.located(&sources))?;
+    sources.secret_files =
+        read_secret_files(&mut table).map_err(|error| error.located(&sources))?;
+    let config = deserialize(table)
+        .and_then(|config| config.validate().map(|()| config))
+        .map_err(|error| error.located(&sources))?;
+    Ok((config, sources))
 }
 
 fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
@@ -730,7 +914,16 @@ fn deserialize(table: toml::Table) -> Result<Config, ConfigError> {
             Some(field) if !path.ends_with(field) => format!("{path}.{field}"),
             _ => path,
         };
-        ConfigError::invalid(key, message)
+        // The `<secret>_file` forms are keys too, though serde does not know them.
+        let table = key.rsplit_once('.').map_or("", |(table, _)| table);
+        let file_keys: Vec<String> = SECRET_KEYS
+            .iter()
+            .filter_map(|secret| {
+                let (parent, leaf) = secret.rsplit_once('.').unwrap_or(("", secret));
+                (parent == table).then(|| format!("{leaf}_file"))
+            })
+            .collect();
+        ConfigError::invalid(key, messages::plain_words(&message, &file_keys))
     })
 }
 
@@ -812,8 +1005,10 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
-/// Replaces every `<secret>_file` by `<secret>` read from that file.
-fn read_secret_files(table: &mut toml::Table) -> Result<(), ConfigError> {
+/// Replaces every `<secret>_file` by `<secret>` read from that file; returns which secret came
+/// from which file.
+fn read_secret_files(table: &mut toml::Table) -> Result<BTreeMap<String, PathBuf>, ConfigError> {
+    let mut read = BTreeMap::new();
     for key in SECRET_KEYS {
         let mut path: Vec<&str> = key.split('.').collect();
         let leaf = path.pop().unwrap_or(key);
@@ -842,35 +1037,22 @@ fn read_secret_files(table: &mut toml::Table) -> Result<(), ConfigError> {
         }
         let content = std::fs::read_to_string(file).map_err(|source| ConfigError::SecretFile {
             key: key.to_string(),
+            origin: String::new(),
             path: PathBuf::from(file),
             source,
         })?;
+        // A file mounted before its secret was filled in must not become an empty token.
+        if content.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}_file"),
+                format!("the secret file {file} is empty (or only whitespace)"),
+            ));
+        }
         let secret = content.trim_end_matches(['\n', '\r']).to_owned();
         node.insert(leaf.to_owned(), toml::Value::String(secret));
+        read.insert(key.to_string(), PathBuf::from(file));
     }
-    Ok(())
-}
-
-fn with_origin(
-    error: ConfigError,
-    env_keys: &BTreeMap<String, String>,
-    file: &Option<PathBuf>,
-) -> ConfigError {
-    match error {
-        ConfigError::Invalid { key, message, .. } => {
-            let origin = match (env_keys.get(&key), file) {
-                (Some(var), _) => format!(" (from {var})"),
-                (None, Some(path)) => format!(" (in {})", path.display()),
-                (None, None) => String::new(),
-            };
-            ConfigError::Invalid {
-                key,
-                origin,
-                message,
-            }
-        }
-        other => other,
-    }
+    Ok(read)
 }
 
 #[cfg(test)]

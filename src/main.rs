@@ -1,5 +1,7 @@
 use clap::Parser;
 use fedora_ci::cli::{Cli, Command};
+use fedora_ci::replay::Incomplete;
+use fedora_ci::telemetry::LogFormat;
 use std::os::unix::process::CommandExt as _;
 
 /// Stack of every thread that may parse AMQP frames. lapin parses header tables recursively,
@@ -11,13 +13,14 @@ const THREAD_STACK_BYTES: usize = 256 * 1024 * 1024;
 fn main() -> std::process::ExitCode {
     with_large_default_thread_stack();
     let cli = Cli::parse();
+    let log_format = cli.log_format;
     // The listener waits on one socket and one database connection at a time: a single thread
     // serves it, in a fraction of the memory of a thread pool.
     let single_threaded = matches!(cli.command, Command::Listen);
     let spawned = std::thread::Builder::new()
         .name("fedora-ci".to_owned())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || run(cli, single_threaded));
+        .spawn(move || run(cli, single_threaded, log_format));
     match spawned.map(|thread| thread.join()) {
         Ok(Ok(code)) => code,
         Ok(Err(_panic)) => std::process::ExitCode::FAILURE,
@@ -50,7 +53,7 @@ fn with_large_default_thread_stack() {
     );
 }
 
-fn run(cli: Cli, single_threaded: bool) -> std::process::ExitCode {
+fn run(cli: Cli, single_threaded: bool, log_format: LogFormat) -> std::process::ExitCode {
     let runtime = if single_threaded {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -71,9 +74,20 @@ fn run(cli: Cli, single_threaded: bool) -> std::process::ExitCode {
     match runtime.block_on(fedora_ci::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "fedora-ci failed");
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            report_failure(&error, log_format);
+            match error.downcast_ref::<Incomplete>() {
+                Some(_) => std::process::ExitCode::from(Incomplete::EXIT_CODE),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// Says why the command failed, once: a plain `error: …` line for people, or one JSON log line
+/// for log collectors (`--log-format json`).
+fn report_failure(error: &anyhow::Error, log_format: LogFormat) {
+    match log_format {
+        LogFormat::Human => eprintln!("error: {error:#}"),
+        LogFormat::Json => tracing::error!(error = %format!("{error:#}"), "fedora-ci failed"),
     }
 }

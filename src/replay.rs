@@ -62,52 +62,143 @@ pub fn plan(message: &Incoming, identity: &Identity) -> Value {
     })
 }
 
+/// `process --dry-run` found work it could not finish (see [`dry_run`]); the command exits
+/// with [`Incomplete::EXIT_CODE`] unless `--allow-incomplete` is given.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Incomplete(pub String);
+
+impl Incomplete {
+    /// The exit code of a dry run that could not plan everything.
+    pub const EXIT_CODE: u8 = 2;
+}
+
 /// `process --dry-run`: runs the messages of `file` through intake and every handler in shadow
 /// mode, on a throwaway SQLite database, and returns what would happen: each message's
 /// verdict and every call the service would make (Koji `build`, Testing Farm payloads, Pagure
 /// flags and comments). Reads (pull requests, files, ELN lists) go to the configured services.
+///
+/// Messages run one after the other, so that each message's `incomplete` lists the tasks it
+/// caused that did not finish: failed (dead) or left for a retry, with the error that stopped
+/// them. A dry run does not wait for retries.
 pub async fn dry_run(config: &crate::config::Config, file: &Path) -> anyhow::Result<Value> {
+    let messages = read_messages(file)?;
     let database =
         std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4()));
     let mut config = config.clone();
     config.dry_run = Some(true);
     config.database_url = crate::config::Secret::new(format!("sqlite://{}", database.display()));
     let store = Store::connect(config.database_url.expose(), &Default::default()).await?;
-    store.migrate().await?;
-    let identity = intake::identity(&config);
-    let messages = read_messages(file)?;
-    intake::store_batch(&store, &identity, &messages).await?;
-    let ctx = Context::new(store.clone(), std::sync::Arc::new(config))?;
-    drain(&store, ctx).await?;
-    let calls = crate::db::flags::calls(&store, None).await?;
-    let calls: Vec<Value> = calls
-        .iter()
-        .map(|call| json!({"service": call.service, "call": call.call, "request": call.request.0}))
-        .collect();
-    let messages: Vec<Value> = messages
-        .iter()
-        .map(|message| plan(message, &identity))
-        .collect();
+    let result = dry_run_on(&store, config, &messages).await;
     store.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
-    Ok(json!({"messages": messages, "calls": calls}))
+    result
 }
 
-/// Runs every task that is due until none is left (tasks scheduled for later stay).
-async fn drain(store: &Store, ctx: Context) -> anyhow::Result<()> {
+async fn dry_run_on(
+    store: &Store,
+    config: crate::config::Config,
+    messages: &[Incoming],
+) -> anyhow::Result<Value> {
+    store.migrate().await?;
+    let identity = intake::identity(&config);
+    let ctx = Context::new(store.clone(), std::sync::Arc::new(config))?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = start_runner(store, ctx, shutdown.clone());
+    let mut reported = std::collections::BTreeSet::new();
+    let mut plans = Vec::with_capacity(messages.len());
+    let mut failure = None;
+    for message in messages {
+        let step = async {
+            intake::store_batch(store, &identity, std::slice::from_ref(message)).await?;
+            wait_until_idle(store).await?;
+            unfinished(store, &mut reported).await
+        };
+        match step.await {
+            Ok(incomplete) => {
+                let mut plan = plan(message, &identity);
+                plan["incomplete"] = Value::Array(incomplete);
+                plans.push(plan);
+            }
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    shutdown.cancel();
+    runner.wait().await;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let calls = crate::db::flags::calls(store, None).await?;
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|call| json!({"service": call.service, "call": call.call, "request": call.request.0}))
+        .collect();
+    Ok(json!({"messages": plans, "calls": calls}))
+}
+
+/// One line about the unfinished work of a dry run's output, if there is any.
+pub fn incomplete_summary(output: &Value) -> Option<String> {
+    let messages = output["messages"].as_array()?;
+    let unfinished: Vec<&Value> = messages
+        .iter()
+        .filter_map(|message| message["incomplete"].as_array())
+        .flatten()
+        .collect();
+    let first = unfinished.first()?;
+    let affected = messages
+        .iter()
+        .filter(|message| {
+            message["incomplete"]
+                .as_array()
+                .is_some_and(|tasks| !tasks.is_empty())
+        })
+        .count();
+    let reason: String = first["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reason = match reason.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason,
+    };
+    Some(format!(
+        "the dry run could not finish {} task{} of {} message{} (first: {}: {}); see \"incomplete\" in the output, or pass --allow-incomplete",
+        unfinished.len(),
+        if unfinished.len() == 1 { "" } else { "s" },
+        affected,
+        if affected == 1 { "" } else { "s" },
+        first["task"].as_str().unwrap_or("?"),
+        reason,
+    ))
+}
+
+fn start_runner(
+    store: &Store,
+    ctx: Context,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> crate::tasks::RunHandle {
     let settings = crate::tasks::RunnerSettings {
         poll_interval: std::time::Duration::from_millis(20),
         ..Default::default()
     };
-    let shutdown = tokio_util::sync::CancellationToken::new();
     let runner =
         crate::tasks::Runner::new(store.clone(), ctx, settings).register::<ProcessMessage>();
-    let handle = crate::handlers::register(runner)
+    crate::handlers::register(runner)
         .queue(crate::tasks::queues::SHORT, 4)
         .queue(crate::tasks::queues::LONG, 4)
-        .start(shutdown.clone());
+        .start(shutdown)
+}
+
+/// Waits until no task is due or running (tasks scheduled for later stay), two minutes at
+/// most.
+async fn wait_until_idle(store: &Store) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut idle = 0;
     while idle < 3 && tokio::time::Instant::now() < deadline {
@@ -116,9 +207,89 @@ async fn drain(store: &Store, ctx: Context) -> anyhow::Result<()> {
         let busy: i64 = counts.iter().map(|count| count.ready + count.running).sum();
         idle = if busy == 0 { idle + 1 } else { 0 };
     }
-    shutdown.cancel();
-    handle.wait().await;
     Ok(())
+}
+
+/// The tasks not reported yet that did not finish: dead, left for a retry (pending with an
+/// error), or still running or due when the wait ended.
+async fn unfinished(
+    store: &Store,
+    reported: &mut std::collections::BTreeSet<i64>,
+) -> anyhow::Result<Vec<Value>> {
+    const LIMIT: i64 = 10_000;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for state in ["dead", "pending", "running"] {
+        rows.extend(crate::db::tasks::list_by_state(store, state, LIMIT).await?);
+    }
+    rows.sort_by_key(|row| row.id);
+    let mut incomplete = Vec::new();
+    for row in rows {
+        let (state, reason) = match (row.state.as_str(), &row.last_error) {
+            ("dead", error) => (
+                "failed",
+                error.clone().unwrap_or_else(|| "gave up".to_owned()),
+            ),
+            ("pending", Some(error)) => ("left for retry", error.clone()),
+            ("pending", None) if row.run_at <= now => (
+                "not started",
+                "still due when the dry run stopped waiting".to_owned(),
+            ),
+            ("running", error) => (
+                "unfinished",
+                error
+                    .clone()
+                    .unwrap_or_else(|| "still running when the dry run stopped waiting".to_owned()),
+            ),
+            // Scheduled for later on purpose (e.g. a periodic task): not a failure.
+            _ => continue,
+        };
+        if !reported.insert(row.id) {
+            continue;
+        }
+        incomplete.push(json!({
+            "task": task_label(&row.name),
+            "name": row.name,
+            "state": state,
+            "attempts": row.attempts,
+            "reason": reason,
+        }));
+    }
+    Ok(incomplete)
+}
+
+/// The Rust name of a task (`KojiScratchBuild`) from its stored name
+/// (`run_downstream_koji_scratch_build_handler`); the stored name if it is not known here.
+pub fn task_label(name: &str) -> String {
+    use crate::handlers::{comment, koji, logdetective, report, superseded, testing_farm};
+    fn short<T>() -> String {
+        let full = std::any::type_name::<T>();
+        full.rsplit("::").next().unwrap_or(full).to_owned()
+    }
+    macro_rules! label {
+        ($($task:ty),* $(,)?) => {
+            $(
+                if name == <$task as BackgroundTask>::NAME {
+                    return short::<$task>();
+                }
+            )*
+        };
+    }
+    label!(
+        ProcessMessage,
+        comment::CommentCommand,
+        koji::KojiScratchBuild,
+        koji::KojiTaskReport,
+        testing_farm::TestingFarmSubmit,
+        testing_farm::TestingFarmResults,
+        testing_farm::TestingFarmPoll,
+        logdetective::LogDetectiveSubmit,
+        logdetective::LogDetectiveResults,
+        superseded::CancelSuperseded,
+        report::SetFlag,
+        report::ReplyToComment,
+    );
+    name.to_owned()
 }
 
 /// Stores the messages of `files` as the listener would; returns how many were accepted.

@@ -34,7 +34,11 @@ pub fn init(format: LogFormat, config: Option<&Config>) -> Telemetry {
         }));
     let result = match format {
         LogFormat::Human => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colours_on_stderr())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -50,6 +54,13 @@ pub fn init(format: LogFormat, config: Option<&Config>) -> Telemetry {
         eprintln!("logging was already set up: {error}");
     }
     Telemetry { _sentry: sentry }
+}
+
+/// Colours only for a person at a terminal: not in files, pipes or log collectors, and not
+/// when `NO_COLOR` is set (<https://no-color.org>).
+fn colours_on_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn init_sentry(config: &Config) -> Option<sentry::ClientInitGuard> {

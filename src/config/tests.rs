@@ -14,10 +14,11 @@ fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::load(Some(&path), env)
 }
 
+/// The error as the command line prints it: the whole chain of causes.
 fn error_text(result: Result<Config, ConfigError>) -> String {
     match result {
         Ok(config) => panic!("expected an error, got {config:?}"),
-        Err(error) => error.to_string(),
+        Err(error) => format!("{:#}", anyhow::Error::from(error)),
     }
 }
 
@@ -35,7 +36,26 @@ fn defaults_run_embedded() -> anyhow::Result<()> {
 }
 
 #[test]
-fn the_committed_example_is_valid() -> anyhow::Result<()> {
+fn the_committed_example_is_valid_as_shipped() -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fedora-ci.example.toml"
+    ))?;
+    let config = load_text(&text, &[])?;
+    assert_eq!(config.deployment, Deployment::Prod);
+    assert!(config.pagure_token.is_none(), "it ships without secrets");
+    assert!(config.testing_farm_secret.is_none());
+    assert_eq!(config.worker.health_bind, "0.0.0.0:8001");
+    assert_eq!(config.messaging.health_bind, "0.0.0.0:8002");
+    assert!(
+        crate::handlers::services::shadow_mode_reason(&config).is_some(),
+        "without secrets it runs in shadow mode"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_committed_example_takes_its_secrets_when_uncommented() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fedora-ci.example.toml"
@@ -44,13 +64,31 @@ fn the_committed_example_is_valid() -> anyhow::Result<()> {
     for name in ["pagure-token", "testing-farm-secret", "logdetective-token"] {
         std::fs::write(secrets.path().join(name), format!("{name}-value\n"))?;
     }
-    let text = text.replace("/secrets/", &format!("{}/", secrets.path().display()));
+    let mut uncommented = 0;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let line = match line.strip_prefix("# ") {
+                Some(setting) if setting.contains("_file = \"/secrets/") => {
+                    uncommented += 1;
+                    setting.replace("/secrets/", &format!("{}/", secrets.path().display()))
+                }
+                _ => line.to_owned(),
+            };
+            format!("{line}\n")
+        })
+        .collect();
+    assert_eq!(uncommented, 4, "the secret lines are where they were");
+    let text = text.replace("sentry_dsn_file", "# sentry_dsn_file");
     let config = Config::from_toml(&text)?;
     assert_eq!(
         config.testing_farm_secret.as_ref().map(Secret::expose),
         Some("testing-farm-secret-value")
     );
-    assert_eq!(config.deployment, Deployment::Prod);
+    assert_eq!(
+        config.pagure_token.as_ref().map(Secret::expose),
+        Some("pagure-token-value")
+    );
     Ok(())
 }
 
@@ -79,11 +117,43 @@ fn packit_keys_are_read_with_their_names() -> anyhow::Result<()> {
 }
 
 #[test]
-fn an_unknown_key_is_named_with_the_allowed_ones() {
-    let text = error_text(load_text("fas_usr = \"x\"\n", &[]));
-    assert!(text.contains("config key `fas_usr`"), "{text}");
-    assert!(text.contains("expected one of"), "{text}");
-    assert!(text.contains("`fas_user`"), "{text}");
+fn an_unknown_key_gets_a_did_you_mean() {
+    let text = error_text(load_text("deployment = \"dev\"\nfas_usr = \"x\"\n", &[]));
+    assert!(text.contains("config key `fas_usr` (in "), "{text}");
+    assert!(
+        text.contains("line 2): unknown key; did you mean `fas_user`?"),
+        "{text}"
+    );
+    assert!(!text.contains("expected one of"), "{text}");
+
+    let text = error_text(load_text("kojihub_url = \"https://k.example\"\n", &[]));
+    assert!(text.contains("did you mean `koji_hub_url`?"), "{text}");
+
+    // The `<secret>_file` forms are known keys too.
+    let text = error_text(load_text("pagure_tokn_file = \"/x\"\n", &[]));
+    assert!(text.contains("did you mean `pagure_token_file`?"), "{text}");
+    let text = error_text(load_text("[messaging]\namqp_url_fil = \"/x\"\n", &[]));
+    assert!(
+        text.contains("config key `messaging.amqp_url_fil`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `amqp_url_file`?"), "{text}");
+
+    // Nothing close: the keys of that table are listed.
+    let text = error_text(load_text("[database]\nsomething_else = 1\n", &[]));
+    assert!(text.contains("`max_connections`"), "{text}");
+    assert!(!text.contains("did you mean"), "{text}");
+}
+
+#[test]
+fn edit_distance_finds_typos_only() {
+    use super::messages::{edit_distance, nearest};
+    assert_eq!(edit_distance("koji_hub_ur", "koji_hub_url"), 1);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+    let known = ["koji_hub_url".to_owned(), "koji_web_url".to_owned()];
+    assert_eq!(nearest("koji_hub_rul", &known), Some("koji_hub_url"));
+    assert_eq!(nearest("database", &known), None);
 }
 
 #[test]
@@ -99,7 +169,12 @@ fn an_unknown_nested_key_is_named_by_its_path() {
 fn a_bad_value_names_the_key_and_what_is_allowed() {
     let text = error_text(load_text("deployment = \"production\"\n", &[]));
     assert!(text.contains("config key `deployment`"), "{text}");
-    assert!(text.contains("`prod`, `stg`"), "{text}");
+    assert!(
+        text.contains(r#"expected one of "prod", "stg", "dev", got "production""#),
+        "{text}"
+    );
+    let text = error_text(load_text("deployment = \"prd\"\n", &[]));
+    assert!(text.contains(r#"did you mean "prod"?"#), "{text}");
 
     let text = error_text(load_text("[worker]\nlease_seconds = \"long\"\n", &[]));
     assert!(text.contains("config key `worker.lease_seconds`"), "{text}");
@@ -349,11 +424,285 @@ fn dashboard_backends_are_checked() {
         ),
         (
             "[[dashboard.backends]]\nname = \"A\"\nurl = \"/api\"\n",
-            "unknown field",
+            "unknown key; did you mean `api_url`?",
         ),
     ] {
         let error = error_text(load_text(text, &[]));
         assert!(error.contains("dashboard.backends"), "{text}: {error}");
         assert!(error.contains(wanted), "{text}: {error}");
     }
+}
+
+#[test]
+fn serde_jargon_is_said_in_plain_words() {
+    for (text, key, wanted) in [
+        (
+            "[api]\nbind = 8000\n",
+            "api.bind",
+            "expected a string (in quotes), got 8000",
+        ),
+        (
+            "[worker]\nlease_seconds = \"abc\"\n",
+            "worker.lease_seconds",
+            "expected a whole number (0 or more), got \"abc\"",
+        ),
+        (
+            "[worker]\nlease_seconds = -5\n",
+            "worker.lease_seconds",
+            "expected a whole number (0 or more), got -5",
+        ),
+        (
+            "[messaging]\nprefetch = 70000\n",
+            "messaging.prefetch",
+            "expected a whole number from 0 to 65535, got 70000",
+        ),
+        (
+            "logdetective_enabled = \"yes\"\n",
+            "logdetective_enabled",
+            "expected true or false, got \"yes\"",
+        ),
+        (
+            "[fedora_ci]\nenabled_projects = \"https://x.example/rpms/a\"\n",
+            "fedora_ci.enabled_projects",
+            "expected a list ([…]), got",
+        ),
+        ("api = 5\n", "api", "expected a table, got 5"),
+        (
+            "[[dashboard.backends]]\nname = \"A\"\n",
+            "dashboard.backends",
+            "missing key `api_url`",
+        ),
+    ] {
+        let error = error_text(load_text(text, &[]));
+        assert!(
+            error.contains(&format!("config key `{key}")),
+            "{text}: {error}"
+        );
+        assert!(error.contains(wanted), "{text}: {error}");
+        for jargon in [
+            "invalid type",
+            "u64",
+            "u16",
+            "a sequence",
+            "a map",
+            "struct ",
+        ] {
+            assert!(!error.contains(jargon), "{text}: {error}");
+        }
+    }
+}
+
+#[test]
+fn every_error_says_where_its_key_was_set() {
+    let text = error_text(load_text(
+        "deployment = \"dev\"\n\n[worker]\nlease_seconds = 1\n",
+        &[],
+    ));
+    assert!(
+        text.contains("config key `worker.lease_seconds` (in "),
+        "{text}"
+    );
+    assert!(text.contains("fedora-ci.toml, line 4)"), "{text}");
+
+    // Validation errors, not only type errors, name the environment variable.
+    let text = error_text(load_text(
+        "[worker]\nlease_seconds = 60\n",
+        &[("FEDORA_CI_WORKER__LEASE_SECONDS", "1")],
+    ));
+    assert!(
+        text.contains("config key `worker.lease_seconds` (from FEDORA_CI_WORKER__LEASE_SECONDS)"),
+        "{text}"
+    );
+
+    let text = error_text(load_text("", &[("FEDORA_CI_API__BIND", "nowhere")]));
+    assert!(
+        text.contains("config key `api.bind` (from FEDORA_CI_API__BIND)"),
+        "{text}"
+    );
+
+    // A secret read from a file is named by that file.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("database-url");
+    std::fs::write(&secret, "mysql://user:db-s3cret@host/db\n").unwrap();
+    let text = error_text(load_text(&format!("database_url_file = {secret:?}\n"), &[]));
+    assert!(
+        text.contains("config key `database_url` (read from "),
+        "{text}"
+    );
+    assert!(text.contains(&secret.display().to_string()), "{text}");
+    assert!(!text.contains("db-s3cret"), "{text}");
+
+    // Lines inside arrays of tables.
+    let text = error_text(load_text(
+        "[[dashboard.backends]]\nname = \"A\"\napi_url = \"/api\"\n\
+         [[dashboard.backends]]\nname = \"B\"\napi_url = \"ftp://x\"\n",
+        &[],
+    ));
+    assert!(
+        text.contains("config key `dashboard.backends` (in "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_secret_file_is_named_once_with_its_location() {
+    let text = error_text(load_text(
+        "\ntesting_farm_secret_file = \"/nonexistent/tf\"\n",
+        &[],
+    ));
+    assert!(
+        text.contains("config key `testing_farm_secret_file` (in "),
+        "{text}"
+    );
+    assert!(text.contains("fedora-ci.toml, line 2)"), "{text}");
+    assert!(text.contains("/nonexistent/tf"), "{text}");
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "the cause once: {text}"
+    );
+
+    let text = error_text(load_text(
+        "",
+        &[("FEDORA_CI_PAGURE_TOKEN_FILE", "/nonexistent/token")],
+    ));
+    assert!(
+        text.contains("config key `pagure_token_file` (from FEDORA_CI_PAGURE_TOKEN_FILE)"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_names_its_cause_once() {
+    let error = Config::load(Some(Path::new("/nonexistent/fedora-ci.toml")), Vec::new());
+    let text = error_text(error);
+    assert_eq!(
+        text,
+        "cannot read the config file /nonexistent/fedora-ci.toml: \
+         No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn an_empty_secret_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [("empty", ""), ("blank", " \n\t\n")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let text = error_text(load_text(&format!("pagure_token_file = {path:?}\n"), &[]));
+        assert!(
+            text.contains("config key `pagure_token_file` (in "),
+            "{text}"
+        );
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("is empty"), "{text}");
+
+        let text = error_text(load_text(
+            "",
+            &[("FEDORA_CI_MESSAGING__AMQP_URL_FILE", path.to_str().unwrap())],
+        ));
+        assert!(
+            text.contains(
+                "config key `messaging.amqp_url_file` (from FEDORA_CI_MESSAGING__AMQP_URL_FILE)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("is empty"), "{text}");
+    }
+}
+
+#[test]
+fn a_syntax_error_gives_the_line_but_not_the_text() {
+    let text = error_text(load_text(
+        "deployment = \"dev\"\npagure_token = \"s3cret-token\n",
+        &[],
+    ));
+    assert!(text.contains("fedora-ci.toml, line 2, column "), "{text}");
+    assert!(text.contains("is not valid TOML"), "{text}");
+    assert!(!text.contains("s3cret-token"), "{text}");
+}
+
+#[test]
+fn addresses_are_host_and_port() {
+    for bind in [
+        "localhost:99999",
+        "localhost:0",
+        "localhost",
+        ":8000",
+        "host name:80",
+        "[::1]",
+    ] {
+        let text = error_text(load_text(&format!("[api]\nbind = {bind:?}\n"), &[]));
+        assert!(text.contains("config key `api.bind`"), "{bind}: {text}");
+    }
+    let text = error_text(load_text(
+        "[worker]\nhealth_bind = \"0.0.0.0:70000\"\n",
+        &[],
+    ));
+    assert!(text.contains("config key `worker.health_bind`"), "{text}");
+    assert!(text.contains("1 to 65535"), "{text}");
+    let text = error_text(load_text("[messaging]\nhealth_bind = \"8002\"\n", &[]));
+    assert!(
+        text.contains("config key `messaging.health_bind`"),
+        "{text}"
+    );
+    assert!(text.contains("serve nothing"), "{text}");
+
+    for bind in [
+        "127.0.0.1:8000",
+        "0.0.0.0:1",
+        "localhost:65535",
+        "[::]:8000",
+        "api-1.example:80",
+    ] {
+        let config = Config::from_toml(&format!("[api]\nbind = {bind:?}\n")).unwrap();
+        assert_eq!(config.api.bind, bind);
+    }
+    // Empty health binds mean "do not serve".
+    let config =
+        Config::from_toml("[worker]\nhealth_bind = \"\"\n[messaging]\nhealth_bind = \"\"\n")
+            .unwrap();
+    assert_eq!(config.worker.health_bind, "");
+    let text = error_text(load_text("[api]\nbind = \"\"\n", &[]));
+    assert!(text.contains("config key `api.bind`"), "{text}");
+}
+
+#[test]
+fn urls_are_checked() {
+    for (key, url) in [
+        ("koji_hub_url", "https://"),
+        ("koji_hub_url", "https://koji example/kojihub"),
+        ("pagure_url", "https://src.example:99999"),
+        ("pagure_url", "src.fedoraproject.org"),
+        ("dashboard_url", "https:///path"),
+    ] {
+        let text = error_text(load_text(&format!("{key} = {url:?}\n"), &[]));
+        assert!(
+            text.contains(&format!("config key `{key}`")),
+            "{url}: {text}"
+        );
+    }
+    let text = error_text(load_text(
+        "[[fedora_ci_tests]]\nname = \"t\"\nurl = \"not a url\"\nref = \"main\"\n\
+         namespaces = [\"rpms\"]\n",
+        &[],
+    ));
+    assert!(
+        text.contains("config key `fedora_ci_tests[0].url`"),
+        "{text}"
+    );
+    let text = error_text(load_text("server_name = \"https://ci.example/\"\n", &[]));
+    assert!(text.contains("config key `server_name`"), "{text}");
+
+    let config = Config::from_toml(
+        "pagure_url = \"http://127.0.0.1:9\"\nkoji_hub_url = \"https://[::1]:8443/kojihub\"\n\
+         server_name = \"ci.example.org\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.pagure_url, "http://127.0.0.1:9");
 }
