@@ -41,7 +41,13 @@ async fn serve_in_a_fresh_directory_runs_on_sqlite() -> anyhow::Result<()> {
     serve.wait_for_line(&["worker ready"], Duration::from_secs(30));
 
     let (status, body) = get(&format!("http://{bind}/api/healthz")).await?;
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(health["status"], "ok", "{body}");
+    assert_eq!(
+        health["shadow_mode"]["on"], true,
+        "no credentials, shadow mode: {body}"
+    );
     assert!(
         dir.path().join("fedora-ci.db").exists(),
         "the embedded database file is created"
@@ -125,13 +131,147 @@ fn check_config_names_the_bad_key() -> anyhow::Result<()> {
         .current_dir(dir.path())
         .env_remove("FEDORA_CI_CONFIG")
         .output()?;
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("config key `worker.leese_seconds`"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        "error: invalid configuration: config key `worker.leese_seconds` \
+         (in fedora-ci.toml, line 2): unknown key; did you mean `lease_seconds`?\n",
+        "printed once, as one plain line"
     );
-    assert!(stderr.contains("expected one of"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_config_error_is_printed_once_without_colours() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let token = dir.path().join("missing-token");
+    for (env, wanted) in [
+        (
+            (
+                "FEDORA_CI_PAGURE_TOKEN_FILE",
+                token.to_str().unwrap_or_default(),
+            ),
+            "config key `pagure_token_file` (from FEDORA_CI_PAGURE_TOKEN_FILE): \
+             cannot read the secret file",
+        ),
+        (
+            ("FEDORA_CI_API__BIND", "localhost:99999"),
+            "config key `api.bind` (from FEDORA_CI_API__BIND): \"localhost:99999\": the port",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .arg("check-config")
+            .current_dir(dir.path())
+            .env_remove("FEDORA_CI_CONFIG")
+            .env("RUST_LOG", "debug")
+            .env(env.0, env.1)
+            .output()?;
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "once: {stderr}");
+        assert!(
+            stderr.starts_with("error: invalid configuration: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(wanted), "{stderr}");
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "no colours into a pipe: {stderr:?}"
+        );
+        assert!(
+            stderr.matches("No such file").count() <= 1,
+            "the cause once: {stderr}"
+        );
+    }
+
+    // For log collectors, the one report is a JSON line.
+    let output = Command::new(BINARY)
+        .args(["--log-format", "json", "check-config"])
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .env("FEDORA_CI_DEPLOYMENT", "production")
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "once: {stderr}");
+    let line: serde_json::Value = serde_json::from_str(stderr.trim())?;
+    assert_eq!(line["level"], "ERROR");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(r#"expected one of "prod", "stg", "dev", got "production""#),
+        "{line}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_example_config_works_as_shipped() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fedora-ci.example.toml"),
+        dir.path().join("fedora-ci.toml"),
+    )?;
+    let output = Command::new(BINARY)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let file = dir.path().canonicalize()?.join("fedora-ci.toml");
+    assert!(
+        stdout.contains(&format!("# Configuration file: {}\n", file.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("# Environment overrides: none.\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "# Shadow mode: on (no pagure_token, Koji credentials, testing_farm_secret configured)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deployment = \"prod\""), "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn check_config_without_a_file_says_so() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let output = Command::new(BINARY)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .env("FEDORA_CI_DRY_RUN", "false")
+        .env("FEDORA_CI_WORKER__LEASE_SECONDS", "30")
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("# No configuration file; built-in defaults.\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "# Environment overrides: FEDORA_CI_DRY_RUN (dry_run), \
+             FEDORA_CI_WORKER__LEASE_SECONDS (worker.lease_seconds).\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# Shadow mode: off"), "{stdout}");
+    let reparsed: toml::Table = stdout.parse()?;
+    assert_eq!(reparsed["worker"]["lease_seconds"].as_integer(), Some(30));
     Ok(())
 }
 
@@ -159,6 +299,19 @@ fn check_config_prints_the_effective_config_redacted() -> anyhow::Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("# Configuration file: "), "{stdout}");
+    assert!(stdout.contains("custom.toml\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "# Environment overrides: FEDORA_CI_CHECK_NAME_PREFIX (check_name_prefix).\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("# Secret pagure_token read from "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# Shadow mode: on ("), "{stdout}");
     assert!(stdout.contains("deployment = \"stg\""), "{stdout}");
     assert!(
         stdout.contains("check_name_prefix = \"Fedora CI stg\""),
@@ -257,6 +410,108 @@ fn process_dry_run_reads_every_file_form_and_touches_nothing() -> anyhow::Result
         !dir.path().join("fedora-ci.db").exists(),
         "a dry run creates no database"
     );
+    Ok(())
+}
+
+/// The environment that points every external service at a loopback port nothing listens on,
+/// with short timeouts: reads fail at once.
+fn offline_env(port: u16) -> Vec<(String, String)> {
+    let dead = format!("http://127.0.0.1:{port}");
+    [
+        ("FEDORA_CI_PAGURE_URL", dead.clone()),
+        ("FEDORA_CI_FASJSON_URL", dead.clone()),
+        ("FEDORA_CI_KOJI_HUB_URL", format!("{dead}/kojihub")),
+        ("FEDORA_CI_KOJI_WEB_URL", dead.clone()),
+        ("FEDORA_CI_KOJI_LOGS_URL", dead.clone()),
+        ("FEDORA_CI_TESTING_FARM_API_URL", format!("{dead}/v0.1/")),
+        ("FEDORA_CI_LOGDETECTIVE_URL", dead.clone()),
+        ("FEDORA_CI_ELN_PACKAGE_LISTS_URL", dead),
+        ("FEDORA_CI_REQUEST_TIMEOUT_SECONDS", "2".to_owned()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
+#[test]
+fn process_dry_run_offline_names_the_work_it_could_not_plan() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fixture = format!(
+        "{}/tests/fixtures/packit-service/pagure_pr_new.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // Bound, then closed: nothing listens there.
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let output = Command::new(BINARY)
+        .args(["process", "--dry-run", &fixture])
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .envs(offline_env(port))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .collect();
+    assert_eq!(summary.len(), 1, "{stderr}");
+    assert!(
+        summary[0].contains("the dry run could not finish")
+            && summary[0].contains("KojiScratchBuild")
+            && summary[0].contains("--allow-incomplete"),
+        "{stderr}"
+    );
+
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let incomplete = printed["messages"][0]["incomplete"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let build = incomplete
+        .iter()
+        .find(|task| task["task"] == "KojiScratchBuild")
+        .unwrap_or_else(|| panic!("no KojiScratchBuild in {printed:#}"));
+    let reason = build["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("dead.package"), "{reason}");
+    assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}");
+    assert_eq!(build["state"], "left for retry");
+
+    let output = Command::new(BINARY)
+        .args(["process", "--dry-run", "--allow-incomplete", &fixture])
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .envs(offline_env(port))
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert!(
+        printed["messages"][0]["incomplete"]
+            .as_array()
+            .is_some_and(|tasks| !tasks.is_empty()),
+        "{printed:#}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_bind_address_on_the_command_line_is_checked() -> anyhow::Result<()> {
+    let output = Command::new(BINARY)
+        .args(["serve", "--bind", "localhost:99999"])
+        .env_remove("FEDORA_CI_CONFIG")
+        .output()?;
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 to 65535"), "{stderr}");
     Ok(())
 }
 
