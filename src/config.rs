@@ -573,15 +573,8 @@ impl Config {
         if let Some(url) = &self.dashboard_url {
             check_http_url("dashboard_url", url)?;
         }
-        if let Some(server) = &self.server_name
-            && !is_host_name(server)
-        {
-            return Err(ConfigError::invalid(
-                "server_name",
-                format!(
-                    "{server:?} must be a host name such as \"fedora-ci.example.org\", without scheme or path"
-                ),
-            ));
+        if let Some(server) = &self.server_name {
+            check_server_name(server)?;
         }
         for (key, bind, may_be_empty) in [
             ("api.bind", &self.api.bind, false),
@@ -812,6 +805,26 @@ fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `server_name`: a host name with an optional port (`fedora-ci.example.org`, `api:8000`), or
+/// the base URL of the API (`http://127.0.0.1:8000`); the webhook URL is built from it.
+fn check_server_name(server: &str) -> Result<(), ConfigError> {
+    if server.starts_with("http://") || server.starts_with("https://") {
+        return check_http_url("server_name", server);
+    }
+    let (host, port) = split_host_port(server);
+    let port_ok = port.is_none_or(|port| matches!(port.parse::<u16>(), Ok(1..)));
+    if (is_host_name(host) || is_bracketed_ipv6(host)) && port_ok {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        "server_name",
+        format!(
+            "{server:?} must be a host name such as \"fedora-ci.example.org\" (a port may follow) \
+             or an http(s):// URL"
+        ),
+    ))
+}
+
 /// `host:port` → (host, Some(port)); `[::1]:80` → ("[::1]", Some("80")); `host` → (host, None).
 fn split_host_port(text: &str) -> (&str, Option<&str>) {
     if text.starts_with('[') {
@@ -1023,10 +1036,10 @@ fn read_secret_files(table: &mut toml::Table) -> Result<BTreeMap<String, PathBuf
         let Some(file_value) = node.remove(&file_key) else {
             continue;
         };
-        let Some(file) = file_value.as_str() else {
+        let Some(file) = file_value.as_str().filter(|file| !file.trim().is_empty()) else {
             return Err(ConfigError::invalid(
                 format!("{key}_file"),
-                "must be a path (a string)",
+                "must be the path of a file (a string, not empty)",
             ));
         };
         if node.contains_key(leaf) {

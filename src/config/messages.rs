@@ -38,14 +38,9 @@ impl Sources {
             }
             match parent(key) {
                 Some(outer) => key = outer,
-                None => break,
+                // Not set anywhere: a default, or a combination of keys.
+                None => return String::new(),
             }
-        }
-        match &self.file {
-            Some(path) if self.lines.contains_key(first_segment(key)) => {
-                format!(" (in {})", path.display())
-            }
-            _ => String::new(),
         }
     }
 }
@@ -54,10 +49,6 @@ impl Sources {
 fn parent(key: &str) -> Option<&str> {
     let cut = key.rfind(['.', '['])?;
     Some(&key[..cut])
-}
-
-fn first_segment(key: &str) -> &str {
-    key.split(['.', '[']).next().unwrap_or(key)
 }
 
 /// Every key of `text` (a TOML document) with the line it is written on, 1-based.
@@ -115,9 +106,11 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 pub fn syntax_error(text: &str, error: &toml::de::Error) -> (String, String) {
     let at = match error.span() {
         Some(span) => {
-            let start = span.start.min(text.len());
-            let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
-            let column = text[line_start..start].chars().count() + 1;
+            // Spans are at character boundaries; a slice that is not gives no column.
+            let before = text.get(..span.start.min(text.len())).unwrap_or_default();
+            let start = before.len();
+            let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+            let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
             format!(", line {}, column {column}", line_of(text, start))
         }
         None => String::new(),

@@ -696,8 +696,27 @@ fn urls_are_checked() {
         text.contains("config key `fedora_ci_tests[0].url`"),
         "{text}"
     );
-    let text = error_text(load_text("server_name = \"https://ci.example/\"\n", &[]));
-    assert!(text.contains("config key `server_name`"), "{text}");
+    for server in [
+        "ci example",
+        "ftp://ci.example",
+        "ci.example/api",
+        "ci.example:0",
+    ] {
+        let text = error_text(load_text(&format!("server_name = {server:?}\n"), &[]));
+        assert!(
+            text.contains("config key `server_name`"),
+            "{server}: {text}"
+        );
+    }
+    for server in [
+        "ci.example.org",
+        "api:8000",
+        "http://127.0.0.1:8000",
+        "https://ci.example/",
+    ] {
+        let config = Config::from_toml(&format!("server_name = {server:?}\n")).unwrap();
+        assert_eq!(config.server_name.as_deref(), Some(server));
+    }
 
     let config = Config::from_toml(
         "pagure_url = \"http://127.0.0.1:9\"\nkoji_hub_url = \"https://[::1]:8443/kojihub\"\n\
