@@ -82,7 +82,12 @@ fn serves_with_cargo_run(clone: &Path, target: &Path) {
         }
         if let Ok(Some(status)) = serve.try_wait() {
             let mut stderr = String::new();
-            serve.stderr.take().unwrap().read_to_string(&mut stderr).ok();
+            serve
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .ok();
             panic!("cargo run -- serve exited with {status}:\n{stderr}");
         }
         assert!(
@@ -107,7 +112,12 @@ fn in_clone(clone: &Path, target: &Path, program: &str) -> Command {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("CARGO_PKG_")
             || key.starts_with("CARGO_BIN_EXE_")
-            || ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME"].contains(&&*key)
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+            ]
+            .contains(&&*key)
             || key == "FEDORA_CI_CONFIG"
         {
             command.env_remove(key);
@@ -139,7 +149,12 @@ fn fresh_target_dir() -> PathBuf {
         std::fs::create_dir_all(&fresh).unwrap();
         let seeding = fresh.join("debug.seeding");
         let _ = std::fs::remove_dir_all(&seeding);
-        run_ok(Command::new("cp").arg("-al").arg(own.join("debug")).arg(&seeding));
+        run_ok(
+            Command::new("cp")
+                .arg("-al")
+                .arg(own.join("debug"))
+                .arg(&seeding),
+        );
         let _ = std::fs::remove_dir_all(seeding.join("incremental"));
         std::fs::rename(&seeding, fresh.join("debug")).unwrap();
     }
