@@ -5,9 +5,18 @@
 //! The fakes themselves listen on loopback ports of their own choosing. Each is published
 //! through a TCP relay on `--bind` and its `--<service>-port`, so that it can be reached from
 //! outside a container.
+//!
+//! `--demo` makes them carry one pull request to its end by themselves (docs/deployment.md,
+//! "Local demo"): the fake Pagure knows the PR of `tests/fixtures/packit-service/
+//! pagure_pr_new.json`, Koji scratch builds start and succeed after `--demo-delay-ms` each,
+//! and Testing Farm requests move new → queued → running → complete (passed) one step per
+//! delay, calling their webhook at each move. With `--amqp-url`, the fake Koji publishes its
+//! task state changes to that broker, as Fedora's hub does; the service learns of finished
+//! builds only so.
 
 use anyhow::Context as _;
 use clap::Parser;
+use fedora_ci::fakes::demo::{self, MessageBus};
 use fedora_ci::fakes::eln::FakeEln;
 use fedora_ci::fakes::fasjson::FakeFasjson;
 use fedora_ci::fakes::koji::{FakeKojiConfig, FakeKojiHub};
@@ -64,9 +73,28 @@ struct Args {
     /// A package on the ELN list; repeat for more.
     #[arg(long = "eln-package", default_values = ["bash", "glibc", "python3.13"])]
     eln_packages: Vec<String>,
-    /// Koji scratch builds start, then succeed, after this many seconds each.
+    /// Koji scratch builds start, then succeed, after this many seconds each [default with
+    /// `--demo`: `--demo-delay-ms`; else never, until a test moves them].
     #[arg(long)]
     koji_auto_progress_secs: Option<u64>,
+    /// Carry a pull request to its end: seed the fake Pagure with the PR of the captured
+    /// "PR opened" message (rpms/optee_os PR 2, its author a packager), let Koji builds
+    /// succeed and Testing Farm requests pass by themselves.
+    #[arg(long)]
+    demo: bool,
+    /// With `--demo`: the pause before each move of a Koji build or Testing Farm request.
+    #[arg(long, default_value_t = 3000)]
+    demo_delay_ms: u64,
+    /// Publish the fake Koji's task state changes to this AMQP broker
+    /// (`amqp://user:password@host:5672/%2F`).
+    #[arg(long)]
+    amqp_url: Option<String>,
+    /// The exchange they are published to.
+    #[arg(long, default_value = "amq.topic")]
+    amqp_exchange: String,
+    /// Their topic prefix, as `messaging.topic_prefix` of the service.
+    #[arg(long, default_value = "org.fedoraproject.prod")]
+    topic_prefix: String,
 }
 
 #[tokio::main]
@@ -104,25 +132,58 @@ async fn main() -> anyhow::Result<()> {
 
 /// Each fake's name, its own URL, and the port asked for it.
 async fn start_fakes(args: &Args) -> anyhow::Result<Vec<(&'static str, String, u16)>> {
+    let demo_delay = Duration::from_millis(args.demo_delay_ms);
+    let koji_auto_progress = match args.koji_auto_progress_secs {
+        Some(seconds) => Some(Duration::from_secs(seconds)),
+        None => args.demo.then_some(demo_delay),
+    };
     let koji = FakeKojiHub::start(FakeKojiConfig {
-        auto_progress: args.koji_auto_progress_secs.map(Duration::from_secs),
+        auto_progress: koji_auto_progress,
         ..FakeKojiConfig::default()
     })
     .await?;
+    if let Some(amqp_url) = &args.amqp_url {
+        demo::forward_koji_messages(
+            &koji,
+            MessageBus {
+                amqp_url: amqp_url.clone(),
+                exchange: args.amqp_exchange.clone(),
+                topic_prefix: args.topic_prefix.clone(),
+            },
+        );
+    }
 
     let pagure = FakePagure::start().await?;
     pagure.add_token(&args.pagure_token, "packit");
+    let mut packagers = args.packagers.clone();
+    if args.demo {
+        let seeded = demo::seed_pull_request(&pagure)?;
+        tracing::info!(
+            project = %seeded.project,
+            pull_request = seeded.id,
+            head = %seeded.head_commit,
+            delay = ?demo_delay,
+            broker = args.amqp_url.is_some(),
+            "demo: pull request seeded; Koji builds and Testing Farm requests move on by themselves"
+        );
+        if !packagers.contains(&seeded.author) {
+            packagers.push(seeded.author);
+        }
+    }
     pagure.add_group(json!({
         "name": "packager", "display_name": "Fedora Packager Git Commit Group",
         "description": "Fedora packagers", "group_type": "user",
         "creator": {"name": "packit", "fullname": "packit", "url_path": "user/packit"},
-        "date_created": "1431529680", "members": args.packagers,
+        "date_created": "1431529680", "members": packagers,
     }));
 
     let testing_farm = FakeTestingFarm::start(&args.testing_farm_token).await?;
+    if args.demo {
+        testing_farm.set_auto_advance(Some(demo_delay), "passed");
+    }
 
     let fasjson = FakeFasjson::start().await?;
-    for packager in &args.packagers {
+    for packager in &packagers {
         fasjson.add_user(packager, &["packager"]);
     }
 

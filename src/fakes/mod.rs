@@ -4,6 +4,7 @@
 //! Each fake speaks the real wire protocol on 127.0.0.1 with a free port, records
 //! every call, and injects failures on demand through a [`FaultInjector`].
 
+pub mod demo;
 pub mod eln;
 pub mod fasjson;
 pub mod koji;

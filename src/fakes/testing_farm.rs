@@ -1,6 +1,7 @@
 //! A fake Testing Farm API v0.1: requests move new → queued → running → complete
-//! when a test advances them, and each move POSTs `{request_id, token}` to the
-//! request's notification webhook, as Testing Farm does.
+//! when a test advances them (or by themselves, after [`FakeTestingFarm::set_auto_advance`]),
+//! and each move POSTs `{request_id, token}` to the request's notification webhook, as
+//! Testing Farm does.
 //!
 //! A `tmt` test is stored and shown under `fmf`, the name the API keeps it under (it accepts
 //! `tmt` as an alias; `testing-farm list` reads `test.fmf` of listed requests).
@@ -14,6 +15,7 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const STATES: [&str; 4] = ["new", "queued", "running", "complete"];
 
@@ -26,6 +28,9 @@ struct Data {
     listings: Vec<BTreeMap<String, String>>,
     notifications: Vec<Json>,
     composes: Vec<String>,
+    /// Off unless set: each new request moves one state on after this delay, ending with
+    /// this overall result.
+    auto_advance: Option<(Duration, String)>,
 }
 
 #[derive(Clone)]
@@ -114,27 +119,66 @@ impl FakeTestingFarm {
     /// Moves a request one state on; the last move completes it with `overall`.
     /// Returns the new state, after the webhook (if any) has been called.
     pub async fn advance(&self, id: &str, overall: &str) -> Option<String> {
-        let (state, webhook) = {
-            let mut data = lock(&self.data);
-            let request = data.requests.get_mut(id)?;
-            let current = STATES.iter().position(|state| request["state"] == *state)?;
-            let next = STATES.get(current + 1)?;
-            request["state"] = json!(next);
-            if *next == "complete" {
-                request["result"] = json!({"overall": overall, "summary": null, "xunit": null,
-                                           "xunit_url": format!("https://artifacts.testing-farm.io/{id}/results.xml")});
-            }
-            let webhook = request["notification"]["webhook"].clone();
-            ((*next).to_owned(), webhook)
-        };
-        if let (Some(url), Some(token)) = (webhook["url"].as_str(), webhook["token"].as_str()) {
-            let body = json!({"request_id": id, "token": token});
-            // The receiver's answer does not matter to Testing Farm.
-            let _ = reqwest::Client::new().post(url).json(&body).send().await;
-            lock(&self.data).notifications.push(body);
-        }
-        Some(state)
+        advance(&self.data, id, overall).await
     }
+
+    /// From now on, every new request moves one state on after `every` (new → queued →
+    /// running → complete), calling its webhook each time, and completes with `overall`
+    /// (`passed`, `failed`, `error`); `None` turns this off. Off by default: tests advance
+    /// requests themselves.
+    pub fn set_auto_advance(&self, every: Option<Duration>, overall: &str) {
+        lock(&self.data).auto_advance = every.map(|every| (every, overall.to_owned()));
+    }
+}
+
+/// [`FakeTestingFarm::advance`] on the shared state.
+async fn advance(data: &Mutex<Data>, id: &str, overall: &str) -> Option<String> {
+    let (state, webhook) = {
+        let mut data = lock(data);
+        let request = data.requests.get_mut(id)?;
+        let current = STATES.iter().position(|state| request["state"] == *state)?;
+        let next = STATES.get(current + 1)?;
+        request["state"] = json!(next);
+        if *next == "complete" {
+            request["result"] = json!({"overall": overall, "summary": null, "xunit": null,
+                                       "xunit_url": format!("https://artifacts.testing-farm.io/{id}/results.xml")});
+        }
+        let webhook = request["notification"]["webhook"].clone();
+        ((*next).to_owned(), webhook)
+    };
+    if let (Some(url), Some(token)) = (webhook["url"].as_str(), webhook["token"].as_str()) {
+        let body = json!({"request_id": id, "token": token});
+        // The receiver's answer does not matter to Testing Farm.
+        if let Err(error) = reqwest::Client::new().post(url).json(&body).send().await {
+            tracing::warn!(request = id, %url, "fake Testing Farm cannot call the webhook: {error}");
+        }
+        lock(data).notifications.push(body);
+    }
+    Some(state)
+}
+
+/// Moves request `id` on every `every` until it completes (or is cancelled).
+fn spawn_auto_advance(data: Arc<Mutex<Data>>, id: String, every: Duration, overall: String) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match advance(&data, &id, &overall).await {
+                Some(state) => {
+                    tracing::info!(request = %id, %state, "fake Testing Farm moved a request on");
+                    if state == "complete" {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+    });
+}
+
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
 }
 
 fn authorized(data: &Data, headers: &HeaderMap) -> bool {
@@ -157,18 +201,18 @@ fn answer(status: StatusCode, body: Json) -> Response {
 }
 
 async fn submit(
-    State(data): State<Arc<Mutex<Data>>>,
+    State(shared): State<Arc<Mutex<Data>>>,
     faults: Arc<FaultInjector<u16>>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
     let request: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
     if let Some(status) = faults.before_call("submit").await {
-        lock(&data).submitted.push(request);
+        lock(&shared).submitted.push(request);
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return answer(status, json!({"message": "injected failure"}));
     }
-    let mut data = lock(&data);
+    let mut data = lock(&shared);
     if !authorized(&data, &headers) {
         return unauthorized();
     }
@@ -188,9 +232,7 @@ async fn submit(
         );
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let created = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string();
+    let created = now();
     let stored = json!({
         "id": id, "user_id": USER_ID, "token_id": TOKEN_ID, "test": stored_test(&request["test"]),
         "state": "new", "environments_requested": request["environments"], "notes": [],
@@ -199,6 +241,9 @@ async fn submit(
         "notification": request.get("notification"),
     });
     data.requests.insert(id.clone(), stored);
+    if let Some((every, overall)) = data.auto_advance.clone() {
+        spawn_auto_advance(shared.clone(), id.clone(), every, overall);
+    }
     answer(StatusCode::OK, json!({"id": id, "created": created}))
 }
 
@@ -347,4 +392,92 @@ async fn composes(State(data): State<Arc<Mutex<Data>>>) -> Response {
         .map(|name| json!({"name": name}))
         .collect();
     answer(StatusCode::OK, json!({"composes": names}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the webhook calls it receives.
+    async fn webhook_receiver() -> (String, Arc<Mutex<Vec<Json>>>) {
+        let received: Arc<Mutex<Vec<Json>>> = Arc::default();
+        let sink = received.clone();
+        let router = axum::Router::new().route(
+            "/api/testing-farm/results",
+            post(move |axum::Json(body): axum::Json<Json>| {
+                let sink = sink.clone();
+                async move {
+                    lock(&sink).push(body);
+                    StatusCode::OK
+                }
+            }),
+        );
+        let address = serve_on_loopback(router).await.unwrap();
+        (
+            format!("http://{address}/api/testing-farm/results"),
+            received,
+        )
+    }
+
+    async fn submit(farm: &FakeTestingFarm, webhook: &str) -> String {
+        let request = json!({
+            "test": {"fmf": {"url": "https://example.org/tests.git"}},
+            "environments": [{"arch": "x86_64", "os": {"compose": "Fedora-Rawhide"}}],
+            "notification": {"webhook": {"url": webhook, "token": "webhook-token"}},
+        });
+        let answer: Json = reqwest::Client::new()
+            .post(format!("{}/requests", farm.api_url()))
+            .bearer_auth("tf-token")
+            .json(&request)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn state(farm: &FakeTestingFarm, id: &str) -> Json {
+        reqwest::get(format!("{}/requests/{id}", farm.api_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn auto_advance_completes_a_request_and_calls_its_webhook_on_every_move() {
+        let farm = FakeTestingFarm::start("tf-token").await.unwrap();
+        farm.set_auto_advance(Some(Duration::from_millis(20)), "passed");
+        let (webhook, received) = webhook_receiver().await;
+        let id = submit(&farm, &webhook).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while lock(&received).len() < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "three webhook calls"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let request = state(&farm, &id).await;
+        assert_eq!(request["state"], "complete");
+        assert_eq!(request["result"]["overall"], "passed");
+        let expected = json!({"request_id": id, "token": "webhook-token"});
+        assert_eq!(*lock(&received), vec![expected.clone(); 3]);
+        assert_eq!(farm.notifications(), vec![expected; 3]);
+    }
+
+    #[tokio::test]
+    async fn without_auto_advance_requests_wait_for_the_test() {
+        let farm = FakeTestingFarm::start("tf-token").await.unwrap();
+        let (webhook, received) = webhook_receiver().await;
+        let id = submit(&farm, &webhook).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(state(&farm, &id).await["state"], "new");
+        assert!(lock(&received).is_empty());
+        assert_eq!(farm.advance(&id, "failed").await.as_deref(), Some("queued"));
+        assert_eq!(lock(&received).len(), 1);
+    }
 }
