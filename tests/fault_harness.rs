@@ -152,6 +152,9 @@ impl ServiceProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_fedora-ci"))
             .args(&self.args)
             .env_remove("FEDORA_CI_CONFIG")
+            // Several workers and listeners run at once: none serves a health port.
+            .env("FEDORA_CI_WORKER__HEALTH_BIND", "")
+            .env("FEDORA_CI_MESSAGING__HEALTH_BIND", "")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

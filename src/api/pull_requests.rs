@@ -65,7 +65,8 @@ fn flag_json(flag: &Flag) -> Value {
         "status": flag.status,
         "comment": flag.comment,
         "url": flag.url,
-        "posted": flag.posted_seq >= flag.wanted_seq,
+        "posted": flag.posted_seq >= flag.wanted_seq && !flag.planned_only,
+        "planned_only": flag.posted_seq >= flag.wanted_seq && flag.planned_only,
         "updated_at": flag.updated_at.to_rfc3339(),
     })
 }

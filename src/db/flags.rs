@@ -26,6 +26,8 @@ pub struct Flag {
     pub url: String,
     pub wanted_seq: i64,
     pub posted_seq: i64,
+    /// The post of `posted_seq` was only planned (shadow mode): Pagure has not got it.
+    pub planned_only: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -61,7 +63,7 @@ pub async fn want(tx: &mut Tx, state: &FlagState<'_>) -> DbResult<bool> {
 
 pub async fn get(store: &Store, uid: &str) -> DbResult<Option<Flag>> {
     const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
-         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags WHERE uid = $1";
+         comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags WHERE uid = $1";
     let row = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL).bind(uid).fetch_optional(pool).await?);
     Ok(row)
 }
@@ -69,7 +71,7 @@ pub async fn get(store: &Store, uid: &str) -> DbResult<Option<Flag>> {
 /// The flags of a pull request, newest change first.
 pub async fn of_pull_request(store: &Store, pull_request_id: i32) -> DbResult<Vec<Flag>> {
     const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
-         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags \
+         comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags \
          WHERE pull_request_id = $1 ORDER BY updated_at DESC, uid";
     let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL).bind(pull_request_id).fetch_all(pool).await?);
     Ok(rows)
@@ -82,17 +84,19 @@ pub async fn pending_of_other_commits(
     commit_sha: &str,
 ) -> DbResult<Vec<Flag>> {
     const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
-         comment, url, wanted_seq, posted_seq, updated_at FROM pr_flags \
+         comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags \
          WHERE pull_request_id = $1 AND commit_sha <> $2 AND status = 'pending' ORDER BY uid";
     let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL)
         .bind(pull_request_id).bind(commit_sha).fetch_all(pool).await?);
     Ok(rows)
 }
 
-/// Records that Pagure shows the state of change `seq` (never going backwards).
-pub async fn mark_posted(store: &Store, uid: &str, seq: i64) -> DbResult<()> {
-    const SQL: &str = "UPDATE pr_flags SET posted_seq = $2 WHERE uid = $1 AND posted_seq < $2";
-    on_backend!(store, pool => sqlx::query(SQL).bind(uid).bind(seq).execute(pool).await?.rows_affected());
+/// Records that Pagure shows the state of change `seq` (never going backwards), or in shadow
+/// mode (`planned_only`) that its post was recorded and not sent.
+pub async fn mark_posted(store: &Store, uid: &str, seq: i64, planned_only: bool) -> DbResult<()> {
+    const SQL: &str = "UPDATE pr_flags SET posted_seq = $2, planned_only = $3 \
+         WHERE uid = $1 AND posted_seq < $2";
+    on_backend!(store, pool => sqlx::query(SQL).bind(uid).bind(seq).bind(planned_only).execute(pool).await?.rows_affected());
     Ok(())
 }
 

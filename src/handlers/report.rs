@@ -110,8 +110,12 @@ impl BackgroundTask for SetFlag {
                 return Ok(());
             }
             self.post(ctx, &flag).await?;
-            flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq).await?;
-            info!(flag = %flag.username, status = %flag.status, "flag set");
+            flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq, ctx.services.dry_run).await?;
+            if ctx.services.dry_run {
+                info!(flag = %flag.username, status = %flag.status, "flag planned (shadow mode): recorded, not posted");
+            } else {
+                info!(flag = %flag.username, status = %flag.status, "flag set");
+            }
             let Some(after) = flags::get(&ctx.store, &self.uid).await? else {
                 return Ok(());
             };

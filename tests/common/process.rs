@@ -19,6 +19,9 @@ impl Running {
             .args(args)
             .current_dir(dir)
             .env_remove("FEDORA_CI_CONFIG")
+            // Several workers and listeners run at once: none serves a health port.
+            .env("FEDORA_CI_WORKER__HEALTH_BIND", "")
+            .env("FEDORA_CI_MESSAGING__HEALTH_BIND", "")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

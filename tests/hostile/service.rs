@@ -370,6 +370,9 @@ pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)], name: &str) -> Chi
         .args(args)
         .current_dir(dir)
         .env_remove("FEDORA_CI_CONFIG")
+        // Tests run in parallel: no worker or listener serves a health port.
+        .env("FEDORA_CI_WORKER__HEALTH_BIND", "")
+        .env("FEDORA_CI_MESSAGING__HEALTH_BIND", "")
         // The service sets its own (see `src/main.rs`); a test that sets it for itself must
         // not hide whether the service does.
         .env_remove("RUST_MIN_STACK")

@@ -479,6 +479,15 @@ async fn shadow_mode_records_every_call_and_touches_nothing() {
             .any(|call| call["flag"]["username"] == RAWHIDE_BUILD
                 && call["flag"]["uid"] == "e7593c9ba1d17d1a4f366b6aa7f53e84")
     );
+    // The pull request view must not show a planned flag as being on Pagure.
+    let wanted = flags::of_pull_request(&stack.store, 1).await.unwrap();
+    assert!(!wanted.is_empty());
+    assert!(
+        wanted
+            .iter()
+            .all(|flag| flag.planned_only && flag.posted_seq >= flag.wanted_seq),
+        "{wanted:?}"
+    );
     stack.stop().await;
 }
 

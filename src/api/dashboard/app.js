@@ -328,7 +328,7 @@ function checkRow(check) {
     ),
     message ? h('p', { class: 'check-message' }, typeof message === 'string' ? message : JSON.stringify(message)) : null,
     h('p', { class: 'links' }, links.filter(Boolean).flatMap((item, index) => (index ? [' · ', item] : [item]))),
-    check.flag ? h('p', { class: 'flag' }, 'Flag: ', badge(check.flag.status), ` ${text(check.flag.comment)}`, check.flag.posted ? '' : ' (not yet on the pull request)') : null,
+    check.flag ? h('p', { class: 'flag' }, 'Flag: ', badge(check.flag.status), ` ${text(check.flag.comment)}`, check.flag.posted ? '' : check.flag.planned_only ? ' (planned in shadow mode, not sent to the pull request)' : ' (not yet on the pull request)') : null,
   );
 }
 
