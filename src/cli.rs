@@ -38,7 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run everything in one process: the API and a worker (migrates the database first).
     Serve {
-        /// Address to listen on, host:port [default: api.bind from the configuration].
+        /// Address to listen on, host:port; port 0 takes any free one [default: api.bind from
+        /// the configuration].
         #[arg(long, value_parser = parse_bind)]
         bind: Option<String>,
     },
@@ -50,7 +51,8 @@ pub enum Command {
     },
     /// Serve the HTTP API, /api/healthz and /metrics (migrates the database first).
     Api {
-        /// Address to listen on, host:port [default: api.bind from the configuration].
+        /// Address to listen on, host:port; port 0 takes any free one [default: api.bind from
+        /// the configuration].
         #[arg(long, value_parser = parse_bind)]
         bind: Option<String>,
     },
@@ -126,7 +128,7 @@ pub fn check_config_report(config: &Config, sources: &crate::config::Sources) ->
 }
 
 fn parse_bind(text: &str) -> Result<String, String> {
-    crate::config::check_bind_address(text).map(|()| text.to_owned())
+    crate::config::check_bind_address_any_port(text).map(|()| text.to_owned())
 }
 
 fn parse_queue(text: &str) -> Result<(String, usize), String> {

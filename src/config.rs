@@ -865,6 +865,16 @@ fn is_host_name(host: &str) -> bool {
 /// a name, an IPv4 address or a bracketed IPv6 address (`[::]:8000`). The message says what is
 /// wrong.
 pub fn check_bind_address(text: &str) -> Result<(), String> {
+    check_bind(text, false)
+}
+
+/// As [`check_bind_address`], but port 0 (any free port, as tests ask) is allowed too: for
+/// `--bind` on the command line.
+pub fn check_bind_address_any_port(text: &str) -> Result<(), String> {
+    check_bind(text, true)
+}
+
+fn check_bind(text: &str, any_port: bool) -> Result<(), String> {
     let example = "e.g. \"0.0.0.0:8000\", \"127.0.0.1:8000\" or \"[::]:8000\"";
     let (host, port) = split_host_port(text);
     let Some(port) = port else {
@@ -877,6 +887,7 @@ pub fn check_bind_address(text: &str) -> Result<(), String> {
     }
     match port.parse::<u32>() {
         Ok(1..=65535) => Ok(()),
+        Ok(0) if any_port => Ok(()),
         _ => Err(format!(
             "{text:?}: the port must be a number from 1 to 65535, {example}"
         )),
