@@ -361,12 +361,15 @@ async fn no_secret_leaks_from_a_full_run() {
     .await
     .unwrap();
 
-    // A listener whose broker login fails.
+    // A listener whose broker login fails, serving its health (which holds the last broker
+    // error) and metrics.
+    let listen_health = format!("127.0.0.1:{}", common::free_port());
     let listen_env = [
         (
             "FEDORA_CI_MESSAGING__AMQP_URL",
             format!("amqp://guest:{AMQP_PASSWORD}@127.0.0.1:5672/%2F"),
         ),
+        ("FEDORA_CI_MESSAGING__HEALTH_BIND", listen_health.clone()),
         ("RUST_LOG", "trace".to_owned()),
     ];
     let listen_env: Vec<(&str, &str)> = listen_env
@@ -382,11 +385,22 @@ async fn no_secret_leaks_from_a_full_run() {
         "listen",
     );
     common::wait_for(STEP, || {
-        let logged = output_of(&dir, "listen").contains("lost the message broker");
+        let logged = output_of(&dir, "listen").contains("cannot reach the message broker");
         async move { Ok(logged.then_some(())) }
     })
     .await
     .unwrap();
+    let mut listener_answers = String::new();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = reqwest::get(format!("http://{listen_health}{path}"))
+            .await
+            .unwrap();
+        listener_answers.push_str(&answer.text().await.unwrap());
+    }
+    assert!(
+        listener_answers.contains("fedora_ci_broker_connected"),
+        "{listener_answers}"
+    );
     terminate(&mut listen);
     let mut check = spawn(
         &dir,
@@ -453,7 +467,7 @@ async fn no_secret_leaks_from_a_full_run() {
     let listen_output = output_of(&dir, "listen");
     assert!(
         listen_output.contains("ACCESS_REFUSED")
-            || listen_output.contains("lost the message broker")
+            || listen_output.contains("cannot reach the message broker")
     );
     assert!(
         serve_output.contains("TRACE"),
@@ -466,6 +480,7 @@ async fn no_secret_leaks_from_a_full_run() {
         ("check-config", &checked),
         ("API answers", &api),
         ("/metrics", &metrics),
+        ("listener health and metrics", &listener_answers),
         ("database rows", &database),
         ("Config Debug", &debug),
         ("Sentry events", &sentry_events),

@@ -198,3 +198,11 @@ pub async fn settled(store: &Store, settle: Settle, timeout: Duration) -> anyhow
     .await
     .map_err(|error| anyhow::anyhow!("the service did not settle: {error}"))
 }
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|error| panic!("no free loopback port: {error}"))
+}
