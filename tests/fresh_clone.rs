@@ -4,6 +4,7 @@
 //! The clone is of the committed `HEAD`: uncommitted changes are not in it. It builds in
 //! `target/fresh-clone`, seeded once with hard links to this build's compiled dependencies, so
 //! only fedora-ci itself is compiled again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -75,10 +76,10 @@ fn serves_with_cargo_run(clone: &Path, target: &Path) {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
     let answer = loop {
-        if let Some(answer) = http_get(&bind, "/api/healthz") {
-            if answer.starts_with("HTTP/1.1 200") {
-                break answer;
-            }
+        if let Some(answer) = http_get(&bind, "/api/healthz")
+            && answer.starts_with("HTTP/1.1 200")
+        {
+            break answer;
         }
         if let Ok(Some(status)) = serve.try_wait() {
             let mut stderr = String::new();

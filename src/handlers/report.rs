@@ -110,7 +110,8 @@ impl BackgroundTask for SetFlag {
                 return Ok(());
             }
             self.post(ctx, &flag).await?;
-            flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq, ctx.services.dry_run).await?;
+            flags::mark_posted(&ctx.store, &flag.uid, flag.wanted_seq, ctx.services.dry_run)
+                .await?;
             if ctx.services.dry_run {
                 info!(flag = %flag.username, status = %flag.status, "flag planned (shadow mode): recorded, not posted");
             } else {
