@@ -109,6 +109,7 @@ const NOT_MESSAGES: &[&str] = &[
     "protocols/testing-farm/results.xunit.xml",
     "packit-service/SOURCES.md",
     "protocols/SOURCES.md",
+    "SOURCES.md",
 ];
 
 fn identity() -> Identity {
