@@ -18,6 +18,15 @@ mod builds;
 mod comments;
 #[path = "pipeline/flags.rs"]
 mod flags;
+/// Koji and Log Detective state read from the source of truth, sessions the hub forgot.
+#[path = "pipeline/lifecycle_koji.rs"]
+mod lifecycle_koji;
+/// Outages, giving up with a final flag, one flag post in flight, stuck checks.
+#[path = "pipeline/lifecycle_outage.rs"]
+mod lifecycle_outage;
+/// Re-sent pull-request events, comments while a build runs, disabled projects.
+#[path = "pipeline/lifecycle_pr.rs"]
+mod lifecycle_pr;
 #[path = "pipeline/reconcile.rs"]
 mod reconcile;
 #[path = "pipeline/tests_and_results.rs"]
