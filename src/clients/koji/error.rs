@@ -76,6 +76,22 @@ impl FaultCode {
             FaultCode::Other(code) => code,
         }
     }
+
+    /// Whether the hub refused the call because our session is no longer valid, before the
+    /// call ran (kojihub's `Session.__init__` checks it before dispatching), so a new session
+    /// may send it again: an unknown or forgotten session, or a bad call number
+    /// (`AuthError`, 1002: "Invalid session or bad credentials", "Invalid callnum"), an
+    /// expired one (`AuthExpired`, 1007) and call numbers out of order (`SequenceError`,
+    /// 1008). Not `RetryError` (1009): that call already ran, and sending it again in a
+    /// new session would run it twice. Not `AuthLockError` (1006): another session holds
+    /// the user's exclusive lock, which a new session of ours does not change. Not
+    /// `GSSAPIAuthError` (1023): that is the login itself failing.
+    pub fn means_invalid_session(self) -> bool {
+        matches!(
+            self,
+            FaultCode::AuthError | FaultCode::AuthExpired | FaultCode::SequenceError
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +188,15 @@ mod tests {
             status: 403,
         };
         assert!(!client_error.is_transient());
+    }
+
+    #[test]
+    fn only_faults_refusing_the_session_ask_for_a_new_one() {
+        let invalid: Vec<i32> = [1, 1000, 1002, 1004, 1006, 1007, 1008, 1009, 1014, 1023]
+            .into_iter()
+            .filter(|code| FaultCode::from_code(*code).means_invalid_session())
+            .collect();
+        assert_eq!(invalid, vec![1002, 1007, 1008]);
     }
 
     #[test]

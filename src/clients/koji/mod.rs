@@ -5,7 +5,10 @@
 //! `Koji-Session-Id`, `Koji-Session-Key` and `Koji-Session-Callnum` headers (or, for
 //! hubs older than 1.30 that do not answer `header-auth`, the same values as query
 //! parameters). A retried call reuses its call number, so the hub can tell a replay
-//! from a new call. An expired session (fault 1007) is renewed once, as koji does.
+//! from a new call. A session the hub no longer accepts (an expired one, fault 1007, is
+//! renewed as koji does; a forgotten one, 1002, or one out of sequence, 1008, replaced by a
+//! new login) is logged into again once per call, and the call sent again: the hub refused it
+//! before running it (`FaultCode::means_invalid_session`).
 //!
 //! With Kerberos credentials, `sslLogin` goes to the same URL the way koji's `gssapi_login`
 //! sends it through `requests_gssapi`: first without credentials, then, on the hub's
@@ -267,7 +270,8 @@ impl KojiHubClient {
         parse_result(method, self.call_anonymous(method, args, kwargs).await?)
     }
 
-    /// Any call in a session, logging in first if needed and renewing an expired session once.
+    /// Any call in a session, logging in first if needed and logging in again once if the hub
+    /// no longer accepts the session.
     pub async fn call_in_session(
         &self,
         method: &str,
@@ -288,18 +292,31 @@ impl KojiHubClient {
                 method: method.to_owned(),
             });
         };
-        match self.send_in_session(current, method, args, kwargs).await {
-            Err(error) if error.fault_code() == Some(FaultCode::AuthExpired) => {
-                tracing::info!(
-                    koji.method = method,
-                    "Koji session expired, logging in again"
-                );
-                let renewed = self.ssl_login(Some(current)).await?;
-                let renewed = session.insert(renewed);
-                self.send_in_session(renewed, method, args, kwargs).await
+        let error = match self.send_in_session(current, method, args, kwargs).await {
+            Err(error) if error.fault_code().is_some_and(FaultCode::means_invalid_session) => {
+                error
             }
-            other => other,
-        }
+            other => return other,
+        };
+        // The hub refused the session before running the call, so the call may be sent
+        // again in a new one; once, so a hub that keeps refusing ends in an error.
+        tracing::info!(
+            koji.method = method,
+            %error,
+            "Koji session no longer valid, logging in again"
+        );
+        let renewed = if error.fault_code() == Some(FaultCode::AuthExpired) {
+            // An expired session is renewed with its own credentials, as koji's client does.
+            let renewed = self.ssl_login(Some(current)).await;
+            *session = None;
+            renewed?
+        } else {
+            // A forgotten session cannot be named in the login: a fresh one.
+            *session = None;
+            self.ssl_login(None).await?
+        };
+        let renewed = session.insert(renewed);
+        self.send_in_session(renewed, method, args, kwargs).await
     }
 
     /// Drops the session on the client side; the next session call logs in again.

@@ -76,6 +76,12 @@ impl Hub {
             .for_each(|session| session.expired = true);
     }
 
+    /// Drops every session, as a hub whose session rows were cleaned up (or a restored
+    /// database): their next call gets kojihub's `AuthError`.
+    pub fn forget_sessions(&mut self) {
+        self.sessions.clear();
+    }
+
     pub fn handle(&mut self, call: &DecodedCall, headers: &SessionHeaders) -> Result<Json, Fault> {
         let user_id = self.check_session(&call.method, headers)?;
         let result = self.dispatch(call, headers, user_id);
@@ -104,6 +110,7 @@ impl Hub {
             .sessions
             .get(&id)
             .filter(|session| Some(&session.key) == headers.key.as_ref())
+            // kojihub's own words (`kojihub/auth.py`) for a session it does not know.
             .ok_or_else(|| (AUTH_ERROR, "Invalid session or bad credentials".to_owned()))?;
         let is_login = matches!(method, "sslLogin" | "login" | "logout");
         if session.expired {

@@ -96,7 +96,7 @@ struct Shared {
     messages: Mutex<Vec<TaskStateChange>>,
     message_sender: broadcast::Sender<TaskStateChange>,
     faults: FaultInjector<KojiFailure>,
-    arches: Vec<String>,
+    arches: Mutex<Vec<String>>,
     auto_progress: Option<Duration>,
 }
 
@@ -127,7 +127,7 @@ impl FakeKojiHub {
             messages: Mutex::new(Vec::new()),
             message_sender: broadcast::channel(1024).0,
             faults: FaultInjector::default(),
-            arches: config.arches,
+            arches: Mutex::new(config.arches),
             auto_progress: config.auto_progress,
         });
         let router = axum::Router::new()
@@ -175,9 +175,8 @@ impl FakeKojiHub {
     /// A builder picks the build up: it opens and gets its SRPM and arch children.
     pub fn start_build(&self, task_id: i64) -> bool {
         self.shared.with_hub(|hub| {
-            hub.tasks
-                .start_build(task_id, &self.shared.arches)
-                .is_some()
+            let arches = lock(&self.shared.arches).clone();
+            hub.tasks.start_build(task_id, &arches).is_some()
         })
     }
 
@@ -193,6 +192,25 @@ impl FakeKojiHub {
     /// Marks every session expired, so the next session call gets `AuthExpired`.
     pub fn expire_sessions(&self) {
         self.shared.with_hub(Hub::expire_sessions);
+    }
+
+    /// Forgets every session, so the next session call gets `AuthError` (1002, "Invalid
+    /// session or bad credentials") as from a hub that no longer has the session.
+    pub fn forget_sessions(&self) {
+        self.shared.with_hub(Hub::forget_sessions);
+    }
+
+    /// The arches new builds get `buildArch` subtasks for.
+    pub fn set_arches(&self, arches: &[&str]) {
+        *lock(&self.shared.arches) = arches.iter().map(|arch| (*arch).to_owned()).collect();
+    }
+
+    /// How many logins (`sslLogin`) the hub received.
+    pub fn logins(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|call| call.call.method == "sslLogin")
+            .count()
     }
 }
 
@@ -267,7 +285,8 @@ async fn handle_call(shared: Arc<Shared>, path: &str, headers: &HeaderMap, body:
 fn spawn_auto_progress(shared: Arc<Shared>, task_id: i64, delay: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        shared.with_hub(|hub| hub.tasks.start_build(task_id, &shared.arches));
+        let arches = lock(&shared.arches).clone();
+        shared.with_hub(|hub| hub.tasks.start_build(task_id, &arches));
         tokio::time::sleep(delay).await;
         shared.with_hub(|hub| hub.tasks.finish_build(task_id, &BuildOutcome::Succeeds));
     });

@@ -21,6 +21,18 @@ pub enum BuildOutcome {
     Succeeds,
     /// The `buildArch` task of this arch fails, and with it the build.
     FailsOnArch(String),
+    /// The `buildArch` tasks of these arches fail, and with them the build.
+    FailsOnArches(Vec<String>),
+}
+
+impl BuildOutcome {
+    fn fails_on(&self, arch: &str) -> bool {
+        match self {
+            BuildOutcome::Succeeds => false,
+            BuildOutcome::FailsOnArch(failing) => failing == arch,
+            BuildOutcome::FailsOnArches(failing) => failing.iter().any(|failing| failing == arch),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -174,7 +186,7 @@ impl TaskTable {
             if child_task.info.get("method").and_then(Json::as_str) != Some("buildArch") {
                 continue;
             }
-            if outcome == &BuildOutcome::FailsOnArch(arch.clone()) {
+            if outcome.fails_on(&arch) {
                 failed = true;
                 let text = format!(
                     "error building package (arch {arch}), mock exited with status 1; see build.log for more information"
