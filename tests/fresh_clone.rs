@@ -125,9 +125,10 @@ fn in_clone(clone: &Path, target: &Path, program: &str) -> Command {
         }
     }
     // The Python packages the tests drive are a download cache, not part of the checkout.
+    // (Not a FEDORA_CI_* variable: those are configuration keys of the service.)
     command.env(
-        "FEDORA_CI_TEST_VENV",
-        std::env::var_os("FEDORA_CI_TEST_VENV")
+        "TEST_PYTHON_VENV",
+        std::env::var_os("TEST_PYTHON_VENV")
             .map_or_else(|| this_target_dir().join("python-venv"), PathBuf::from),
     );
     command

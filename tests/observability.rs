@@ -434,7 +434,12 @@ async fn a_worker_exports_its_own_counters() {
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
     let config_path = config_path.to_str().unwrap().to_owned();
 
-    let mut worker = Running::start(dir.path(), &["--config", &config_path, "worker"], &[]);
+    // Running::start turns health off by environment unless the test names the address.
+    let mut worker = Running::start(
+        dir.path(),
+        &["--config", &config_path, "worker"],
+        &[("FEDORA_CI_WORKER__HEALTH_BIND", &health)],
+    );
     let base = format!("http://{health}");
     let (_, ready) = poll(&format!("{base}/readyz"), "ready", |status, _| {
         status == 200
