@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -377,15 +378,60 @@ pub fn task_log_url(ctx: &Context, task_id: u64, file: &str) -> String {
 }
 
 /// Reports a Koji task state change of one of our scratch builds.
+///
+/// The message that caused it is only a hint that something changed: the task's state, times
+/// and arch subtasks are read from the hub (`getTaskInfo`, `getTaskChildren`), and only what
+/// the hub says is acted on. A forged, corrupted or stale message can therefore neither fail
+/// a build the hub closed nor start Log Detective analyses; while the hub cannot be reached
+/// the report fails and the queue retries it, rather than trusting the message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KojiTaskReport {
     pub task_id: u64,
+    /// The state the message claimed; logged when the hub disagrees, never acted on.
     pub state: KojiTaskState,
     pub start_time: Option<DateTime<Utc>>,
     pub completion_time: Option<DateTime<Utc>>,
-    /// buildArch subtasks by arch.
+    /// buildArch subtasks by arch, as the message named them (a hint, like `state`).
     pub arch_tasks: BTreeMap<String, u64>,
     pub failed_arches: Vec<String>,
+}
+
+/// A build task as the hub reports it.
+#[derive(Debug, Clone, PartialEq)]
+struct HubTask {
+    state: KojiTaskState,
+    start_time: Option<DateTime<Utc>>,
+    completion_time: Option<DateTime<Utc>>,
+    /// buildArch subtasks by arch.
+    arch_tasks: BTreeMap<String, u64>,
+    /// Arches whose buildArch subtask FAILED (the others of a failed build are usually
+    /// CANCELED by Koji, and have nothing to analyse).
+    failed_arches: Vec<String>,
+}
+
+impl HubTask {
+    fn new(info: &TaskInfo, children: &[TaskInfo]) -> anyhow::Result<HubTask> {
+        let state = KojiTaskState::from_number(i64::from(info.state)).ok_or_else(|| {
+            anyhow::anyhow!("task {} has an unknown state {:?}", info.id, info.state)
+        })?;
+        let time = |seconds: Option<f64>| {
+            seconds
+                .and_then(|seconds| DateTime::from_timestamp_micros((seconds * 1_000_000.0) as i64))
+        };
+        let arch_children = || children.iter().filter(|child| child.method == "buildArch");
+        Ok(HubTask {
+            state,
+            start_time: time(info.start_ts),
+            completion_time: time(info.completion_ts),
+            arch_tasks: arch_children()
+                .filter_map(|child| Some((child.arch.clone(), u64::try_from(child.id).ok()?)))
+                .collect(),
+            failed_arches: arch_children()
+                .filter(|child| child.state == TaskState::Failed)
+                .map(|child| child.arch.clone())
+                .collect(),
+        })
+    }
 }
 
 impl BackgroundTask for KojiTaskReport {
@@ -401,7 +447,22 @@ impl BackgroundTask for KojiTaskReport {
             );
             return Ok(());
         };
-        let Some((status, check_status, description)) = state_report(self.state) else {
+        let Some(hub) = self.read_hub(ctx).await? else {
+            warn!(
+                task_id = self.task_id,
+                "the Koji hub does not know this task; the message is not acted on"
+            );
+            return Ok(());
+        };
+        if hub.state != self.state {
+            info!(
+                task_id = self.task_id,
+                message = self.state.name(),
+                hub = hub.state.name(),
+                "the message's task state is not the hub's; acting on the hub's"
+            );
+        }
+        let Some((status, check_status, description)) = state_report(hub.state) else {
             return Ok(());
         };
         if build.status == status {
@@ -418,7 +479,7 @@ impl BackgroundTask for KojiTaskReport {
             );
             return Ok(());
         }
-        let logs: BTreeMap<&str, String> = self
+        let logs: BTreeMap<&str, String> = hub
             .arch_tasks
             .iter()
             .map(|(arch, id)| (arch.as_str(), task_log_url(ctx, *id, "mock_output.log")))
@@ -426,9 +487,9 @@ impl BackgroundTask for KojiTaskReport {
         let logs = json!(logs);
         let web_url = task_web_url(ctx, self.task_id as i64);
         let mut tx = ctx.store.begin().await?;
-        // Koji's messages for one task may be processed out of order (they are separate
-        // tasks): a state never replaces a later one. The row is locked so that two reports
-        // of the same task decide one after the other.
+        // Reports of one task may run out of order (they are separate tasks): a state never
+        // replaces a later one. The row is locked so that two reports of the same task
+        // decide one after the other.
         let current = runs::lock_koji_build_status(&mut tx, build.id).await?;
         if current
             .as_deref()
@@ -445,9 +506,9 @@ impl BackgroundTask for KojiTaskReport {
         let update = KojiBuildUpdate {
             status: Some(status),
             web_url: Some(&web_url),
-            build_logs_urls: (!self.arch_tasks.is_empty()).then_some(&logs),
-            build_start_time: self.start_time.map(|t| t.naive_utc()),
-            build_finished_time: self.completion_time.map(|t| t.naive_utc()),
+            build_logs_urls: (!hub.arch_tasks.is_empty()).then_some(&logs),
+            build_start_time: hub.start_time.map(|t| t.naive_utc()),
+            build_finished_time: hub.completion_time.map(|t| t.naive_utc()),
             ..KojiBuildUpdate::default()
         };
         runs::update_koji_build(&mut tx, &build, &update).await?;
@@ -468,67 +529,91 @@ impl BackgroundTask for KojiTaskReport {
             };
             report(&mut tx, ctx, &flag).await?;
         }
-        self.follow_up(ctx, &mut tx, &build).await?;
+        follow_up(ctx, &mut tx, &build, &hub).await?;
         tx.commit().await?;
-        metrics::global().fedora_ci_koji_build_state(self.state, build.submitted_time);
+        metrics::global().fedora_ci_koji_build_state(hub.state, build.submitted_time);
         Ok(())
     }
 }
 
 impl KojiTaskReport {
-    /// On success the tests start; on failure Log Detective looks at the logs.
-    async fn follow_up(
-        &self,
-        ctx: &Context,
-        tx: &mut crate::db::Tx,
-        build: &KojiBuild,
-    ) -> anyhow::Result<()> {
-        match self.state {
-            KojiTaskState::Closed => {
-                let selection = build
-                    .data
-                    .as_ref()
-                    .and_then(|data| data.0.get("then_test"))
-                    .and_then(|value| {
-                        serde_json::from_value::<Option<TestSelection>>(value.clone()).ok()
-                    })
-                    .flatten()
-                    .unwrap_or(TestSelection::All);
-                if let Some(pull_request) = pull_request_of_build(build) {
-                    tasks::enqueue(
-                        tx,
-                        &TestingFarmSubmit {
-                            pull_request,
-                            koji_build_id: Some(build.id),
-                            selection,
-                            trigger: format!("build:{}", build.id),
-                        },
-                    )
-                    .await?;
-                }
-            }
-            KojiTaskState::Failed
-                if checker::projects::is_logdetective_enabled(&ctx.config, &build.project_url)
-                    && !self.failed_arches.is_empty() =>
-            {
-                let failed: BTreeMap<String, u64> = self
-                    .failed_arches
-                    .iter()
-                    .filter_map(|arch| Some((arch.clone(), *self.arch_tasks.get(arch)?)))
-                    .collect();
+    /// The task as the hub has it now; `None` when the hub does not know it. Any failure to
+    /// ask is an error, so the queue retries the report instead of trusting the message.
+    async fn read_hub(&self, ctx: &Context) -> anyhow::Result<Option<HubTask>> {
+        let task_id = i64::try_from(self.task_id)?;
+        let koji = &ctx.services.koji;
+        let Some(info) = koji
+            .task_info(task_id)
+            .await
+            .with_context(|| format!("reading Koji task {task_id} from the hub"))?
+        else {
+            return Ok(None);
+        };
+        // Only a running or finished build has arch subtasks worth reading.
+        let children = match KojiTaskState::from_number(i64::from(info.state)) {
+            Some(KojiTaskState::Free | KojiTaskState::Assigned) | None => Vec::new(),
+            Some(_) => koji
+                .task_children(task_id)
+                .await
+                .with_context(|| format!("reading the subtasks of Koji task {task_id}"))?,
+        };
+        HubTask::new(&info, &children).map(Some)
+    }
+}
+
+/// On success the tests start; on failure Log Detective looks at the logs of the arches the
+/// hub says failed.
+async fn follow_up(
+    ctx: &Context,
+    tx: &mut crate::db::Tx,
+    build: &KojiBuild,
+    hub: &HubTask,
+) -> anyhow::Result<()> {
+    match hub.state {
+        KojiTaskState::Closed => {
+            let selection = build
+                .data
+                .as_ref()
+                .and_then(|data| data.0.get("then_test"))
+                .and_then(|value| {
+                    serde_json::from_value::<Option<TestSelection>>(value.clone()).ok()
+                })
+                .flatten()
+                .unwrap_or(TestSelection::All);
+            if let Some(pull_request) = pull_request_of_build(build) {
                 tasks::enqueue(
                     tx,
-                    &crate::handlers::logdetective::LogDetectiveSubmit {
-                        koji_build_id: build.id,
-                        failed_arch_tasks: failed,
+                    &TestingFarmSubmit {
+                        pull_request,
+                        koji_build_id: Some(build.id),
+                        selection,
+                        trigger: format!("build:{}", build.id),
                     },
                 )
                 .await?;
             }
-            _ => {}
         }
-        Ok(())
+        KojiTaskState::Failed
+            if checker::projects::is_logdetective_enabled(&ctx.config, &build.project_url)
+                && !hub.failed_arches.is_empty() =>
+        {
+            let failed: BTreeMap<String, u64> = hub
+                .failed_arches
+                .iter()
+                .filter_map(|arch| Some((arch.clone(), *hub.arch_tasks.get(arch)?)))
+                .collect();
+            tasks::enqueue(
+                tx,
+                &crate::handlers::logdetective::LogDetectiveSubmit {
+                    koji_build_id: build.id,
+                    failed_arch_tasks: failed,
+                },
+            )
+            .await?;
+        }
+        _ => {}
     }
+    Ok(())
 }
 
 /// The PR as the build recorded it when it was created.
