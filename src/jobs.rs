@@ -297,6 +297,13 @@ pub async fn plan(
             Ok(Planned::Work("comment command".into()))
         }
         Event::KojiTaskStateChanged(change) => {
+            if let Some(build) =
+                runs::koji_build_by_task_id(&ctx.store, change.task_id.0 as i64).await?
+            {
+                if let Some(why) = disabled_project(ctx, &build.project_url) {
+                    return Ok(Planned::Nothing(why));
+                }
+            }
             tasks::enqueue(
                 tx,
                 &KojiTaskReport {
@@ -316,6 +323,12 @@ pub async fn plan(
             Ok(Planned::Work("Koji task report".into()))
         }
         Event::TestingFarmResult(notification) => {
+            let request_id = notification.request_id.to_string();
+            if let Some(run) = runs::test_run_by_request_id(&ctx.store, &request_id).await? {
+                if let Some(why) = disabled_project(ctx, &run.project_url) {
+                    return Ok(Planned::Nothing(why));
+                }
+            }
             tasks::enqueue(
                 tx,
                 &TestingFarmResults {
@@ -328,6 +341,9 @@ pub async fn plan(
         Event::LogDetectiveResult(result) => {
             if !ctx.config.logdetective_enabled {
                 return Ok(Planned::Nothing("Log Detective is not enabled".into()));
+            }
+            if let Some(why) = log_detective_project_disabled(ctx, &result.analysis_id.0).await? {
+                return Ok(Planned::Nothing(why));
             }
             tasks::enqueue(
                 tx,
@@ -345,6 +361,37 @@ pub async fn plan(
             Ok(Planned::Nothing("closed pull requests need no CI".into()))
         }
     }
+}
+
+/// Why the results of a project's builds and runs are no longer processed, if they are not.
+///
+/// packit-service gates Fedora CI's Koji task, Testing Farm and Log Detective results by the
+/// project their DB row belongs to, not only events from the forge: `SteveJobs.process` in
+/// packit-service's `packit_service/worker/jobs.py` runs `process_fedora_ci_jobs()` for
+/// `pagure.pr.Action`, `pagure.pr.Comment`, `koji.result.Task`, `testing_farm.Result` and
+/// `logdetective.Result` only when `event.db_project_object.project.project_url` is in
+/// `enabled_projects_for_fedora_ci`. The project here is the one of the build or run row,
+/// judged with the configuration as it is now.
+pub fn disabled_project(ctx: &Context, project_url: &str) -> Option<String> {
+    (!is_project_enabled(&ctx.config, project_url)).then(|| {
+        format!("Fedora CI is no longer enabled for {project_url}: results are not processed")
+    })
+}
+
+/// [`disabled_project`] for the build a Log Detective analysis belongs to.
+async fn log_detective_project_disabled(
+    ctx: &Context,
+    analysis_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(run) = runs::log_detective_run(&ctx.store, analysis_id).await? else {
+        return Ok(None);
+    };
+    let Some(build_id) = run.koji_build_target_id else {
+        return Ok(None);
+    };
+    Ok(runs::koji_build(&ctx.store, build_id)
+        .await?
+        .and_then(|build| disabled_project(ctx, &build.project_url)))
 }
 
 /// A push: the registry's push jobs, the first ("queued") flags at once, and the
@@ -366,6 +413,23 @@ async fn plan_push(
         ));
     }
     let pr_ref = record_pull_request(tx, pr).await?;
+    let short: String = pr_ref.head_sha.chars().take(7).collect();
+    // A message for a commit that is no longer the newest one known (a late or re-sent event
+    // of an older head) would cancel the newer head's work and set old flags back.
+    if runs::newest_project_event_id(tx, pr_ref.pull_request_id).await?
+        != Some(pr_ref.project_event_id)
+    {
+        return Ok(Planned::Nothing(format!(
+            "not the head any more: a newer commit than {short} is known"
+        )));
+    }
+    // Pagure re-sends `pull-request.updated` for title and description edits, and a `rebased`
+    // may keep `commit_stop`: the head's work is planned once, so finished flags stay final.
+    if !runs::claim_push_planning(tx, pr_ref.project_event_id).await? {
+        return Ok(Planned::Nothing(format!(
+            "head unchanged: the work for {short} is already planned"
+        )));
+    }
     tasks::enqueue(
         tx,
         &CancelSuperseded {

@@ -146,6 +146,38 @@ pub async fn head_commit(store: &Store, pull_request_id: i32) -> DbResult<Option
     Ok(sha)
 }
 
+/// The id of a pull request's newest project event (the head as far as we know), read in
+/// the caller's transaction.
+pub async fn newest_project_event_id(tx: &mut Tx, pull_request_id: i32) -> DbResult<Option<i32>> {
+    const SQL: &str = "SELECT id FROM project_events \
+         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
+    let id = on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(pull_request_id).fetch_optional(conn).await?);
+    Ok(id)
+}
+
+/// Records that the push work of this PR × commit event is being planned; `false` when it
+/// already was (a re-sent `pull-request.updated`/`.rebased` for the same head), so it is
+/// planned once. Events planned before `planned_pushes` existed count by their push builds
+/// and test runs.
+pub async fn claim_push_planning(tx: &mut Tx, project_event_id: i32) -> DbResult<bool> {
+    const LEGACY: &str = "SELECT \
+         (SELECT COUNT(*) FROM koji_build_targets kb \
+           JOIN pipelines p ON p.koji_build_group_id = kb.koji_build_group_id \
+           WHERE p.project_event_id = $1 AND kb.data->>'trigger' = 'push') + \
+         (SELECT COUNT(*) FROM tft_test_run_targets t \
+           JOIN pipelines p ON p.test_run_group_id = t.tft_test_run_group_id \
+           WHERE p.project_event_id = $1 AND t.data->>'trigger' = 'push')";
+    const CLAIM: &str = "INSERT INTO planned_pushes (project_event_id, planned_at) VALUES ($1, $2) \
+         ON CONFLICT (project_event_id) DO NOTHING";
+    let legacy: i64 = on_tx!(tx, conn => sqlx::query_scalar(LEGACY).bind(project_event_id).fetch_one(conn).await?);
+    if legacy > 0 {
+        return Ok(false);
+    }
+    let inserted = on_tx!(tx, conn => sqlx::query(CLAIM).bind(project_event_id).bind(now())
+        .execute(conn).await?.rows_affected());
+    Ok(inserted == 1)
+}
+
 // ----------------------------------------------------------------------------------------
 // Koji builds
 
@@ -264,6 +296,53 @@ pub async fn last_successful_koji_build(
     let row = on_backend!(store, pool => sqlx::query_as::<_, KojiBuild>(sqlx::AssertSqlSafe(sql))
         .bind(project_event_id).bind(target).fetch_optional(pool).await?);
     Ok(row)
+}
+
+/// The newest build of this commit and target that has not finished (`pending` before it
+/// is submitted, `retry`, `queued`, `running`): tests asked for meanwhile wait for it.
+pub async fn unfinished_koji_build(
+    store: &Store,
+    project_event_id: i32,
+    target: &str,
+) -> DbResult<Option<KojiBuild>> {
+    let sql = format!(
+        "{KOJI_BUILD_SELECT}WHERE pe.id = $1 AND kb.target = $2 \
+         AND kb.status IN ('pending', 'queued', 'running', 'retry') ORDER BY kb.id DESC LIMIT 1"
+    );
+    let row = on_backend!(store, pool => sqlx::query_as::<_, KojiBuild>(sqlx::AssertSqlSafe(sql))
+        .bind(project_event_id).bind(target).fetch_optional(pool).await?);
+    Ok(row)
+}
+
+/// The newest build id of this commit and target, finished or not.
+pub async fn newest_koji_build_id(
+    store: &Store,
+    project_event_id: i32,
+    target: &str,
+) -> DbResult<Option<i32>> {
+    let sql = format!(
+        "SELECT MAX(id) FROM ({KOJI_BUILD_SELECT}WHERE pe.id = $1 AND kb.target = $2) builds"
+    );
+    let id: Option<i32> = on_backend!(store, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(project_event_id).bind(target).fetch_one(pool).await?);
+    Ok(id)
+}
+
+/// Unfinished builds of this commit and target up to build `up_to_id`: what an explicit
+/// `scratch-build` retrigger replaces.
+pub async fn unfinished_koji_builds_up_to(
+    store: &Store,
+    project_event_id: i32,
+    target: &str,
+    up_to_id: i32,
+) -> DbResult<Vec<KojiBuild>> {
+    let sql = format!(
+        "{KOJI_BUILD_SELECT}WHERE pe.id = $1 AND kb.target = $2 AND kb.id <= $3 \
+         AND kb.status IN ('pending', 'queued', 'running', 'retry') ORDER BY kb.id"
+    );
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, KojiBuild>(sqlx::AssertSqlSafe(sql))
+        .bind(project_event_id).bind(target).bind(up_to_id).fetch_all(pool).await?);
+    Ok(rows)
 }
 
 /// Builds of a pull request for commits other than `head_sha` that have not finished.
@@ -491,6 +570,19 @@ pub async fn latest_test_runs(
         .collect())
 }
 
+/// Whether a later run of the same test exists for the same pull request, commit and
+/// distro: that run owns the flag, and this one's results no longer change it.
+pub async fn has_newer_test_run(store: &Store, run: &TestRun) -> DbResult<bool> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM ({TEST_RUN_SELECT}WHERE pr.id = $1 AND pe.commit_sha = $2 \
+         AND t.target = $3 AND t.data->>'fedora_ci_test' = $4 AND t.id > $5) newer"
+    );
+    let count: i64 = on_backend!(store, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(run.pull_request_id).bind(&run.commit_sha).bind(&run.target)
+        .bind(run.test_name()).bind(run.id).fetch_one(pool).await?);
+    Ok(count > 0)
+}
+
 /// Submitted runs still waiting for a final result.
 pub async fn unfinished_test_runs(store: &Store) -> DbResult<Vec<TestRun>> {
     let sql = format!(
@@ -650,4 +742,28 @@ pub async fn pull_request_location(
     let row = on_backend!(store, pool => sqlx::query_as::<_, PullRequestLocation>(SQL)
         .bind(pull_request_id).fetch_optional(pool).await?);
     Ok(row)
+}
+
+/// The Koji builds of a pull request at one commit, oldest first (the reconciler's view).
+pub async fn koji_builds_of_commit(
+    store: &Store,
+    pull_request_id: i32,
+    commit_sha: &str,
+) -> DbResult<Vec<KojiBuild>> {
+    let sql = format!("{KOJI_BUILD_SELECT}WHERE pr.id = $1 AND pe.commit_sha = $2 ORDER BY kb.id");
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, KojiBuild>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(pull_request_id).bind(commit_sha).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// The test runs of a pull request at one commit, oldest first (the reconciler's view).
+pub async fn test_runs_of_commit(
+    store: &Store,
+    pull_request_id: i32,
+    commit_sha: &str,
+) -> DbResult<Vec<TestRun>> {
+    let sql = format!("{TEST_RUN_SELECT}WHERE pr.id = $1 AND pe.commit_sha = $2 ORDER BY t.id");
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, TestRun>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(pull_request_id).bind(commit_sha).fetch_all(pool).await?);
+    Ok(rows)
 }

@@ -11,6 +11,7 @@ use crate::db::{Tx, runs};
 use crate::handlers::PullRequestRef;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
 use crate::handlers::report::{ReplyToComment, report};
+use crate::handlers::superseded::cancel_replaced_builds;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
 use crate::helpers::commands::{
     Command, CommentParse, help_reply, not_a_packager_reply, parse_comment, syntax_error_reply,
@@ -114,16 +115,101 @@ impl CommentCommand {
             }
             Command::Help => return Ok(()),
         };
-        let mut tx = ctx.store.begin().await?;
-        for job in jobs::comment_jobs(name, target) {
-            if !jobs::pure_checks_pass(job, &ctx.config, pr) {
-                continue;
+        let jobs: Vec<_> = jobs::comment_jobs(name, target)
+            .filter(|job| jobs::pure_checks_pass(job, &ctx.config, pr))
+            .collect();
+        if name == "scratch-build" {
+            // Cancelled before the new build is planned, so that at most one build per
+            // commit and target runs; again on a retry, harmlessly.
+            for job in &jobs {
+                let build_for = match job.handler {
+                    Handler::ScratchBuild => BuildFor::Branch,
+                    Handler::ElnScratchBuild => BuildFor::Eln,
+                    _ => continue,
+                };
+                self.cancel_running_builds(ctx, &build_for.koji_target(pr))
+                    .await?;
             }
+        }
+        let mut tx = ctx.store.begin().await?;
+        for job in jobs {
             self.start_job(ctx, &mut tx, job.handler, selection.clone())
                 .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The builds of this commit and target that run when a `scratch-build` comment asks for
+    /// a new one; this comment's own build (a retry of this task) is kept.
+    async fn cancel_running_builds(&self, ctx: &Context, target: &str) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let trigger = format!("comment:{}", self.comment_id);
+        let own =
+            runs::koji_build_for_trigger(&ctx.store, pr.project_event_id, target, &trigger).await?;
+        let newest = match own {
+            // Only what was there before this comment's build.
+            Some(own) => Some(own.id - 1),
+            None => runs::newest_koji_build_id(&ctx.store, pr.project_event_id, target).await?,
+        };
+        match newest {
+            Some(up_to) => {
+                cancel_replaced_builds(ctx, pr.project_event_id, target, up_to, &trigger).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Tests asked for while a build of the commit and target runs wait for it: the request
+    /// is recorded on the build (its `then_test`, which the Koji report reads when the build
+    /// closes) instead of building again. `false` when no build runs any more.
+    async fn wait_for_running_build(
+        &self,
+        ctx: &Context,
+        tx: &mut Tx,
+        build: &runs::KojiBuild,
+        selection: &TestSelection,
+    ) -> anyhow::Result<bool> {
+        // Locked, so that the build's report, which starts the tests, decides after this.
+        let status = runs::lock_koji_build_status(tx, build.id).await?;
+        if !matches!(
+            status.as_deref(),
+            Some("pending" | "queued" | "running" | "retry")
+        ) {
+            return Ok(false);
+        }
+        // Its data as it is now that it is locked (another comment may have added to it).
+        let Some(build) = runs::koji_build(&ctx.store, build.id).await? else {
+            return Ok(false);
+        };
+        let build = &build;
+        let current = build
+            .data
+            .as_ref()
+            .and_then(|data| data.0.get("then_test"))
+            .and_then(|value| serde_json::from_value::<Option<TestSelection>>(value.clone()).ok())
+            .flatten()
+            .unwrap_or(TestSelection::All);
+        // One selection per build: two different ones become all tests, never fewer.
+        let wanted = if current == *selection {
+            current.clone()
+        } else {
+            TestSelection::All
+        };
+        if wanted != current {
+            let update = runs::KojiBuildUpdate {
+                data: Some(serde_json::json!({ "then_test": wanted })),
+                ..runs::KojiBuildUpdate::default()
+            };
+            runs::update_koji_build(tx, build, &update).await?;
+        }
+        info!(
+            comment = self.comment_id,
+            build = build.id,
+            ?wanted,
+            "tests wait for the running build"
+        );
+        Ok(true)
     }
 
     async fn start_job(
@@ -165,6 +251,16 @@ impl CommentCommand {
                 };
                 let target = build_for.koji_target(pr);
                 let selection = selection.unwrap_or(TestSelection::All);
+                if let Some(running) =
+                    runs::unfinished_koji_build(&ctx.store, pr.project_event_id, &target).await?
+                {
+                    if self
+                        .wait_for_running_build(ctx, tx, &running, &selection)
+                        .await?
+                    {
+                        return Ok(());
+                    }
+                }
                 match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target)
                     .await?
                 {

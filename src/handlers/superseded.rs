@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::clients::Transient;
 use crate::context::Context;
 use crate::db::flags;
-use crate::db::runs::{self, KojiBuildUpdate, TestRunUpdate};
+use crate::db::runs::{self, KojiBuild, KojiBuildUpdate, TestRunUpdate};
 use crate::handlers::report::{Report, SetFlag, report};
 use crate::handlers::services::CallError;
 use crate::handlers::testing_farm::flag_target;
@@ -56,21 +56,7 @@ impl CancelSuperseded {
         )
         .await?;
         for build in builds {
-            if let Some(task_id) = build.koji_task_id() {
-                match ctx
-                    .services
-                    .cancel_koji_task(build.project_event_id, task_id)
-                    .await
-                {
-                    Ok(()) => {}
-                    // A task that already finished cannot be cancelled; its state message
-                    // will not be reported any more.
-                    Err(CallError::Service(error)) if !error.is_transient() => {
-                        warn!(task_id, %error, "Koji did not cancel the superseded task");
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+            cancel_koji_task(ctx, &build).await?;
             let mut tx = ctx.store.begin().await?;
             let update = KojiBuildUpdate {
                 status: Some("canceled"),
@@ -168,4 +154,70 @@ impl CancelSuperseded {
         }
         Ok(())
     }
+}
+
+/// Cancels a build's Koji task, if it has one.
+async fn cancel_koji_task(ctx: &Context, build: &KojiBuild) -> anyhow::Result<()> {
+    let Some(task_id) = build.koji_task_id() else {
+        return Ok(());
+    };
+    match ctx
+        .services
+        .cancel_koji_task(build.project_event_id, task_id)
+        .await
+    {
+        Ok(()) => Ok(()),
+        // A task that already finished cannot be cancelled; its state message will not be
+        // reported any more.
+        Err(CallError::Service(error)) if !error.is_transient() => {
+            warn!(task_id, %error, "Koji did not cancel the task");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// An explicit `scratch-build` retrigger replaces the builds of the same commit and target
+/// that still run (packit-service's `CANCEL_RUNNING_JOBS`): builds up to `up_to_build_id`, the
+/// newest when the retrigger was accepted, are cancelled in Koji and marked `canceled` with
+/// `canceled_by`, so that at most one build per commit and target goes on. Their flag is
+/// the new build's (same check, target and commit), which reports from now on; their late
+/// state messages find a final row and change nothing. Safe to run again.
+pub async fn cancel_replaced_builds(
+    ctx: &Context,
+    project_event_id: i32,
+    target: &str,
+    up_to_build_id: i32,
+    replaced_by: &str,
+) -> anyhow::Result<()> {
+    let builds =
+        runs::unfinished_koji_builds_up_to(&ctx.store, project_event_id, target, up_to_build_id)
+            .await?;
+    for build in builds {
+        if build.data_str("trigger") == Some(replaced_by) {
+            continue;
+        }
+        cancel_koji_task(ctx, &build).await?;
+        let mut tx = ctx.store.begin().await?;
+        // Its report may have finished it meanwhile: a final state stays as it is.
+        let status = runs::lock_koji_build_status(&mut tx, build.id).await?;
+        if !matches!(
+            status.as_deref(),
+            Some("pending" | "queued" | "running" | "retry")
+        ) {
+            continue;
+        }
+        let update = KojiBuildUpdate {
+            status: Some("canceled"),
+            data: Some(json!({"canceled_by": replaced_by})),
+            ..KojiBuildUpdate::default()
+        };
+        runs::update_koji_build(&mut tx, &build, &update).await?;
+        tx.commit().await?;
+        info!(
+            build = build.id,
+            replaced_by, "running build replaced by a retrigger; canceled"
+        );
+    }
+    Ok(())
 }

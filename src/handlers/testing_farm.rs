@@ -68,6 +68,23 @@ impl BackgroundTask for TestingFarmSubmit {
             ),
             None => None,
         };
+        if let Some(build) = &build {
+            // The tests that follow a build are stale once a newer build of the same commit
+            // and target exists (a `scratch-build` retrigger): that build's tests replace them.
+            // Runs already recorded are carried on, so that their flags end.
+            if self.trigger.starts_with("build:")
+                && runs::has_newer_koji_build(&ctx.store, build).await?
+                && runs::test_runs_for_trigger(&ctx.store, pr.project_event_id, &self.trigger)
+                    .await?
+                    .is_empty()
+            {
+                info!(
+                    build = build.id,
+                    "a newer build of this commit exists; its tests run instead"
+                );
+                return Ok(());
+            }
+        }
         let target = build
             .as_ref()
             .map_or("rawhide", |build| build.target.as_str())
@@ -521,6 +538,11 @@ impl BackgroundTask for TestingFarmResults {
         if run.status == "canceled" && run.data_str("superseded_by").is_some() {
             return Ok(());
         }
+        // The poll reaches here without `ProcessMessage`, which gates the webhook's messages.
+        if let Some(why) = crate::jobs::disabled_project(ctx, &run.project_url) {
+            info!(request_id = %self.request_id, why, "Testing Farm results not processed");
+            return Ok(());
+        }
         let details = match ctx
             .services
             .testing_farm
@@ -557,16 +579,22 @@ impl BackgroundTask for TestingFarmResults {
             ..TestRunUpdate::default()
         };
         runs::update_test_run(&mut tx, &run, &update).await?;
-        let flag = Report {
-            pull_request_id: run.pull_request_id,
-            commit_sha: &run.commit_sha,
-            check: run.test_name(),
-            target: &target,
-            status: check_status,
-            description: &summary,
-            url: Some(&log_url),
-        };
-        report(&mut tx, ctx, &flag).await?;
+        // A later run of this test at this commit (a retrigger, a rebuild's tests) owns the
+        // flag: a late result of the older run is recorded on its row and nowhere else.
+        if runs::has_newer_test_run(&ctx.store, &run).await? {
+            info!(request_id = %self.request_id, result, "a newer run of this test exists; flag left alone");
+        } else {
+            let flag = Report {
+                pull_request_id: run.pull_request_id,
+                commit_sha: &run.commit_sha,
+                check: run.test_name(),
+                target: &target,
+                status: check_status,
+                description: &summary,
+                url: Some(&log_url),
+            };
+            report(&mut tx, ctx, &flag).await?;
+        }
         tx.commit().await?;
         metrics::global().fedora_ci_test_run_result(result, run.submitted_time);
         Ok(())
@@ -638,6 +666,9 @@ impl BackgroundTask for TestingFarmPoll {
             let Some(request_id) = run.pipeline_id.clone() else {
                 continue;
             };
+            if crate::jobs::disabled_project(ctx, &run.project_url).is_some() {
+                continue;
+            }
             let mut tx = ctx.store.begin().await?;
             let too_old = run
                 .submitted_time

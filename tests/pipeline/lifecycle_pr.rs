@@ -1,1 +1,373 @@
-//! See the module list in tests/pipeline.rs.
+//! See the module list in tests/pipeline.rs: re-sent pull-request events (issue #14, case 2),
+//! comments while a build runs (case 3), projects disabled while their work runs (case 9).
+
+use fedora_ci::events::TESTING_FARM_RESULTS_TOPIC;
+use fedora_ci::fakes::koji::BuildOutcome;
+use serde_json::json;
+
+use crate::stack::{OPTEE, Stack, TF_TOKEN};
+
+/// The Koji task a scratch-build flag links to.
+fn task_of(stack: &Stack, project: &str, pr_id: u64, flag_name: &str) -> i64 {
+    let flag = stack
+        .flag(project, pr_id, flag_name)
+        .unwrap_or_else(|| panic!("no flag {flag_name}: {:#?}", stack.flags(project, pr_id)));
+    let url = flag["url"].as_str().unwrap();
+    assert!(url.contains("taskID="), "{flag}");
+    url.rsplit("taskID=").next().unwrap().parse().unwrap()
+}
+
+async fn build_succeeds(stack: &Stack, task_id: i64) {
+    assert!(stack.koji.start_build(task_id));
+    assert!(stack.koji.finish_build(task_id, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+}
+
+fn status_and_comment(stack: &Stack, project: &str, pr_id: u64, name: &str) -> (String, String) {
+    let flag = stack
+        .flag(project, pr_id, name)
+        .unwrap_or_else(|| panic!("no flag {name}"));
+    (
+        flag["status"].as_str().unwrap().to_owned(),
+        flag["comment"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn success() -> (String, String) {
+    ("success".to_owned(), "RPM build succeeded.".to_owned())
+}
+
+// ----------------------------------------------------------------------------------------
+// Case 2: a re-sent `updated` or `rebased` for an unchanged head
+
+const MARSHALPARSER: &str = "https://src.fedoraproject.org/rpms/marshalparser";
+const MARSHALPARSER_BUILD: &str = "Packit-stg - scratch build - f40 [f2f0413]";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updated_resent_for_the_same_head_leaves_a_finished_build_alone() {
+    let stack = Stack::start(|config| {
+        config
+            .fedora_ci
+            .enabled_projects
+            .push(MARSHALPARSER.to_owned());
+    })
+    .await;
+    let project = "rpms/marshalparser";
+    stack
+        .deliver_fixture("pagure_pr_updated.json", |_| {})
+        .await;
+    stack.settle().await;
+    let task = task_of(&stack, project, 32, MARSHALPARSER_BUILD);
+    build_succeeds(&stack, task).await;
+    assert_eq!(
+        status_and_comment(&stack, project, 32, MARSHALPARSER_BUILD),
+        success()
+    );
+
+    // Pagure sends `updated` again for a description edit, a title edit and a title that
+    // gains `[skip ci]`: the head is the same each time.
+    let edits: [(&str, Option<&str>); 3] = [
+        ("re-sent", None),
+        ("title edit", Some("[f40] Update to 0.4.0, now with tests")),
+        ("[skip ci] added", Some("[skip ci] [f40] Update to 0.4.0")),
+    ];
+    for (what, title) in edits {
+        let first = stack.delivered_count();
+        stack
+            .deliver_fixture("pagure_pr_updated.json", |body| {
+                if let Some(title) = title {
+                    body["pullrequest"]["title"] = json!(title);
+                }
+            })
+            .await;
+        stack.settle().await;
+        assert_eq!(
+            status_and_comment(&stack, project, 32, MARSHALPARSER_BUILD),
+            success(),
+            "{what}: the flag stays final\n{}",
+            stack.state().await
+        );
+        assert_eq!(stack.koji_builds().len(), 1, "{what}: no second build");
+        let inbound = stack.inbound_from(first).await;
+        assert_eq!(inbound[0].outcome, "ignored", "{what}");
+        let reason = inbound[0].reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("head unchanged") || reason.contains("[skip ci]"),
+            "{what}: {reason}"
+        );
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebased_with_the_same_commit_stop_leaves_a_finished_build_alone() {
+    let ftp = "https://src.fedoraproject.org/rpms/ftp";
+    let stack = Stack::start(|config| {
+        config.fedora_ci.enabled_projects.push(ftp.to_owned());
+    })
+    .await;
+    let project = "rpms/ftp";
+    let name = "Packit-stg - scratch build - rawhide [196f3c9]";
+    stack
+        .deliver_fixture("pagure_pr_rebased.json", |_| {})
+        .await;
+    stack.settle().await;
+    let task = task_of(&stack, project, 6, name);
+    build_succeeds(&stack, task).await;
+    assert_eq!(status_and_comment(&stack, project, 6, name), success());
+    let builds = stack.koji_builds().len();
+
+    let first = stack.delivered_count();
+    stack
+        .deliver_fixture("pagure_pr_rebased.json", |_| {})
+        .await;
+    stack.settle().await;
+    assert_eq!(
+        status_and_comment(&stack, project, 6, name),
+        success(),
+        "{}",
+        stack.state().await
+    );
+    assert_eq!(stack.koji_builds().len(), builds, "no second build");
+    let reason = stack.inbound_from(first).await[0].reason.clone();
+    assert!(
+        reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("head unchanged"),
+        "{reason:?}"
+    );
+    stack.stop().await;
+}
+
+// ----------------------------------------------------------------------------------------
+// Case 3: comments while the head's build runs
+
+const TEAMCITY: &str = "https://src.fedoraproject.org/rpms/python-teamcity-messages";
+const TEAMCITY_PROJECT: &str = "rpms/python-teamcity-messages";
+const TEAMCITY_BUILD: &str = "Packit-stg - scratch build - f42 [beaf90b]";
+
+async fn teamcity_stack() -> Stack {
+    let stack = Stack::start(|config| {
+        config.fedora_ci.enabled_projects.push(TEAMCITY.to_owned());
+    })
+    .await;
+    stack
+        .pagure
+        .set_branches(TEAMCITY_PROJECT, &["rawhide", "f42"]);
+    stack
+}
+
+/// A packager's comment with its own comment id (Pagure numbers each comment).
+async fn comment(stack: &Stack, comment_id: u64, text: &str) {
+    stack
+        .deliver_fixture("pagure_pr_comment.json", |body| {
+            let comments = body["pullrequest"]["comments"].as_array_mut().unwrap();
+            let last = comments.last_mut().unwrap();
+            last["comment"] = json!(text);
+            last["id"] = json!(comment_id);
+            last["user"]["name"] = json!("mmassari");
+            body["agent"] = json!("mmassari");
+            // The fixture's branch is no Koji target; f42 is.
+            body["pullrequest"]["branch"] = json!("f42");
+        })
+        .await;
+    stack.settle().await;
+}
+
+/// A build the service submitted for a `scratch-build` comment, now running in Koji.
+async fn running_build(stack: &Stack) -> i64 {
+    comment(stack, 1001, "/packit-ci-stg scratch-build").await;
+    let task = task_of(stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+    assert!(stack.koji.start_build(task));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    assert_eq!(
+        status_and_comment(stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD).1,
+        "RPM build is in progress..."
+    );
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_comment_while_the_build_runs_waits_for_it_and_tests_once() {
+    let stack = teamcity_stack().await;
+    let task = running_build(&stack).await;
+
+    comment(&stack, 1002, "/packit-ci-stg test").await;
+    comment(&stack, 1003, "/packit-ci-stg test rpminspect").await;
+    assert_eq!(
+        stack.koji_builds().len(),
+        1,
+        "the running build is tested, not built again\n{}",
+        stack.state().await
+    );
+    assert!(
+        stack.testing_farm.submitted().is_empty(),
+        "not before it closes"
+    );
+
+    assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    let submitted = stack.testing_farm.submitted();
+    assert_eq!(
+        submitted.len(),
+        5,
+        "the five shared tests, once: {submitted:#?}"
+    );
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        success()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_build_comment_while_a_build_runs_cancels_it_first() {
+    let stack = teamcity_stack().await;
+    let old_task = running_build(&stack).await;
+
+    comment(&stack, 1002, "/packit-ci-stg scratch-build").await;
+    let cancels: Vec<_> = stack
+        .koji
+        .calls()
+        .into_iter()
+        .filter(|call| call.call.method == "cancelTask")
+        .map(|call| call.call.args[0].as_i64())
+        .collect();
+    assert_eq!(
+        cancels,
+        vec![Some(old_task)],
+        "the running task is cancelled"
+    );
+    assert_eq!(stack.koji_builds().len(), 2, "one new build");
+    let new_task = task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+    assert_ne!(new_task, old_task);
+
+    // Koji's CANCELED message of the old task arrives late: the flag is the new build's.
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    assert_eq!(
+        task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        new_task
+    );
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD).1,
+        "RPM build was submitted ..."
+    );
+    build_succeeds(&stack, new_task).await;
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        success()
+    );
+    assert_eq!(stack.testing_farm.submitted().len(), 5, "tests run once");
+    stack.stop().await;
+}
+
+async fn notify(stack: &Stack, request_id: &str) {
+    stack
+        .deliver(
+            TESTING_FARM_RESULTS_TOPIC,
+            &json!({"request_id": request_id, "token": TF_TOKEN}),
+        )
+        .await;
+    stack.settle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_result_of_an_older_test_run_leaves_the_newer_runs_flag_alone() {
+    let stack = teamcity_stack().await;
+    let task = running_build(&stack).await;
+    assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    let first_set = stack.testing_farm.request_ids();
+    assert_eq!(first_set.len(), 5);
+
+    // The packager retriggers the tests; the first set's installability ends later.
+    comment(&stack, 1002, "/packit-ci-stg test").await;
+    let all = stack.testing_farm.request_ids();
+    assert_eq!(all.len(), 10, "a second set on the same build");
+    let name = "Packit-stg - installability - f42 [beaf90b]";
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, name).1,
+        "Tests have been submitted ..."
+    );
+    let old_installability = stack
+        .testing_farm
+        .submitted()
+        .iter()
+        .zip(&all)
+        .find(|(request, _)| {
+            request["test"]["tmt"]["url"]
+                .as_str()
+                .is_some_and(|url| url.contains("installability"))
+        })
+        .map(|(_, id)| id.clone())
+        .unwrap();
+    assert!(first_set.contains(&old_installability));
+    while stack
+        .testing_farm
+        .advance(&old_installability, "failed")
+        .await
+        .is_some_and(|state| state != "complete")
+    {}
+    notify(&stack, &old_installability).await;
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, name),
+        (
+            "pending".to_owned(),
+            "Tests have been submitted ...".to_owned()
+        ),
+        "the newer run owns the flag\n{}",
+        stack.state().await
+    );
+    stack.stop().await;
+}
+
+// ----------------------------------------------------------------------------------------
+// Case 9: a project disabled while its build runs
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_a_project_disabled_after_submission_are_not_processed() {
+    let mut stack = Stack::with_pr_opened().await;
+    let name = "Packit-stg - scratch build - rawhide [889f07a]";
+    let task = task_of(&stack, "rpms/optee_os", 2, name);
+    let before = status_and_comment(&stack, "rpms/optee_os", 2, name);
+    assert_eq!(before.1, "RPM build was submitted ...");
+
+    stack
+        .reconfigure(|config| config.fedora_ci.enabled_projects.retain(|url| url != OPTEE))
+        .await;
+    let first = stack.delivered_count();
+    build_succeeds(&stack, task).await;
+
+    assert_eq!(
+        status_and_comment(&stack, "rpms/optee_os", 2, name),
+        before,
+        "{}",
+        stack.state().await
+    );
+    assert!(stack.testing_farm.submitted().is_empty(), "no tests start");
+    let inbound = stack.inbound_from(first).await;
+    assert!(!inbound.is_empty());
+    let of_task: Vec<_> = inbound
+        .iter()
+        .filter(|row| row.body.contains(&format!("\"id\":{task},")))
+        .collect();
+    assert!(
+        !of_task.is_empty(),
+        "no message of task {task}: {inbound:#?}"
+    );
+    for row in of_task {
+        assert_eq!(row.outcome, "ignored", "{row:?}");
+        let reason = row.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("Fedora CI is no longer enabled for {OPTEE}")),
+            "{reason}"
+        );
+    }
+    stack.stop().await;
+}

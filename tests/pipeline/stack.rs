@@ -270,3 +270,48 @@ impl Stack {
         text
     }
 }
+
+impl Stack {
+    /// Restarts the worker with the configuration changed by `configure` (an operator
+    /// editing the config and rolling the pods); the database and fakes stay.
+    pub async fn reconfigure(&mut self, configure: impl FnOnce(&mut Config)) {
+        self.shutdown.cancel();
+        if let Some(worker) = self.worker.take() {
+            worker.wait().await;
+        }
+        let mut config = (*self.config).clone();
+        configure(&mut config);
+        let config = Arc::new(config);
+        let context = Context::new(self.store.clone(), config.clone()).unwrap();
+        let settings = RunnerSettings {
+            poll_interval: Duration::from_millis(20),
+            ..RunnerSettings::default()
+        };
+        let runner = Runner::new(self.store.clone(), context, settings)
+            .register::<fedora_ci::jobs::ProcessMessage>();
+        self.shutdown = CancellationToken::new();
+        self.worker = Some(
+            fedora_ci::handlers::register(runner)
+                .queue("short", 4)
+                .queue("long", 4)
+                .start(self.shutdown.clone()),
+        );
+        self.config = config;
+    }
+
+    /// How many messages were delivered so far.
+    pub fn delivered_count(&self) -> usize {
+        self.delivered.load(Ordering::SeqCst)
+    }
+
+    /// The inbound rows (outcome, reason) of the messages delivered from number `first` on.
+    pub async fn inbound_from(&self, first: usize) -> Vec<fedora_ci::db::inbound::InboundRow> {
+        let mut rows = Vec::new();
+        for number in first..self.delivered_count() {
+            let id = format!("test-message-{number}");
+            let row = fedora_ci::db::inbound::get_by_message_id(&self.store, &id).await;
+            rows.push(row.unwrap().unwrap());
+        }
+        rows
+    }
+}
