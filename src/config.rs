@@ -262,6 +262,18 @@ pub struct WorkerConfig {
     /// A Koji build or Testing Farm request whose submission failed transiently is tried
     /// again after this long, then after twice as long each time.
     pub submission_retry_seconds: u64,
+    /// A task that finds a service unavailable (a transient failure that outlived the
+    /// client's own retries) is retried for this long after the outage began, without using
+    /// up its attempts; then its checks get a final `error` flag.
+    pub outage_retry_hours: u64,
+    /// The longest wait between two tries during an outage (the wait doubles up to it).
+    pub outage_max_delay_minutes: u64,
+    /// A check of a PR's head commit left pending this long with no task or external work
+    /// that could finish it is ended (or driven on) by the periodic reconciler.
+    pub stuck_check_minutes: u64,
+    /// Service time per real time of the queue's retry scheduling: 1 in production; tests
+    /// and demos raise it so that hours of outage pass in seconds.
+    pub time_scale: f64,
     /// Where the `worker` role serves `/metrics` and its health (`/healthz`, `/readyz`);
     /// empty: nowhere. `serve` exports everything on `api.bind` instead.
     pub health_bind: String,
@@ -275,6 +287,10 @@ impl Default for WorkerConfig {
             poll_interval_ms: 1000,
             shutdown_grace_seconds: 25,
             submission_retry_seconds: 60,
+            outage_retry_hours: 6,
+            outage_max_delay_minutes: 30,
+            stuck_check_minutes: 120,
+            time_scale: 1.0,
             health_bind: "0.0.0.0:8001".to_owned(),
         }
     }
@@ -670,6 +686,30 @@ impl Config {
             return Err(ConfigError::invalid(
                 "worker.lease_seconds",
                 "must be at least 3 (the lease is renewed every third of it)",
+            ));
+        }
+        if self.worker.outage_retry_hours == 0 {
+            return Err(ConfigError::invalid(
+                "worker.outage_retry_hours",
+                "must be at least 1 (an outage is waited out for this many hours)",
+            ));
+        }
+        if self.worker.outage_max_delay_minutes == 0 {
+            return Err(ConfigError::invalid(
+                "worker.outage_max_delay_minutes",
+                "must be at least 1",
+            ));
+        }
+        if self.worker.stuck_check_minutes == 0 {
+            return Err(ConfigError::invalid(
+                "worker.stuck_check_minutes",
+                "must be at least 1",
+            ));
+        }
+        if !(self.worker.time_scale.is_finite() && self.worker.time_scale >= 1.0) {
+            return Err(ConfigError::invalid(
+                "worker.time_scale",
+                "must be a number of at least 1 (1 in production)",
             ));
         }
         if self.worker.poll_interval_ms == 0 {

@@ -83,6 +83,56 @@ pub fn retry_in(delay: Duration, reason: impl std::fmt::Display) -> anyhow::Erro
     })
 }
 
+/// The service a task needs is unavailable (a transient failure that outlived the client's
+/// own retries): the runner retries it with capped backoff for the outage budget measured
+/// from when the outage began for this task, without using up its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} is unavailable: {reason}")]
+pub struct Unavailable {
+    /// As users know it: `Koji`, `Pagure`, `Testing Farm`, ….
+    pub service: String,
+    pub reason: String,
+}
+
+/// Fails the attempt because `service` is unavailable (see [`Unavailable`]).
+pub fn unavailable(service: impl Into<String>, reason: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Unavailable {
+        service: service.into(),
+        reason: reason.to_string(),
+    })
+}
+
+tokio::task_local! {
+    /// The service the running attempt last found unavailable, if no later call to it
+    /// succeeded: a failure the task turned into its own error (a handler's `retry_in`, a
+    /// message) is still an outage.
+    static OUTAGE_NOTE: std::sync::Mutex<Option<Unavailable>>;
+}
+
+/// Notes, for the running attempt, that `service` failed transiently (after the client's own
+/// retries). Outside a runner it does nothing.
+pub fn note_unavailable(service: &str, reason: impl std::fmt::Display) {
+    let _ = OUTAGE_NOTE.try_with(|note| {
+        if let Ok(mut note) = note.lock() {
+            *note = Some(Unavailable {
+                service: service.to_owned(),
+                reason: reason.to_string(),
+            });
+        }
+    });
+}
+
+/// Notes that `service` answered (successfully, or with a refusal): it is not down.
+pub fn note_available(service: &str) {
+    let _ = OUTAGE_NOTE.try_with(|note| {
+        if let Ok(mut note) = note.lock()
+            && note.as_ref().is_some_and(|seen| seen.service == service)
+        {
+            *note = None;
+        }
+    });
+}
+
 /// Which attempt of its task the running code is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
@@ -163,6 +213,38 @@ pub async fn enqueue_at<T: BackgroundTask>(
     Ok(id)
 }
 
+/// Adds `task` to its queue inside `tx`, due now, unless a task with the same `key` is still
+/// pending (it has not started, so it will do this work too); `None` then.
+pub async fn enqueue_unless_pending<T: BackgroundTask>(
+    tx: &mut Tx,
+    task: &T,
+    key: &str,
+) -> Result<Option<i64>, EnqueueError> {
+    let payload = serde_json::to_value(task).map_err(|source| EnqueueError::Serialize {
+        name: T::NAME,
+        source,
+    })?;
+    let now = Utc::now();
+    let row = NewTask {
+        name: T::NAME,
+        queue: T::QUEUE,
+        payload: &payload,
+        priority: T::PRIORITY,
+        max_attempts: T::MAX_ATTEMPTS,
+        run_at: now,
+    };
+    let id = store_tasks::insert_unless_pending(tx, &row, key, now)
+        .await
+        .map_err(|source| EnqueueError::Store {
+            name: T::NAME,
+            source,
+        })?;
+    if id.is_some() {
+        metrics::global().tasks_enqueued(T::NAME);
+    }
+    Ok(id)
+}
+
 /// Wait before attempt `attempt + 1`, after `attempt` failed: `base · 2^(attempt-1)`, capped
 /// at an hour, with ±20 % jitter so that a burst of failures does not retry in lockstep.
 pub fn backoff(base: Duration, attempt: i32) -> Duration {
@@ -192,6 +274,105 @@ fn decode_task<T: BackgroundTask>(
     Ok(Box::pin(async move { task.run(&ctx).await }))
 }
 
+/// A task the runner has given up on or is waiting for: what a hook gets to look at.
+#[derive(Debug, Clone)]
+pub struct TaskRef<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub payload: &'a serde_json::Value,
+}
+
+/// Why a task was given up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GiveUp {
+    /// Its attempts were used up, or it failed permanently: the last error.
+    Failed(String),
+    /// The service stayed unavailable for the whole outage budget.
+    Outage {
+        service: String,
+        reason: String,
+        /// How long the outage lasted for this task, in service time.
+        lasted: Duration,
+    },
+    /// Its workers kept stopping before it finished.
+    Reclaims(String),
+}
+
+/// What a task type's owner does when the runner waits out an outage for it or gives it up:
+/// e.g. show the outage on the task's flags, or give them a final `error` flag. Kept out of
+/// the queue, which knows no flags; a failing hook only logs (a reconciler must catch it).
+pub trait TaskHooks<C>: Send + Sync + 'static {
+    /// Which service an error says is unavailable (typed client errors in its chain).
+    fn unavailable(&self, error: &anyhow::Error) -> Option<Unavailable>;
+
+    /// `task` waits out an outage of `outage.service`; next try in `next_try` (service time).
+    fn waiting_out_outage<'a>(
+        &'a self,
+        ctx: &'a C,
+        task: TaskRef<'a>,
+        outage: &'a Unavailable,
+        next_try: Duration,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+
+    /// `task` will not run again.
+    fn given_up<'a>(
+        &'a self,
+        ctx: &'a C,
+        task: TaskRef<'a>,
+        why: &'a GiveUp,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+}
+
+/// How long outages are waited out, and how fast the queue's time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutagePolicy {
+    /// Retry for this long (service time) after the outage began for a task.
+    pub budget: Duration,
+    /// The first wait; each further one is as long as the outage has lasted so far.
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    /// Service time per real time of retry scheduling (1 in production; tests raise it so
+    /// that hours pass in seconds). Leases and polling stay in real time.
+    pub time_scale: f64,
+}
+
+impl Default for OutagePolicy {
+    fn default() -> Self {
+        OutagePolicy {
+            budget: Duration::from_secs(6 * 3600),
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(30 * 60),
+            time_scale: 1.0,
+        }
+    }
+}
+
+impl OutagePolicy {
+    fn scale(&self) -> f64 {
+        if self.time_scale.is_finite() && self.time_scale >= 1.0 {
+            self.time_scale
+        } else {
+            1.0
+        }
+    }
+
+    /// A wait in service time as real time.
+    pub fn to_real(&self, service: Duration) -> Duration {
+        service.div_f64(self.scale())
+    }
+
+    /// A real time span as service time.
+    pub fn to_service(&self, real: Duration) -> Duration {
+        real.mul_f64(self.scale())
+    }
+
+    /// The next wait of an outage that has lasted `lasted` (service time): as long again,
+    /// between the first and the longest wait, so waits double.
+    pub fn next_delay(&self, lasted: Duration) -> Duration {
+        lasted.clamp(self.first_delay, self.max_delay.max(self.first_delay))
+    }
+}
+
 /// How a worker process runs its queues.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -203,6 +384,8 @@ pub struct RunnerSettings {
     pub poll_interval: Duration,
     /// How long shutdown waits for running tasks before handing them back.
     pub shutdown_grace: Duration,
+    /// How outages are waited out (and the time scale of all retry delays).
+    pub outage: OutagePolicy,
 }
 
 impl Default for RunnerSettings {
@@ -212,6 +395,7 @@ impl Default for RunnerSettings {
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(25),
+            outage: OutagePolicy::default(),
         }
     }
 }
@@ -233,6 +417,7 @@ pub struct Runner<C> {
     registry: HashMap<&'static str, Registration<C>>,
     queues: Vec<(String, usize)>,
     periodic: Vec<Periodic<C>>,
+    hooks: Option<Arc<dyn TaskHooks<C>>>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Runner<C> {
@@ -244,7 +429,25 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             registry: HashMap::new(),
             queues: Vec::new(),
             periodic: Vec::new(),
+            hooks: None,
         }
+    }
+
+    /// The context tasks run with.
+    pub fn context(&self) -> &C {
+        &self.context
+    }
+
+    /// Waits out outages as `policy` says.
+    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
+        self.settings.outage = policy;
+        self
+    }
+
+    /// Lets `hooks` recognise outages and act when a task waits one out or is given up.
+    pub fn hooks(mut self, hooks: Arc<dyn TaskHooks<C>>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Lets this runner execute tasks of type `T`.
@@ -294,6 +497,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             registry: self.registry,
             wake: Notify::new(),
             completions,
+            hooks: self.hooks,
         });
         let mut queues = JoinSet::new();
         for (queue, concurrency) in self.queues {
@@ -355,6 +559,7 @@ struct Inner<C> {
     wake: Notify,
     /// Succeeded tasks, removed from the queue in batches by `record_completions`.
     completions: mpsc::UnboundedSender<i64>,
+    hooks: Option<Arc<dyn TaskHooks<C>>>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Inner<C> {
@@ -483,23 +688,23 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             max: task.max_attempts,
             reclaims: task.reclaims,
         };
+        let timeout = registration.timeout;
         // Its own tokio task, so that a panic is caught as a JoinError rather than ending ours.
-        let handle = AbortOnDropHandle::new(tokio::spawn(
-            ATTEMPT.scope(attempt, tokio::time::timeout(registration.timeout, future)),
-        ));
+        let handle = AbortOnDropHandle::new(tokio::spawn(ATTEMPT.scope(
+            attempt,
+            OUTAGE_NOTE.scope(std::sync::Mutex::new(None), async move {
+                let result = tokio::time::timeout(timeout, future).await;
+                let noted = OUTAGE_NOTE
+                    .try_with(|note| note.lock().ok().and_then(|note| note.clone()))
+                    .ok()
+                    .flatten();
+                (result, noted)
+            }),
+        )));
         match handle.await {
-            Ok(Ok(Ok(()))) => Outcome::Succeeded,
-            Ok(Ok(Err(error))) if error.is::<PermanentFailure>() => {
-                Outcome::Permanent(format!("{error:#}"))
-            }
-            Ok(Ok(Err(error))) if error.is::<RetryIn>() => {
-                let delay = error
-                    .downcast_ref::<RetryIn>()
-                    .map_or(registration.backoff, |retry| retry.delay);
-                Outcome::RetryIn(format!("{error:#}"), delay)
-            }
-            Ok(Ok(Err(error))) => Outcome::Failed(format!("{error:#}")),
-            Ok(Err(_elapsed)) => {
+            Ok((Ok(Ok(())), _)) => Outcome::Succeeded,
+            Ok((Ok(Err(error)), noted)) => self.classify(error, noted),
+            Ok((Err(_elapsed), _)) => {
                 Outcome::Failed(format!("timed out after {:?}", registration.timeout))
             }
             Err(join_error) if join_error.is_panic() => {
@@ -509,9 +714,43 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         }
     }
 
+    /// What a failed attempt means: a refusal ends the task, an unavailable service (named
+    /// by the error, recognised by the hooks, or noted during the attempt) is waited out,
+    /// anything else is retried.
+    fn classify(&self, error: anyhow::Error, noted: Option<Unavailable>) -> Outcome {
+        if error.is::<PermanentFailure>() {
+            return Outcome::Permanent(format!("{error:#}"));
+        }
+        let error = match error.downcast::<Unavailable>() {
+            Ok(outage) => return Outcome::Unavailable(outage),
+            Err(error) => error,
+        };
+        let recognised = self
+            .hooks
+            .as_ref()
+            .and_then(|hooks| hooks.unavailable(&error));
+        if let Some(outage) = recognised.or(noted) {
+            return Outcome::Unavailable(Unavailable {
+                service: outage.service,
+                reason: format!("{error:#}"),
+            });
+        }
+        if let Some(retry) = error.downcast_ref::<RetryIn>() {
+            let delay = retry.delay;
+            return Outcome::RetryIn(format!("{error:#}"), delay);
+        }
+        Outcome::Failed(format!("{error:#}"))
+    }
+
     async fn settle(&self, task: &ClaimedTask, outcome: Outcome) {
         let worker = self.settings.worker_id.as_str();
         let now = Utc::now();
+        let policy = self.settings.outage;
+        let real = |service: Duration| {
+            chrono::Duration::from_std(policy.to_real(service)).unwrap_or(chrono::Duration::zero())
+        };
+        let mut given_up = None;
+        let mut waiting = None;
         let result = match &outcome {
             Outcome::Succeeded => {
                 debug!("task succeeded");
@@ -520,10 +759,45 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     Err(_) => store_tasks::complete(&self.store, task.id, worker).await,
                 }
             }
+            Outcome::Unavailable(outage) => {
+                let started = task.outage_started_at.unwrap_or(now);
+                let lasted = policy.to_service((now - started).to_std().unwrap_or_default());
+                if lasted >= policy.budget {
+                    error!(service = %outage.service, reason = %outage.reason, ?lasted, "service stayed unavailable; task is dead");
+                    metrics::global().task_dead(&task.name);
+                    let error = format!(
+                        "{} was unavailable for {}: {}",
+                        outage.service,
+                        human_duration(lasted),
+                        outage.reason
+                    );
+                    given_up = Some(GiveUp::Outage {
+                        service: outage.service.clone(),
+                        reason: outage.reason.clone(),
+                        lasted,
+                    });
+                    store_tasks::bury(&self.store, task.id, worker, &error, now).await
+                } else {
+                    let delay = policy.next_delay(lasted);
+                    warn!(service = %outage.service, reason = %outage.reason, next_try_in = ?delay, "service unavailable; waiting it out");
+                    waiting = Some((outage.clone(), delay));
+                    let error = format!("{}: {}", outage.service, outage.reason);
+                    store_tasks::wait_out_outage(
+                        &self.store,
+                        task.id,
+                        worker,
+                        now + real(delay),
+                        started,
+                        &error,
+                        now,
+                    )
+                    .await
+                }
+            }
             Outcome::RetryIn(error, delay) if task.attempts < task.max_attempts => {
                 warn!(%error, retry_in = ?delay, "task asked to be retried");
-                let delay = chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::zero());
-                store_tasks::retry_at(&self.store, task.id, worker, now + delay, error, now).await
+                store_tasks::retry_at(&self.store, task.id, worker, now + real(*delay), error, now)
+                    .await
             }
             Outcome::Failed(error) if task.attempts < task.max_attempts => {
                 let base = self
@@ -532,19 +806,46 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     .map_or(Duration::from_secs(7), |r| r.backoff);
                 let delay = backoff(base, task.attempts);
                 warn!(%error, retry_in = ?delay, "task failed; it will be retried");
-                store_tasks::retry_at(&self.store, task.id, worker, now + delay, error, now).await
+                store_tasks::retry_at(&self.store, task.id, worker, now + real(delay), error, now)
+                    .await
             }
             Outcome::Failed(error) | Outcome::Permanent(error) | Outcome::RetryIn(error, _) => {
                 error!(%error, attempts = task.attempts, "task is dead");
                 metrics::global().task_dead(&task.name);
+                given_up = Some(GiveUp::Failed(error.clone()));
                 store_tasks::bury(&self.store, task.id, worker, error, now).await
             }
         };
         match result {
             Ok(true) => {}
-            Ok(false) => warn!("task was taken over by another worker after its lease expired"),
+            Ok(false) => {
+                warn!("task was taken over by another worker after its lease expired");
+                return;
+            }
             Err(error) => {
-                warn!(%error, "cannot record the task's outcome; it will run again after its lease")
+                warn!(%error, "cannot record the task's outcome; it will run again after its lease");
+                return;
+            }
+        }
+        let Some(hooks) = &self.hooks else {
+            return;
+        };
+        let task_ref = TaskRef {
+            id: task.id,
+            name: &task.name,
+            payload: &task.payload.0,
+        };
+        if let Some(why) = &given_up {
+            if let Err(error) = hooks.given_up(&self.context, task_ref.clone(), why).await {
+                warn!(error = %format!("{error:#}"), "the given-up hook failed; the reconciler will end the task's checks");
+            }
+        }
+        if let Some((outage, delay)) = &waiting {
+            if let Err(error) = hooks
+                .waiting_out_outage(&self.context, task_ref, outage, *delay)
+                .await
+            {
+                warn!(error = %format!("{error:#}"), "the outage hook failed");
             }
         }
     }
@@ -615,14 +916,27 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             {
                 warn!(%error, "cannot renew task leases");
             }
-            match store_tasks::reclaim_expired(&self.store, now).await {
-                Ok(reclaimed) if reclaimed.requeued + reclaimed.dead > 0 => {
+            match store_tasks::reclaim_expired_reporting(&self.store, now).await {
+                Ok((reclaimed, buried)) if reclaimed.requeued + reclaimed.dead > 0 => {
                     warn!(
                         requeued = reclaimed.requeued,
                         dead = reclaimed.dead,
                         "took back tasks whose worker stopped"
                     );
                     self.wake.notify_waiters();
+                    for task in buried {
+                        metrics::global().task_dead(&task.name);
+                        let Some(hooks) = &self.hooks else { continue };
+                        let why = GiveUp::Reclaims(task.last_error.clone().unwrap_or_default());
+                        let task_ref = TaskRef {
+                            id: task.id,
+                            name: &task.name,
+                            payload: &task.payload.0,
+                        };
+                        if let Err(error) = hooks.given_up(&self.context, task_ref, &why).await {
+                            warn!(task.id = task.id, error = %format!("{error:#}"), "the given-up hook failed; the reconciler will end the task's checks");
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => warn!(%error, "cannot take back expired leases"),
@@ -782,6 +1096,19 @@ enum Outcome {
     Failed(String),
     Permanent(String),
     RetryIn(String, Duration),
+    Unavailable(Unavailable),
+}
+
+/// `6 hours`, `90 minutes`, `45 seconds`: how long an outage lasted, for people.
+pub fn human_duration(span: Duration) -> String {
+    let seconds = span.as_secs();
+    if seconds >= 2 * 3600 && seconds % 3600 < 60 {
+        format!("{} hours", seconds / 3600)
+    } else if seconds >= 120 {
+        format!("{} minutes", seconds / 60)
+    } else {
+        format!("{seconds} seconds")
+    }
 }
 
 impl Outcome {
@@ -789,6 +1116,7 @@ impl Outcome {
         match self {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed(_) | Outcome::RetryIn(..) => "failed",
+            Outcome::Unavailable(_) => "unavailable",
             Outcome::Permanent(_) => "permanent_failure",
         }
     }

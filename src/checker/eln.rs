@@ -3,8 +3,25 @@
 //! no `eln` branch of its own gets an ELN scratch build too, unless the project opted out.
 
 use crate::checker::projects::is_eln_enabled;
+use crate::clients::Transient;
 use crate::context::Context;
 use crate::handlers::PullRequestRef;
+use crate::handlers::services::{ELN_LISTS, PAGURE, note_outcome};
+use crate::tasks;
+
+/// A transient failure is an outage to wait out; anything else (a 404, a body that is no
+/// list) will not change by retrying: the task ends at once, with a final flag.
+pub(crate) fn outage_or_refusal<E: Transient + std::fmt::Display>(
+    service: &str,
+    what: &str,
+    error: E,
+) -> anyhow::Error {
+    if error.is_transient() {
+        tasks::unavailable(service, format!("{what}: {error}"))
+    } else {
+        tasks::permanent(format!("{what}: {service} refused: {error}"))
+    }
+}
 
 /// Why the PR gets no ELN build, or `None` when it does.
 pub async fn why_no_eln_build(
@@ -21,10 +38,17 @@ pub async fn why_no_eln_build(
     if pr.target_branch != "rawhide" {
         return Ok(Some("the PR does not target rawhide"));
     }
-    if !ctx.services.eln.is_eln_package(&pr.repo).await? {
+    let listed = ctx.services.eln.is_eln_package(&pr.repo).await;
+    note_outcome(ELN_LISTS, &listed);
+    if !listed
+        .map_err(|error| outage_or_refusal(ELN_LISTS, "reading the ELN package lists", error))?
+    {
         return Ok(Some("the package is not on the ELN lists"));
     }
-    let branches = ctx.services.forge.branches(&pr.project()).await?;
+    let branches = ctx.services.forge.branches(&pr.project()).await;
+    note_outcome(PAGURE, &branches);
+    let branches = branches
+        .map_err(|error| outage_or_refusal(PAGURE, "listing the package's branches", error))?;
     if branches.iter().any(|branch| branch == "eln") {
         return Ok(Some("the package has its own eln branch"));
     }

@@ -1,14 +1,20 @@
 //! Retirement pull requests: a package retired in the PR's head commit (`dead.package`)
 //! has nothing to build or test.
 
+use crate::checker::eln::outage_or_refusal;
 use crate::context::Context;
 use crate::handlers::PullRequestRef;
+use crate::handlers::services::{PAGURE, note_outcome};
 
 pub async fn is_retired_at_head(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
     let file = ctx
         .services
         .forge
         .file_at_commit(&pr.source_project(), &pr.head_sha, "dead.package")
-        .await?;
+        .await;
+    note_outcome(PAGURE, &file);
+    let file = file.map_err(|error| {
+        outage_or_refusal(PAGURE, "looking for dead.package at the head commit", error)
+    })?;
     Ok(file.is_some())
 }

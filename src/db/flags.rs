@@ -151,3 +151,54 @@ pub async fn calls(store: &Store, project_event_id: Option<i32>) -> DbResult<Vec
         .bind(project_event_id).fetch_all(pool).await?);
     Ok(rows)
 }
+
+/// Takes the right to post flag `uid` until `until` for `holder`, unless someone else holds
+/// it and their lease has not run out: at most one post of a flag is in flight.
+pub async fn take_post_lease(
+    store: &Store,
+    uid: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> DbResult<bool> {
+    const SQL: &str = "UPDATE pr_flags SET post_lease_holder = $2, post_lease_until = $4 \
+         WHERE uid = $1 AND (post_lease_holder IS NULL OR post_lease_holder = $2 \
+         OR post_lease_until IS NULL OR post_lease_until < $3)";
+    let taken = on_backend!(store, pool => sqlx::query(SQL).bind(uid).bind(holder).bind(now).bind(until)
+        .execute(pool).await?.rows_affected());
+    Ok(taken == 1)
+}
+
+/// Gives the post lease of `uid` back, if `holder` still has it.
+pub async fn release_post_lease(store: &Store, uid: &str, holder: &str) -> DbResult<()> {
+    const SQL: &str = "UPDATE pr_flags SET post_lease_holder = NULL, post_lease_until = NULL \
+         WHERE uid = $1 AND post_lease_holder = $2";
+    on_backend!(store, pool => sqlx::query(SQL).bind(uid).bind(holder).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Pending flags not changed since `before`, oldest first: candidates for the reconciler.
+pub async fn pending_since(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> DbResult<Vec<Flag>> {
+    const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
+         comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags \
+         WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2";
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL).bind(before).bind(limit).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// Flags whose newest wanted state has not been posted since `before` (a post lost with its
+/// task): candidates for another `SetFlag`.
+pub async fn unposted_since(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> DbResult<Vec<String>> {
+    const SQL: &str = "SELECT uid FROM pr_flags WHERE posted_seq < wanted_seq AND updated_at < $1 \
+         ORDER BY updated_at LIMIT $2";
+    let rows = on_backend!(store, pool => sqlx::query_scalar(SQL).bind(before).bind(limit).fetch_all(pool).await?);
+    Ok(rows)
+}

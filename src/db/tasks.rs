@@ -45,6 +45,8 @@ pub struct ClaimedTask {
     pub attempts: i32,
     pub max_attempts: i32,
     pub reclaims: i32,
+    /// When the service it needs became unavailable to it, while it waits out an outage.
+    pub outage_started_at: Option<DateTime<Utc>>,
 }
 
 /// How many tasks of a queue are in each state.
@@ -85,6 +87,83 @@ pub async fn insert(tx: &mut Tx, task: &NewTask<'_>, now: DateTime<Utc>) -> DbRe
     Ok(id)
 }
 
+/// Inserts a task inside `tx` unless a pending task has the same `dedup_key` (a pending one
+/// does the same work when it runs); its id, or `None` when one is already pending.
+///
+/// The pending one is locked until `tx` commits: a worker's claim (`SKIP LOCKED`) passes it by
+/// meanwhile, so it cannot start, read the state before this transaction's change, and
+/// finish without it. A pending one being claimed right now is waited for, and then no longer
+/// counts. SQLite's single writer gives the same order.
+pub async fn insert_unless_pending(
+    tx: &mut Tx,
+    task: &NewTask<'_>,
+    dedup_key: &str,
+    now: DateTime<Utc>,
+) -> DbResult<Option<i64>> {
+    let pending: Option<i64> = match tx {
+        Tx::Postgres(conn) => {
+            const SQL: &str = "SELECT id FROM tasks WHERE dedup_key = $1 AND state = 'pending' \
+                 LIMIT 1 FOR UPDATE";
+            sqlx::query_scalar(SQL)
+                .bind(dedup_key)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+        Tx::Sqlite(conn) => {
+            const SQL: &str =
+                "SELECT id FROM tasks WHERE dedup_key = $1 AND state = 'pending' LIMIT 1";
+            sqlx::query_scalar(SQL)
+                .bind(dedup_key)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+    };
+    if pending.is_some() {
+        return Ok(None);
+    }
+    const SQL: &str = "INSERT INTO tasks \
+         (name, queue, payload, priority, state, attempts, max_attempts, run_at, created_at, \
+         updated_at, dedup_key) \
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $7, $8) RETURNING id";
+    let id = on_tx!(tx, conn => sqlx::query_scalar(SQL)
+        .bind(task.name)
+        .bind(task.queue)
+        .bind(Json(super::storable_json(task.payload)))
+        .bind(task.priority)
+        .bind(task.max_attempts)
+        .bind(task.run_at)
+        .bind(now)
+        .bind(dedup_key)
+        .fetch_one(conn)
+        .await?);
+    Ok(Some(id))
+}
+
+/// Whether a pending or running task's payload names the pull request row
+/// `pull_request_id` (`pull_request.pull_request_id`, as handler payloads carry it).
+pub async fn has_live_task_for_pull_request(store: &Store, pull_request_id: i32) -> DbResult<bool> {
+    let found: Option<i32> = match store {
+        Store::Postgres(pool) => {
+            const SQL: &str = "SELECT 1 FROM tasks WHERE state IN ('pending', 'running') \
+                 AND payload #>> '{pull_request,pull_request_id}' = $1 LIMIT 1";
+            sqlx::query_scalar(SQL)
+                .bind(pull_request_id.to_string())
+                .fetch_optional(pool)
+                .await?
+        }
+        Store::Sqlite(pool) => {
+            const SQL: &str = "SELECT 1 FROM tasks WHERE state IN ('pending', 'running') \
+                 AND CAST(json_extract(payload, '$.pull_request.pull_request_id') AS TEXT) = $1 \
+                 LIMIT 1";
+            sqlx::query_scalar(SQL)
+                .bind(pull_request_id.to_string())
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(found.is_some())
+}
+
 /// The claim statement; `$lock` is what PostgreSQL needs to skip rows being claimed.
 macro_rules! claim_sql {
     ($lock:literal) => {
@@ -94,7 +173,7 @@ macro_rules! claim_sql {
             "WHERE id IN (SELECT id FROM tasks WHERE state = 'pending' AND queue = $4 AND run_at <= $3 ",
             "ORDER BY priority DESC, id LIMIT $5 ",
             $lock,
-            ") RETURNING id, name, queue, payload, attempts, max_attempts, reclaims"
+            ") RETURNING id, name, queue, payload, attempts, max_attempts, reclaims, outage_started_at"
         )
     };
 }
@@ -172,10 +251,31 @@ pub async fn retry_at(
     now: DateTime<Utc>,
 ) -> DbResult<bool> {
     const SQL: &str = "UPDATE tasks SET state = 'pending', run_at = $3, last_error = $4, \
-         locked_by = NULL, locked_until = NULL, updated_at = $5 \
+         locked_by = NULL, locked_until = NULL, updated_at = $5, outage_started_at = NULL \
          WHERE id = $1 AND locked_by = $2 AND state = 'running'";
     let result = on_backend!(store, pool => sqlx::query(SQL)
         .bind(id).bind(worker).bind(run_at).bind(error).bind(now)
+        .execute(pool).await?.rows_affected());
+    Ok(result == 1)
+}
+
+/// Puts a task that found a service unavailable back to wait until `run_at`: the attempt
+/// does not count, and the outage is remembered as begun at `outage_started_at`.
+pub async fn wait_out_outage(
+    store: &Store,
+    id: i64,
+    worker: &str,
+    run_at: DateTime<Utc>,
+    outage_started_at: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> DbResult<bool> {
+    const SQL: &str = "UPDATE tasks SET state = 'pending', run_at = $3, last_error = $4, \
+         attempts = attempts - 1, outage_started_at = $6, \
+         locked_by = NULL, locked_until = NULL, updated_at = $5 \
+         WHERE id = $1 AND locked_by = $2 AND state = 'running'";
+    let result = on_backend!(store, pool => sqlx::query(SQL)
+        .bind(id).bind(worker).bind(run_at).bind(error).bind(now).bind(outage_started_at)
         .execute(pool).await?.rows_affected());
     Ok(result == 1)
 }
@@ -227,22 +327,41 @@ pub const MAX_RECLAIMS: i32 = 10;
 /// database). The attempt the worker did not finish does not count: it runs again with the
 /// same attempt number, and dies only after [`MAX_RECLAIMS`] such stops.
 pub async fn reclaim_expired(store: &Store, now: DateTime<Utc>) -> DbResult<Reclaimed> {
+    Ok(reclaim_expired_reporting(store, now).await?.0)
+}
+
+/// A task given up by the queue itself, for whoever must know (flags to end).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BuriedTask {
+    pub id: i64,
+    pub name: String,
+    pub payload: Json<Value>,
+    pub last_error: Option<String>,
+}
+
+/// [`reclaim_expired`], also returning the tasks it gave up.
+pub async fn reclaim_expired_reporting(
+    store: &Store,
+    now: DateTime<Utc>,
+) -> DbResult<(Reclaimed, Vec<BuriedTask>)> {
     const BURY: &str = "UPDATE tasks SET state = 'dead', \
          last_error = 'the workers running this task stopped before it finished, ' \
              || (reclaims + 1) || ' times (lease expired)', \
          reclaims = reclaims + 1, locked_by = NULL, locked_until = NULL, updated_at = $1 \
-         WHERE state = 'running' AND locked_until < $1 AND reclaims + 1 >= $2";
+         WHERE state = 'running' AND locked_until < $1 AND reclaims + 1 >= $2 \
+         RETURNING id, name, payload, last_error";
     const REQUEUE: &str = "UPDATE tasks SET state = 'pending', run_at = $1, \
          attempts = attempts - 1, reclaims = reclaims + 1, \
          last_error = 'the worker running this task stopped before it finished (lease expired)', \
          locked_by = NULL, locked_until = NULL, updated_at = $1 \
          WHERE state = 'running' AND locked_until < $1";
-    let (dead, requeued) = on_backend!(store, pool => {
-        let dead = sqlx::query(BURY).bind(now).bind(MAX_RECLAIMS).execute(pool).await?.rows_affected();
+    let (buried, requeued) = on_backend!(store, pool => {
+        let buried = sqlx::query_as::<_, BuriedTask>(BURY).bind(now).bind(MAX_RECLAIMS).fetch_all(pool).await?;
         let requeued = sqlx::query(REQUEUE).bind(now).execute(pool).await?.rows_affected();
-        (dead, requeued)
+        (buried, requeued)
     });
-    Ok(Reclaimed { requeued, dead })
+    let dead = buried.len() as u64;
+    Ok((Reclaimed { requeued, dead }, buried))
 }
 
 /// Registers a periodic schedule; an existing one keeps its next run time.

@@ -8,10 +8,12 @@
 //! broker.
 
 pub mod comment;
+pub mod give_up;
 pub mod koji;
 pub mod logdetective;
 pub mod report;
 pub mod services;
+pub mod stuck;
 pub mod submission;
 pub mod superseded;
 pub mod testing_farm;
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::clients::pagure::ProjectRef;
 use crate::context::Context;
 use crate::events::PullRequest;
-use crate::tasks::Runner;
+use crate::tasks::{OutagePolicy, Runner};
 
 pub use services::Services;
 
@@ -89,9 +91,26 @@ pub async fn is_superseded(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result
     Ok(head.is_some_and(|head| head != pr.head_sha))
 }
 
-/// `runner` with every handler task registered.
+/// `runner` with every handler task registered, outages waited out as configured and the
+/// flags of tasks that wait or give up kept true ([`give_up::FlagHooks`]).
 pub fn register(runner: Runner<Context>) -> Runner<Context> {
+    let ctx = runner.context().clone();
+    let worker = &ctx.config.worker;
+    let policy = OutagePolicy {
+        budget: std::time::Duration::from_secs(worker.outage_retry_hours.saturating_mul(3600)),
+        max_delay: std::time::Duration::from_secs(
+            worker.outage_max_delay_minutes.saturating_mul(60),
+        ),
+        time_scale: worker.time_scale,
+        ..OutagePolicy::default()
+    };
     runner
+        .outage_policy(policy)
+        .hooks(std::sync::Arc::new(give_up::FlagHooks))
+        .register_periodic(
+            stuck::ReconcileStuckChecks {},
+            stuck::ReconcileStuckChecks::period(&ctx),
+        )
         .register::<comment::CommentCommand>()
         .register::<koji::KojiScratchBuild>()
         .register::<koji::KojiTaskReport>()

@@ -6,7 +6,10 @@
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tracing::{debug, info, warn};
 
 use crate::clients::Transient;
 use crate::clients::pagure::{FlagStatus, ProjectRef, PullRequestFlag};
@@ -61,11 +64,26 @@ pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::
     )
     .await?;
     if changed {
-        tasks::enqueue(tx, &SetFlag { uid }).await?;
+        enqueue_set_flag(tx, &uid).await?;
     }
     debug!(flag = %username, status = ?report.status, description = report.description, changed, "flag wanted");
     Ok(())
 }
+
+/// Enqueues the post of flag `uid`, unless one is pending already (it will post the newest
+/// state when it runs).
+pub async fn enqueue_set_flag(tx: &mut Tx, uid: &str) -> anyhow::Result<()> {
+    let task = SetFlag {
+        uid: uid.to_owned(),
+    };
+    tasks::enqueue_unless_pending(tx, &task, &format!("{}:{uid}", SetFlag::NAME)).await?;
+    Ok(())
+}
+
+/// How long one post of a flag may hold it before another may post.
+const POST_LEASE: Duration = Duration::from_secs(300);
+/// How long a `SetFlag` waits for another post of its flag to end before retrying later.
+const POST_LEASE_WAIT: Duration = Duration::from_secs(3);
 
 /// A dashboard page, when a dashboard is configured.
 pub fn dashboard_url(ctx: &Context, path: &str) -> Option<String> {
@@ -89,10 +107,48 @@ impl BackgroundTask for SetFlag {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
-        // Another SetFlag of the same uid may post an older state around the time we post
-        // ours. Whoever finds, after posting, that the flag moved on (a newer wanted state,
-        // or someone else's post) posts the newest state again, so the last post wins with
-        // the newest state.
+        // One post of a flag in flight at a time: two identical posts milliseconds apart
+        // are noise on the PR, and two different ones may land in either order. A second
+        // SetFlag waits briefly for the holder and otherwise comes back later; the holder
+        // re-reads the wanted state after each post, and a change committed after its last
+        // read enqueued a SetFlag of its own (none was pending: this one runs), which posts it.
+        let holder = uuid::Uuid::new_v4().to_string();
+        let deadline = Instant::now() + POST_LEASE_WAIT;
+        loop {
+            let now = Utc::now();
+            let until = now + chrono::Duration::from_std(POST_LEASE)?;
+            if flags::take_post_lease(&ctx.store, &self.uid, &holder, now, until).await? {
+                break;
+            }
+            if flags::get(&ctx.store, &self.uid).await?.is_none() {
+                return Err(tasks::permanent(format!(
+                    "flag {} does not exist",
+                    self.uid
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(tasks::retry_in(
+                    Duration::from_secs(5),
+                    format!("another post of flag {} is in flight", self.uid),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let result = self.post_newest(ctx).await;
+        if let Err(error) = flags::release_post_lease(&ctx.store, &self.uid, &holder).await {
+            warn!(flag = %self.uid, %error, "cannot release the post lease; it runs out by itself");
+        }
+        result
+    }
+}
+
+impl SetFlag {
+    /// Posts the newest wanted state until Pagure has it (the caller holds the post lease).
+    async fn post_newest(&self, ctx: &Context) -> anyhow::Result<()> {
+        // A post from before the leases (or of a lease that ran out) may land around the
+        // time we post ours. Whoever finds, after posting, that the flag moved on (a newer
+        // wanted state, or someone else's post) posts the newest state again, so the last
+        // post wins with the newest state.
         for round in 0..10 {
             let Some(flag) = flags::get(&ctx.store, &self.uid).await? else {
                 return Err(tasks::permanent(format!(
@@ -129,9 +185,7 @@ impl BackgroundTask for SetFlag {
             self.uid
         ))
     }
-}
 
-impl SetFlag {
     async fn post(&self, ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
         let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
             .await?

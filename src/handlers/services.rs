@@ -12,8 +12,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::clients::eln::{ElnPackageLists, ElnPackages};
-use crate::clients::fasjson::{CachedPackagers, ForgePackagerGroup, Packagers};
+use crate::clients::Transient;
+use crate::clients::eln::{ElnError, ElnPackageLists, ElnPackages};
+use crate::clients::fasjson::{CachedPackagers, ForgePackagerGroup, PackagerError, Packagers};
 use crate::clients::koji::{KojiClientOptions, KojiCredentials, KojiError, KojiHub, KojiHubClient};
 use crate::clients::logdetective::{
     AnalysisRequest, AnalysisStarted, LogDetective, LogDetectiveClient, LogDetectiveError,
@@ -235,6 +236,7 @@ impl Services {
             return Ok(None);
         }
         let result = self.koji.scratch_build(source, target).await;
+        note_outcome(KOJI, &result);
         self.record(
             Some(project_event_id),
             "koji",
@@ -264,6 +266,7 @@ impl Services {
             return Ok(());
         }
         let result = self.koji.cancel_task(task_id).await;
+        note_outcome(KOJI, &result);
         self.record(
             Some(project_event_id),
             "koji",
@@ -295,6 +298,7 @@ impl Services {
             return Ok(None);
         }
         let result = self.testing_farm.submit(request).await;
+        note_outcome(TESTING_FARM, &result);
         self.record(
             Some(project_event_id),
             "testing-farm",
@@ -325,6 +329,7 @@ impl Services {
             return Ok(());
         }
         let result = self.testing_farm.cancel_request(request_id).await;
+        note_outcome(TESTING_FARM, &result);
         self.record(
             Some(project_event_id),
             "testing-farm",
@@ -352,6 +357,7 @@ impl Services {
             return Ok(());
         }
         let result = self.forge.set_pull_request_flag(project, pr_id, flag).await;
+        note_outcome(PAGURE, &result);
         self.record(
             None,
             "pagure",
@@ -382,6 +388,7 @@ impl Services {
             .forge
             .comment_on_pull_request(project, pr_id, text)
             .await;
+        note_outcome(PAGURE, &result);
         self.record(
             None,
             "pagure",
@@ -428,6 +435,7 @@ impl Services {
             return Ok(None);
         };
         let result = client.analyze(request).await;
+        note_outcome(LOG_DETECTIVE, &result);
         self.record(
             Some(project_event_id),
             "logdetective",
@@ -441,6 +449,59 @@ impl Services {
         .await?;
         Ok(Some(result.map_err(CallError::Service)?))
     }
+}
+
+/// The services as flags name them.
+pub const KOJI: &str = "Koji";
+pub const PAGURE: &str = "Pagure";
+pub const TESTING_FARM: &str = "Testing Farm";
+pub const LOG_DETECTIVE: &str = "Log Detective";
+pub const ELN_LISTS: &str = "Content Resolver (ELN package lists)";
+pub const PACKAGERS: &str = "The packager group service";
+
+/// Tells the running task whether `service` answered: a transient failure (after the
+/// client's own retries) means it is unavailable, anything else that it is up. The queue
+/// treats a task that fails after an unanswered call as waiting out an outage, even when the
+/// handler turned the error into its own (a submission's `retry_in`).
+pub fn note_outcome<T, E: Transient + std::fmt::Display>(service: &str, result: &Result<T, E>) {
+    match result {
+        Err(error) if error.is_transient() => crate::tasks::note_unavailable(service, error),
+        _ => crate::tasks::note_available(service),
+    }
+}
+
+/// The unavailable service a task's error names: a transient client error (or a call
+/// error wrapping one) anywhere in its chain, e.g. from a read through a client field.
+pub fn unavailable_in(error: &anyhow::Error) -> Option<crate::tasks::Unavailable> {
+    fn transient<E: Transient + std::fmt::Display>(
+        service: &str,
+        error: &E,
+    ) -> Option<crate::tasks::Unavailable> {
+        error.is_transient().then(|| crate::tasks::Unavailable {
+            service: service.to_owned(),
+            reason: error.to_string(),
+        })
+    }
+    fn call<E: Transient + std::error::Error + 'static>(
+        service: &str,
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Option<crate::tasks::Unavailable> {
+        if let Some(error) = cause.downcast_ref::<E>() {
+            return transient(service, error);
+        }
+        match cause.downcast_ref::<CallError<E>>() {
+            Some(CallError::Service(error)) => transient(service, error),
+            _ => None,
+        }
+    }
+    error.chain().find_map(|cause| {
+        call::<KojiError>(KOJI, cause)
+            .or_else(|| call::<ForgeError>(PAGURE, cause))
+            .or_else(|| call::<TestingFarmError>(TESTING_FARM, cause))
+            .or_else(|| call::<LogDetectiveError>(LOG_DETECTIVE, cause))
+            .or_else(|| call::<ElnError>(ELN_LISTS, cause))
+            .or_else(|| call::<PackagerError>(PACKAGERS, cause))
+    })
 }
 
 /// A call that failed: the service said no (or could not be reached), or recording it did.
