@@ -42,7 +42,20 @@ fn success() -> (String, String) {
 // Case 2: a re-sent `updated` or `rebased` for an unchanged head
 
 const MARSHALPARSER: &str = "https://src.fedoraproject.org/rpms/marshalparser";
-const MARSHALPARSER_BUILD: &str = "Packit-stg - scratch build - f40 [f2f0413]";
+const MARSHALPARSER_BUILD: &str = "Packit-stg - scratch build - f42 [f2f0413]";
+
+/// `pagure_pr_updated.json`, for f42: the fake Koji has no f40 target.
+async fn updated(stack: &Stack, title: Option<&str>) {
+    stack
+        .deliver_fixture("pagure_pr_updated.json", |body| {
+            body["pullrequest"]["branch"] = json!("f42");
+            if let Some(title) = title {
+                body["pullrequest"]["title"] = json!(title);
+            }
+        })
+        .await;
+    stack.settle().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updated_resent_for_the_same_head_leaves_a_finished_build_alone() {
@@ -54,10 +67,7 @@ async fn updated_resent_for_the_same_head_leaves_a_finished_build_alone() {
     })
     .await;
     let project = "rpms/marshalparser";
-    stack
-        .deliver_fixture("pagure_pr_updated.json", |_| {})
-        .await;
-    stack.settle().await;
+    updated(&stack, None).await;
     let task = task_of(&stack, project, 32, MARSHALPARSER_BUILD);
     build_succeeds(&stack, task).await;
     assert_eq!(
@@ -69,19 +79,12 @@ async fn updated_resent_for_the_same_head_leaves_a_finished_build_alone() {
     // gains `[skip ci]`: the head is the same each time.
     let edits: [(&str, Option<&str>); 3] = [
         ("re-sent", None),
-        ("title edit", Some("[f40] Update to 0.4.0, now with tests")),
-        ("[skip ci] added", Some("[skip ci] [f40] Update to 0.4.0")),
+        ("title edit", Some("[f42] Update to 0.4.0, now with tests")),
+        ("[skip ci] added", Some("[skip ci] [f42] Update to 0.4.0")),
     ];
     for (what, title) in edits {
         let first = stack.delivered_count();
-        stack
-            .deliver_fixture("pagure_pr_updated.json", |body| {
-                if let Some(title) = title {
-                    body["pullrequest"]["title"] = json!(title);
-                }
-            })
-            .await;
-        stack.settle().await;
+        updated(&stack, title).await;
         assert_eq!(
             status_and_comment(&stack, project, 32, MARSHALPARSER_BUILD),
             success(),
