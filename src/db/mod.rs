@@ -7,6 +7,7 @@
 pub mod api;
 pub mod flags;
 pub mod inbound;
+pub mod logdetective;
 pub mod runs;
 pub mod tasks;
 

@@ -25,6 +25,8 @@ pub struct RecordedAnalyzeCall {
 struct Data {
     token: String,
     calls: Vec<RecordedAnalyzeCall>,
+    /// (1-based number of an `analyze` call, the status it gets instead of an answer).
+    failing_calls: Vec<(usize, u16)>,
 }
 
 #[derive(Clone)]
@@ -39,6 +41,7 @@ impl FakeLogDetective {
             Data {
                 token: token.to_owned(),
                 calls: Vec::new(),
+                failing_calls: Vec::new(),
             },
             |data, faults| {
                 axum::Router::new().route(
@@ -61,6 +64,12 @@ impl FakeLogDetective {
         &self.server.faults
     }
 
+    /// The `number`th `analyze` call (counting from 1, all calls so far included) is
+    /// recorded and answered `status`: a fault in the middle of a run of calls.
+    pub fn fail_analysis_number(&self, number: usize, status: u16) {
+        lock(&self.server.data).failing_calls.push((number, status));
+    }
+
     pub fn calls(&self) -> Vec<RecordedAnalyzeCall> {
         lock(&self.server.data).calls.clone()
     }
@@ -77,15 +86,25 @@ async fn analyze(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let parsed: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-    let index = {
+    let (index, scripted) = {
         let mut data = lock(&data);
         data.calls.push(RecordedAnalyzeCall {
             authorization: authorization.clone(),
             body: parsed.clone(),
             analysis_id: None,
         });
-        data.calls.len() - 1
+        let number = data.calls.len();
+        let scripted = data
+            .failing_calls
+            .iter()
+            .find(|(failing, _)| *failing == number)
+            .map(|(_, status)| *status);
+        (number - 1, scripted)
     };
+    if let Some(status) = scripted {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "Internal Server Error").into_response();
+    }
     if let Some(status) = faults.before_call(ANALYZE).await {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "Internal Server Error").into_response();

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -545,19 +544,31 @@ impl KojiTaskReport {
         let Some(info) = koji
             .task_info(task_id)
             .await
-            .with_context(|| format!("reading Koji task {task_id} from the hub"))?
+            .map_err(|error| hub_error(error, &format!("reading Koji task {task_id}")))?
         else {
             return Ok(None);
         };
         // Only a running or finished build has arch subtasks worth reading.
         let children = match KojiTaskState::from_number(i64::from(info.state)) {
             Some(KojiTaskState::Free | KojiTaskState::Assigned) | None => Vec::new(),
-            Some(_) => koji
-                .task_children(task_id)
-                .await
-                .with_context(|| format!("reading the subtasks of Koji task {task_id}"))?,
+            Some(_) => koji.task_children(task_id).await.map_err(|error| {
+                hub_error(
+                    error,
+                    &format!("reading the subtasks of Koji task {task_id}"),
+                )
+            })?,
         };
         HubTask::new(&info, &children).map(Some)
+    }
+}
+
+/// A failed read of the hub: an outage is waited out by the queue (the message is not
+/// trusted meanwhile); anything else is an error the queue retries a few times.
+fn hub_error(error: KojiError, doing: &str) -> anyhow::Error {
+    if error.is_transient() {
+        tasks::unavailable("Koji", format!("{doing}: {error}"))
+    } else {
+        anyhow::anyhow!("{doing}: {error}")
     }
 }
 

@@ -1,21 +1,25 @@
 //! Log Detective: an analysis of each failed architecture of a failed scratch build
 //! (packit-service's trigger in `KojiTaskReportDownstreamHandler`), and its result
-//! (`DownstreamLogDetectiveResultsHandler`).
+//! (`DownstreamLogDetectiveResultsHandler`). Which arches failed comes from the Koji hub, not
+//! from a bus message (`KojiTaskReport`).
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::clients::Transient;
-use crate::clients::logdetective::AnalysisRequest;
+use crate::clients::logdetective::{AnalysisRequest, LogDetectiveError};
 use crate::context::Context;
-use crate::db::runs;
+use crate::db::logdetective::{self as submissions, Submission};
+use crate::db::runs::{self, KojiBuild};
 use crate::events::LogDetectiveStatus;
 use crate::handlers::koji::task_log_url;
 use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::services::CallError;
+use crate::handlers::submission_retry_delay;
 use crate::helpers::flags::CheckStatus;
 use crate::tasks::{self, BackgroundTask};
 
@@ -26,7 +30,22 @@ const COMMENTARY: &str = "This is a Koji scratch build of a Fedora dist-git pull
      build.log is the output of rpmbuild inside the mock chroot, root.log the installation \
      of the build dependencies, mock_output.log mock's own log.";
 
-/// Starts the analyses of a failed build.
+/// Starts the analyses of a failed build, one per failed arch.
+///
+/// Every arch gets its `log_detective_submissions` row first, all in one transaction; then
+/// each arch still `new` is submitted and ends `submitted` (with its `log_detective_run` and
+/// flag, in one transaction), `planned` (shadow mode) or `error`. A retry therefore submits
+/// only what is still `new`, and a transient failure on one arch neither stops the others
+/// nor loses them.
+///
+/// Reconciliation: logdetective-packit has no way to list or look up analyses (its only
+/// route is `POST /analyze`; the result exists only as the `logdetective.analysis` message),
+/// so a submission whose answer was lost (`submission_started_at` set, still `new`) cannot
+/// be looked for the way Koji builds and Testing Farm requests are. It is sent again: the
+/// window is one duplicate analysis per lost answer, which costs only Log Detective's compute,
+/// since its result carries an id we never recorded and [`LogDetectiveResults`] drops it.
+/// The task for a build is enqueued once (by the FAILED report, under the build row's lock),
+/// so two attempts never submit the same arch at the same time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogDetectiveSubmit {
     pub koji_build_id: i32,
@@ -46,65 +65,163 @@ impl BackgroundTask for LogDetectiveSubmit {
                 self.koji_build_id
             )));
         };
-        if runs::has_log_detective_run(&ctx.store, build.id).await? {
-            return Ok(());
-        }
-        for (arch, subtask) in &self.failed_arch_tasks {
-            let artifacts: BTreeMap<String, String> = ["root.log", "mock_output.log", "build.log"]
-                .into_iter()
-                .map(|file| (file.to_owned(), task_log_url(ctx, *subtask, file)))
-                .collect();
-            let request = AnalysisRequest {
-                artifacts,
-                commentary: COMMENTARY.to_owned(),
-                target_build: subtask.to_string(),
-                commit_sha: build.commit_sha.clone(),
-                project_url: build.project_url.clone(),
-                pr_id: u64::try_from(build.pr_id).unwrap_or_default(),
-            };
-            let started = match ctx
-                .services
-                .start_analysis(build.project_event_id, &request)
-                .await
-            {
-                Ok(started) => started,
-                Err(CallError::Service(error)) if !error.is_transient() => {
-                    return Err(tasks::permanent(error));
-                }
-                Err(error) => return Err(error.into()),
-            };
-            let Some(started) = started else {
+        let arches: Vec<(String, String)> = self
+            .failed_arch_tasks
+            .iter()
+            .map(|(arch, subtask)| (arch.clone(), subtask.to_string()))
+            .collect();
+        let mut tx = ctx.store.begin().await?;
+        submissions::create_submissions(&mut tx, build.id, &arches, Utc::now()).await?;
+        tx.commit().await?;
+
+        let attempt = tasks::current_attempt();
+        let mut transient = Vec::new();
+        let mut refused = Vec::new();
+        for submission in submissions::submissions(&ctx.store, build.id).await? {
+            if submission.state != "new" {
                 continue;
-            };
-            let target = format!("{}-{arch}", build.target);
-            let mut tx = ctx.store.begin().await?;
-            let id = runs::create_log_detective_run(
-                &mut tx,
-                &build,
-                &started.analysis_id.0,
-                &request.target_build,
-                &target,
-            )
-            .await?;
-            let url = dashboard_url(ctx, &format!("/jobs/log-detective/{id}"));
-            let flag = Report {
-                pull_request_id: build.pull_request_id,
-                commit_sha: &build.commit_sha,
-                check: CHECK,
-                target: &target,
-                status: CheckStatus::Running,
-                description: "Log Detective analysis status: running",
-                url: url.as_deref(),
-            };
-            report(&mut tx, ctx, &flag).await?;
-            tx.commit().await?;
-            crate::metrics::global().log_detective_run_started();
+            }
+            match submit_arch(ctx, &build, &submission).await? {
+                Ok(()) => {}
+                Err(error) if error.is_transient() && !attempt.is_last() => {
+                    warn!(build = build.id, arch = %submission.arch, %error,
+                          "Log Detective analysis not started; retried");
+                    transient.push(format!("{}: {error}", submission.arch));
+                }
+                Err(error) => {
+                    let mut tx = ctx.store.begin().await?;
+                    let text = error.to_string();
+                    submissions::finish(&mut tx, submission.id, "error", None, Some(&text)).await?;
+                    tx.commit().await?;
+                    refused.push(format!("{}: {error}", submission.arch));
+                }
+            }
+        }
+        if !transient.is_empty() {
+            let delay = submission_retry_delay(ctx, attempt.number);
+            return Err(tasks::retry_in(
+                delay,
+                format!("starting Log Detective analyses: {}", transient.join("; ")),
+            ));
+        }
+        if !refused.is_empty() {
+            return Err(tasks::permanent(format!(
+                "Log Detective refused analyses: {}",
+                refused.join("; ")
+            )));
         }
         Ok(())
     }
 }
 
+/// Submits one arch that is still `new`; the outer error is ours (database), the inner one
+/// Log Detective's.
+async fn submit_arch(
+    ctx: &Context,
+    build: &KojiBuild,
+    submission: &Submission,
+) -> anyhow::Result<Result<(), LogDetectiveError>> {
+    let target = format!("{}-{}", build.target, submission.arch);
+    // An analysis the previous release started (it wrote only log_detective_run) is adopted.
+    if let Some(analysis_id) =
+        submissions::started_analysis(&ctx.store, build.id, &submission.target_build).await?
+    {
+        let mut tx = ctx.store.begin().await?;
+        submissions::finish(
+            &mut tx,
+            submission.id,
+            "submitted",
+            Some(&analysis_id),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Ok(()));
+    }
+    if submission.submission_started_at.is_some() {
+        info!(build = build.id, arch = %submission.arch,
+              "an earlier attempt may have started this analysis; Log Detective cannot be asked, sending again");
+    }
+    let Ok(subtask) = submission.target_build.parse::<u64>() else {
+        return Err(tasks::permanent(format!(
+            "Log Detective submission {} names no Koji subtask: {}",
+            submission.id, submission.target_build
+        )));
+    };
+    let artifacts: BTreeMap<String, String> = ["root.log", "mock_output.log", "build.log"]
+        .into_iter()
+        .map(|file| (file.to_owned(), task_log_url(ctx, subtask, file)))
+        .collect();
+    let request = AnalysisRequest {
+        artifacts,
+        commentary: COMMENTARY.to_owned(),
+        target_build: submission.target_build.clone(),
+        commit_sha: build.commit_sha.clone(),
+        project_url: build.project_url.clone(),
+        pr_id: u64::try_from(build.pr_id).unwrap_or_default(),
+    };
+    submissions::mark_started(&ctx.store, submission.id, Utc::now()).await?;
+    let started = match ctx
+        .services
+        .start_analysis(build.project_event_id, &request)
+        .await
+    {
+        Ok(started) => started,
+        Err(CallError::Service(error)) => return Ok(Err(error)),
+        Err(error) => return Err(error.into()),
+    };
+    let mut tx = ctx.store.begin().await?;
+    let Some(started) = started else {
+        // Shadow mode, or not configured: the call is recorded as planned (or failed).
+        submissions::finish(&mut tx, submission.id, "planned", None, None).await?;
+        tx.commit().await?;
+        return Ok(Ok(()));
+    };
+    if !submissions::finish(
+        &mut tx,
+        submission.id,
+        "submitted",
+        Some(&started.analysis_id.0),
+        None,
+    )
+    .await?
+    {
+        // Another attempt ended it meanwhile; its analysis is the one recorded.
+        return Ok(Ok(()));
+    }
+    let id = runs::create_log_detective_run(
+        &mut tx,
+        build,
+        &started.analysis_id.0,
+        &request.target_build,
+        &target,
+    )
+    .await?;
+    let url = dashboard_url(ctx, &format!("/jobs/log-detective/{id}"));
+    let flag = Report {
+        pull_request_id: build.pull_request_id,
+        commit_sha: &build.commit_sha,
+        check: CHECK,
+        target: &target,
+        status: CheckStatus::Running,
+        description: "Log Detective analysis status: running",
+        url: url.as_deref(),
+    };
+    report(&mut tx, ctx, &flag).await?;
+    tx.commit().await?;
+    crate::metrics::global().log_detective_run_started();
+    Ok(Ok(()))
+}
+
 /// Records the result of an analysis and reports it.
+///
+/// The result is taken from the `logdetective.analysis` message because that message is the
+/// only place it exists: logdetective-packit answers `POST /analyze` with an id and later
+/// publishes the result; it offers no route to read an analysis back (its `main.py` has the
+/// one route). What is checked instead: the analysis id must be one we recorded when we
+/// started it (ids are random UUIDs the service made, so a message cannot name a run it did
+/// not get from us), and only a `running` analysis takes a result, once: a repeated, late or
+/// contradicting message for a finished analysis changes nothing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogDetectiveResults {
     pub analysis_id: String,
@@ -128,7 +245,10 @@ impl BackgroundTask for LogDetectiveResults {
             info!(analysis_id = %self.analysis_id, "unknown Log Detective analysis");
             return Ok(());
         };
-        if run.status == status {
+        if run.status != "running" {
+            // A result is final: a repeated, late or contradicting message changes nothing.
+            info!(analysis_id = %self.analysis_id, run.status, status,
+                  "Log Detective analysis already finished; result not applied");
             return Ok(());
         }
         let build = match run.koji_build_target_id {

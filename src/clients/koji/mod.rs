@@ -293,7 +293,11 @@ impl KojiHubClient {
             });
         };
         let error = match self.send_in_session(current, method, args, kwargs).await {
-            Err(error) if error.fault_code().is_some_and(FaultCode::means_invalid_session) => {
+            Err(error)
+                if error
+                    .fault_code()
+                    .is_some_and(FaultCode::means_invalid_session) =>
+            {
                 error
             }
             other => return other,
