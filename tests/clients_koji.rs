@@ -378,6 +378,96 @@ async fn an_expired_session_is_renewed_once_and_the_call_repeated() {
 }
 
 #[tokio::test]
+async fn a_session_the_hub_forgot_is_replaced_by_a_new_login_and_the_call_repeated() {
+    let (fake, client, task_id) = fake_with_scratch_build().await;
+    fake.forget_sessions();
+
+    client.cancel_task(task_id).await.unwrap();
+
+    let calls: Vec<_> = fake.calls().iter().skip(2).map(summary).collect();
+    assert_eq!(
+        calls,
+        vec![
+            (
+                "/kojihub".into(),
+                "cancelTask".into(),
+                json!([task_id]),
+                json!({}),
+                Some(1),
+                Some(1)
+            ),
+            // The forgotten session cannot be renewed: a fresh login, without it.
+            (
+                "/kojihub/ssllogin".into(),
+                "sslLogin".into(),
+                json!([]),
+                json!({"proxyuser": null}),
+                None,
+                None
+            ),
+            (
+                "/kojihub".into(),
+                "cancelTask".into(),
+                json!([task_id]),
+                json!({}),
+                Some(2),
+                Some(0)
+            ),
+        ]
+    );
+    assert_eq!(fake.task_state(task_id), Some(TaskState::Canceled));
+}
+
+#[tokio::test]
+async fn a_hub_that_keeps_refusing_the_session_gets_one_new_login_per_call() {
+    let (fake, client, task_id) = fake_with_scratch_build().await;
+    for _ in 0..2 {
+        fake.faults().fail_next(
+            "cancelTask",
+            KojiFailure::Fault {
+                code: 1002,
+                text: "Invalid session or bad credentials".into(),
+            },
+        );
+    }
+
+    let error = client.cancel_task(task_id).await.unwrap_err();
+
+    assert_eq!(error.fault_code(), Some(FaultCode::AuthError));
+    assert!(!error.is_transient());
+    assert_eq!(fake.logins(), 2, "the first login and one more");
+    let cancels = fake
+        .calls()
+        .iter()
+        .filter(|call| call.call.method == "cancelTask")
+        .count();
+    assert_eq!(cancels, 2);
+    // The next call gets its own chance: the session that replaced the refused one works.
+    client.cancel_task(task_id).await.unwrap();
+    assert_eq!(fake.logins(), 2);
+}
+
+#[tokio::test]
+async fn a_call_the_hub_already_ran_is_not_sent_again_in_a_new_session() {
+    let (fake, client, task_id) = fake_with_scratch_build().await;
+    // RetryError: the hub ran this call number before; a new session would run it twice.
+    for _ in 0..3 {
+        fake.faults().fail_next(
+            "cancelTask",
+            KojiFailure::Fault {
+                code: 1009,
+                text: "unable to retry call 1 (method cancelTask) for session 1".into(),
+            },
+        );
+    }
+
+    let error = client.cancel_task(task_id).await.unwrap_err();
+
+    assert_eq!(error.fault_code(), Some(FaultCode::RetryError));
+    assert_eq!(fake.logins(), 1, "no new login");
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_with_the_same_call_number() {
     let fake = start_fake().await;
     let client = logged_in_client(&fake);
