@@ -672,3 +672,70 @@ fn state_report(state: KojiTaskState) -> Option<(&'static str, CheckStatus, &'st
         KojiTaskState::Assigned => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded answer of a real hub to `method(task_id)`.
+    fn recorded(method: &str, task_id: i64) -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/protocols/koji/hub-calls.build-task-8982172.json"
+        );
+        let calls: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        calls
+            .into_iter()
+            .find(|call| call["method"] == method && call["args"] == json!([task_id]))
+            .unwrap()["result"]
+            .clone()
+    }
+
+    #[test]
+    fn the_hub_view_of_a_real_closed_build() {
+        let info: TaskInfo = serde_json::from_value(recorded("getTaskInfo", 8982172)).unwrap();
+        let children: Vec<TaskInfo> =
+            serde_json::from_value(recorded("getTaskChildren", 8982172)).unwrap();
+        let hub = HubTask::new(&info, &children).unwrap();
+        assert_eq!(hub.state, KojiTaskState::Closed);
+        // The SRPM task is a child too, but not an arch.
+        assert_eq!(
+            hub.arch_tasks,
+            BTreeMap::from([("noarch".to_owned(), 8982231)])
+        );
+        assert!(hub.failed_arches.is_empty());
+        assert_eq!(
+            hub.start_time.map(|time| time.timestamp()),
+            Some(1424270750)
+        );
+        assert_eq!(
+            hub.completion_time.map(|time| time.timestamp()),
+            Some(1424271457)
+        );
+    }
+
+    #[test]
+    fn failed_arches_are_the_failed_build_arch_children() {
+        let info: TaskInfo = serde_json::from_value(recorded("getTaskInfo", 8982172)).unwrap();
+        let mut children: Vec<TaskInfo> =
+            serde_json::from_value(recorded("getTaskChildren", 8982172)).unwrap();
+        let mut failed = children[1].clone();
+        failed.id = 8982232;
+        failed.arch = "x86_64".to_owned();
+        failed.state = TaskState::Failed;
+        let mut canceled = failed.clone();
+        canceled.id = 8982233;
+        canceled.arch = "aarch64".to_owned();
+        canceled.state = TaskState::Canceled;
+        children.extend([failed, canceled]);
+        let failed_build = TaskInfo {
+            state: TaskState::Failed,
+            ..info
+        };
+        let hub = HubTask::new(&failed_build, &children).unwrap();
+        assert_eq!(hub.state, KojiTaskState::Failed);
+        assert_eq!(hub.failed_arches, vec!["x86_64".to_owned()]);
+        assert_eq!(hub.arch_tasks.len(), 3);
+    }
+}
