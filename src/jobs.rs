@@ -299,10 +299,9 @@ pub async fn plan(
         Event::KojiTaskStateChanged(change) => {
             if let Some(build) =
                 runs::koji_build_by_task_id(&ctx.store, change.task_id.0 as i64).await?
+                && let Some(why) = disabled_project(ctx, &build.project_url)
             {
-                if let Some(why) = disabled_project(ctx, &build.project_url) {
-                    return Ok(Planned::Nothing(why));
-                }
+                return Ok(Planned::Nothing(why));
             }
             tasks::enqueue(
                 tx,
@@ -324,10 +323,10 @@ pub async fn plan(
         }
         Event::TestingFarmResult(notification) => {
             let request_id = notification.request_id.to_string();
-            if let Some(run) = runs::test_run_by_request_id(&ctx.store, &request_id).await? {
-                if let Some(why) = disabled_project(ctx, &run.project_url) {
-                    return Ok(Planned::Nothing(why));
-                }
+            if let Some(run) = runs::test_run_by_request_id(&ctx.store, &request_id).await?
+                && let Some(why) = disabled_project(ctx, &run.project_url)
+            {
+                return Ok(Planned::Nothing(why));
             }
             tasks::enqueue(
                 tx,

@@ -253,13 +253,11 @@ impl CommentCommand {
                 let selection = selection.unwrap_or(TestSelection::All);
                 if let Some(running) =
                     runs::unfinished_koji_build(&ctx.store, pr.project_event_id, &target).await?
-                {
-                    if self
+                    && self
                         .wait_for_running_build(ctx, tx, &running, &selection)
                         .await?
-                    {
-                        return Ok(());
-                    }
+                {
+                    return Ok(());
                 }
                 match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target)
                     .await?
