@@ -722,18 +722,24 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             return Outcome::Permanent(format!("{error:#}"));
         }
         let error = match error.downcast::<Unavailable>() {
-            Ok(outage) => return Outcome::Unavailable(outage),
+            Ok(outage) => return Outcome::Unavailable(outage, None),
             Err(error) => error,
         };
         let recognised = self
             .hooks
             .as_ref()
             .and_then(|hooks| hooks.unavailable(&error));
+        // A task that chose its own delay has told the user about it (on its flag): the
+        // outage budget applies, with its delay and its words.
+        let own_delay = error.downcast_ref::<RetryIn>().map(|retry| retry.delay);
         if let Some(outage) = recognised.or(noted) {
-            return Outcome::Unavailable(Unavailable {
-                service: outage.service,
-                reason: format!("{error:#}"),
-            });
+            return Outcome::Unavailable(
+                Unavailable {
+                    service: outage.service,
+                    reason: format!("{error:#}"),
+                },
+                own_delay,
+            );
         }
         if let Some(retry) = error.downcast_ref::<RetryIn>() {
             let delay = retry.delay;
@@ -759,7 +765,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     Err(_) => store_tasks::complete(&self.store, task.id, worker).await,
                 }
             }
-            Outcome::Unavailable(outage) => {
+            Outcome::Unavailable(outage, own_delay) => {
                 let started = task.outage_started_at.unwrap_or(now);
                 let lasted = policy.to_service((now - started).to_std().unwrap_or_default());
                 if lasted >= policy.budget {
@@ -778,9 +784,11 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     });
                     store_tasks::bury(&self.store, task.id, worker, &error, now).await
                 } else {
-                    let delay = policy.next_delay(lasted);
+                    let delay = own_delay.unwrap_or_else(|| policy.next_delay(lasted));
                     warn!(service = %outage.service, reason = %outage.reason, next_try_in = ?delay, "service unavailable; waiting it out");
-                    waiting = Some((outage.clone(), delay));
+                    if own_delay.is_none() {
+                        waiting = Some((outage.clone(), delay));
+                    }
                     let error = format!("{}: {}", outage.service, outage.reason);
                     store_tasks::wait_out_outage(
                         &self.store,
@@ -1096,7 +1104,8 @@ enum Outcome {
     Failed(String),
     Permanent(String),
     RetryIn(String, Duration),
-    Unavailable(Unavailable),
+    /// With the delay the task chose itself, if it did.
+    Unavailable(Unavailable, Option<Duration>),
 }
 
 /// `6 hours`, `90 minutes`, `45 seconds`: how long an outage lasted, for people.
@@ -1116,7 +1125,7 @@ impl Outcome {
         match self {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed(_) | Outcome::RetryIn(..) => "failed",
-            Outcome::Unavailable(_) => "unavailable",
+            Outcome::Unavailable(..) => "unavailable",
             Outcome::Permanent(_) => "permanent_failure",
         }
     }

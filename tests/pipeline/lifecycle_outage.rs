@@ -79,7 +79,7 @@ async fn pagure_down_for_100_seconds_at_pr_open_still_builds() {
     stack.pagure.faults().set_error_rate(1.0, 503);
     open_pr(&stack).await;
     let during = wait_for_wanted(&stack, "Pagure is unavailable; retrying, next try in").await;
-    assert_eq!(during.username, RAWHIDE_BUILD);
+    assert!(during.username.contains("scratch build"), "{during:?}");
     assert_eq!(during.status, "pending");
     // 100 s more of service time: longer than the queue's generic retries (7 + 14 + 28 s).
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -137,7 +137,7 @@ async fn testing_farm_down_for_90_seconds_when_the_build_closes_still_tests() {
     assert!(stack.koji.start_build(task_id));
     assert!(stack.koji.finish_build(task_id, &BuildOutcome::Succeeds));
     stack.deliver_koji_messages().await;
-    wait_for_wanted(&stack, "Testing Farm is unavailable; retrying").await;
+    wait_for_wanted(&stack, "Failed to submit tests. The task will be retried").await;
     // 90 s more of service time.
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(stack.testing_farm.request_ids().is_empty());
