@@ -228,3 +228,49 @@ async fn wait_for_analyses(stack: &Stack, wanted: usize) {
         stack.settle().await;
     }
 }
+
+/// Case 7, Log Detective's side: its API cannot be asked for a result, so the message is
+/// used, but only for an analysis we started and only once: a later message that contradicts
+/// a finished analysis changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_analysis_is_not_changed_by_a_later_contradicting_message() {
+    let stack = Stack::with_pr_opened().await;
+    let task_id = task_id_of(&stack, "rawhide");
+    assert!(stack.koji.start_build(task_id));
+    assert!(
+        stack
+            .koji
+            .finish_build(task_id, &BuildOutcome::FailsOnArch("aarch64".into()))
+    );
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    let analyses = stack.log_detective.calls();
+    assert_eq!(analyses.len(), 1, "{analyses:?}");
+    let analysis_id = analyses[0].analysis_id.clone().unwrap();
+
+    stack
+        .deliver_fixture("logdetective_analysis_result.json", |body| {
+            body["log_detective_analysis_id"] = json!(analysis_id);
+        })
+        .await;
+    stack.settle().await;
+    stack
+        .deliver_fixture("logdetective_analysis_result_error.json", |body| {
+            body["log_detective_analysis_id"] = json!(analysis_id);
+        })
+        .await;
+    stack.settle().await;
+
+    let name = "Packit-stg - Log Detective analysis - rawhide-aarch64 [889f07a]";
+    let flag = stack.flag("rpms/optee_os", 2, name).unwrap();
+    assert_eq!(
+        (flag["status"].as_str(), flag["comment"].as_str()),
+        (
+            Some("success"),
+            Some("Log Detective analysis status: complete")
+        ),
+        "{}",
+        stack.state().await
+    );
+    stack.stop().await;
+}
