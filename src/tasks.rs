@@ -843,18 +843,17 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             name: &task.name,
             payload: &task.payload.0,
         };
-        if let Some(why) = &given_up {
-            if let Err(error) = hooks.given_up(&self.context, task_ref.clone(), why).await {
-                warn!(error = %format!("{error:#}"), "the given-up hook failed; the reconciler will end the task's checks");
-            }
+        if let Some(why) = &given_up
+            && let Err(error) = hooks.given_up(&self.context, task_ref.clone(), why).await
+        {
+            warn!(error = %format!("{error:#}"), "the given-up hook failed; the reconciler will end the task's checks");
         }
-        if let Some((outage, delay)) = &waiting {
-            if let Err(error) = hooks
+        if let Some((outage, delay)) = &waiting
+            && let Err(error) = hooks
                 .waiting_out_outage(&self.context, task_ref, outage, *delay)
                 .await
-            {
-                warn!(error = %format!("{error:#}"), "the outage hook failed");
-            }
+        {
+            warn!(error = %format!("{error:#}"), "the outage hook failed");
         }
     }
 
