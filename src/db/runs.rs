@@ -178,6 +178,13 @@ pub async fn claim_push_planning(tx: &mut Tx, project_event_id: i32) -> DbResult
     Ok(inserted == 1)
 }
 
+/// Whether the push work of this PR × commit event was planned ([`claim_push_planning`]).
+pub async fn push_planned(store: &Store, project_event_id: i32) -> DbResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM planned_pushes WHERE project_event_id = $1";
+    let count: i64 = on_backend!(store, pool => sqlx::query_scalar(SQL).bind(project_event_id).fetch_one(pool).await?);
+    Ok(count > 0)
+}
+
 // ----------------------------------------------------------------------------------------
 // Koji builds
 

@@ -274,6 +274,26 @@ impl CommentCommand {
                         )
                         .await?;
                     }
+                    // The push planned this commit's build and its task has not recorded it
+                    // yet (it waits in the queue, or for Pagure): the push's own task, enqueued
+                    // again, is the same build (one per trigger), whichever runs first; its
+                    // success runs every test, which includes the ones asked for.
+                    None if runs::newest_koji_build_id(
+                        &ctx.store,
+                        pr.project_event_id,
+                        &target,
+                    )
+                    .await?
+                    .is_none()
+                        && runs::push_planned(&ctx.store, pr.project_event_id).await? =>
+                    {
+                        info!(comment = self.comment_id, %target, "tests wait for the push's build");
+                        let push_build = KojiScratchBuild {
+                            trigger: "push".to_owned(),
+                            ..build(build_for, None)
+                        };
+                        tasks::enqueue(tx, &push_build).await.map(|_| ())?
+                    }
                     // No build to test yet: build first, the tests follow its success.
                     None => tasks::enqueue(tx, &build(build_for, Some(selection)))
                         .await

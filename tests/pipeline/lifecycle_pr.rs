@@ -330,6 +330,73 @@ async fn a_late_result_of_an_older_test_run_leaves_the_newer_runs_flag_alone() {
     stack.stop().await;
 }
 
+/// Waits (real time, bounded) until the messages delivered from number `first` on are
+/// planned, without waiting for the work they planned.
+async fn planned(stack: &Stack, first: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while stack
+        .inbound_from(first)
+        .await
+        .iter()
+        .any(|row| row.outcome == "pending")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages not planned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_comment_before_the_pushs_build_is_recorded_builds_once() {
+    // Pagure's outage is retried after 30 s of service time: 6 s here.
+    let stack = Stack::start(|config| {
+        config
+            .fedora_ci
+            .enabled_projects
+            .push(MARSHALPARSER.to_owned());
+        config.worker.time_scale = 5.0;
+    })
+    .await;
+    // The push's build task finds Pagure unavailable at its first look for dead.package, so
+    // its build row is not recorded yet when the packager's comment comes.
+    stack.pagure.faults().fail_next(
+        "/fork/lbalhar/rpms/marshalparser/raw/f2f041328d629719c5ff31a08e800638d5df497f/f/dead.package",
+        503,
+    );
+    let first = stack.delivered_count();
+    let mut body = stack
+        .deliver_fixture("pagure_pr_updated.json", |body| {
+            body["pullrequest"]["branch"] = json!("f42");
+        })
+        .await;
+    planned(&stack, first).await;
+    body["agent"] = json!("mmassari");
+    body["pullrequest"]["comments"] = json!([{
+        "id": 2001, "comment": "/packit-ci-stg test", "date_created": "1731000000",
+        "user": {"name": "mmassari"},
+    }]);
+    stack
+        .deliver(
+            "org.fedoraproject.prod.pagure.pull-request.comment.added",
+            &body,
+        )
+        .await;
+    stack.settle().await;
+    assert_eq!(
+        stack.koji_builds().len(),
+        1,
+        "the push's build is the one tested\n{}",
+        stack.state().await
+    );
+    let task = task_of(&stack, "rpms/marshalparser", 32, MARSHALPARSER_BUILD);
+    build_succeeds(&stack, task).await;
+    assert_eq!(stack.koji_builds().len(), 1);
+    assert_eq!(stack.testing_farm.submitted().len(), 5, "every test, once");
+    stack.stop().await;
+}
+
 // ----------------------------------------------------------------------------------------
 // Case 9: a project disabled while its build runs
 
