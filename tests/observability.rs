@@ -485,30 +485,38 @@ async fn a_worker_exports_its_own_counters() {
     // Queue depth is the api's to export, once, not once per worker.
     assert!(!metrics.contains("fedora_ci_queue_tasks{"), "{metrics}");
 
-    // Koji runs and finishes the build; its messages reach the worker through intake.
+    // Koji starts, then finishes the build; its messages reach the worker through intake,
+    // and the worker reads the task's state from the hub at each step.
     let builds = fakes.koji.builds();
     assert_eq!(builds.len(), 1, "{builds:?}");
     let task = builds[0].0;
+    let koji_messages = |skip: usize| -> Vec<(String, Json)> {
+        fakes
+            .koji
+            .messages()
+            .into_iter()
+            .skip(skip)
+            .map(|message| (message.topic, message.body))
+            .collect()
+    };
     assert!(fakes.koji.start_build(task));
+    let started = koji_messages(0);
+    assert!(!started.is_empty());
+    replay(dir.path(), &config_path, "koji-started.json", &started);
+    poll(&metrics_url, "the build started", |_, metrics| {
+        sample(metrics, "fedora_ci_koji_builds_started_total") >= Some(1.0)
+    })
+    .await;
     assert!(fakes.koji.finish_build(task, &BuildOutcome::Succeeds));
-    let messages: Vec<(String, Json)> = fakes
-        .koji
-        .messages()
-        .into_iter()
-        .map(|message| (message.topic, message.body))
-        .collect();
-    assert!(!messages.is_empty());
-    replay(dir.path(), &config_path, "koji.json", &messages);
-    let (_, metrics) = poll(&metrics_url, "the build finished", |_, metrics| {
+    let finished = koji_messages(started.len());
+    assert!(!finished.is_empty());
+    replay(dir.path(), &config_path, "koji-finished.json", &finished);
+    poll(&metrics_url, "the build finished", |_, metrics| {
         sample(
             metrics,
             "fedora_ci_koji_builds_finished_total{result=\"success\"}",
         ) == Some(1.0)
     })
     .await;
-    assert!(
-        sample(&metrics, "fedora_ci_koji_builds_started_total") >= Some(1.0),
-        "{metrics}"
-    );
     assert!(tokio::task::block_in_place(|| worker.terminate()).success());
 }
