@@ -24,7 +24,9 @@ use crate::handlers::koji::{BuildFor, KojiScratchBuild, KojiTaskReport, build_fl
 use crate::handlers::logdetective::LogDetectiveResults;
 use crate::handlers::report::report;
 use crate::handlers::superseded::CancelSuperseded;
-use crate::handlers::testing_farm::{TestSelection, TestingFarmResults, TestingFarmSubmit};
+use crate::handlers::testing_farm::{
+    TestSelection, TestingFarmResults, TestingFarmSubmit, then_test_of,
+};
 use crate::helpers::commands::TargetChoice;
 use crate::helpers::flags::CheckStatus;
 use crate::metrics;
@@ -446,6 +448,15 @@ async fn plan_push(
             then_test: None,
         };
         match job.handler {
+            Handler::ScratchBuild | Handler::ElnScratchBuild
+                if adopt_comment_build(ctx, tx, &pr_ref, job.handler).await? =>
+            {
+                started.push(format!(
+                    "{:?} (a comment's build of this commit is tested for the push)",
+                    job.handler
+                ));
+                continue;
+            }
             Handler::ScratchBuild => {
                 let target = BuildFor::Branch.koji_target(&pr_ref);
                 let flag = build_flag(
@@ -486,6 +497,62 @@ async fn plan_push(
         )));
     }
     Ok(Planned::Work(started.join(", ")))
+}
+
+/// A comment (`test`, `scratch-build`) can be planned before the push of the same head,
+/// as messages are not always processed in order, and start the head's build first: that
+/// build is the push's too (at most one build per commit and target), and its success runs
+/// every test, as the push's would. `false` when there is no such build.
+async fn adopt_comment_build(
+    ctx: &Context,
+    tx: &mut Tx,
+    pr: &PullRequestRef,
+    handler: Handler,
+) -> anyhow::Result<bool> {
+    let build_for = if handler == Handler::ElnScratchBuild {
+        BuildFor::Eln
+    } else {
+        BuildFor::Branch
+    };
+    let target = build_for.koji_target(pr);
+    if let Some(running) =
+        runs::unfinished_koji_build(&ctx.store, pr.project_event_id, &target).await?
+    {
+        // Locked, so that its report, which starts the tests, reads what is decided here.
+        let status = runs::lock_koji_build_status(tx, running.id).await?;
+        if matches!(
+            status.as_deref(),
+            Some("pending" | "queued" | "running" | "retry")
+        ) {
+            if then_test_of(&running) != TestSelection::All {
+                let update = runs::KojiBuildUpdate {
+                    data: Some(serde_json::json!({ "then_test": TestSelection::All })),
+                    ..runs::KojiBuildUpdate::default()
+                };
+                runs::update_koji_build(tx, &running, &update).await?;
+            }
+            return Ok(true);
+        }
+    }
+    let Some(built) =
+        runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target).await?
+    else {
+        return Ok(false);
+    };
+    if then_test_of(&built) != TestSelection::All {
+        // It ran only the tests the comment named; the push runs them all.
+        tasks::enqueue(
+            tx,
+            &TestingFarmSubmit {
+                pull_request: pr.clone(),
+                koji_build_id: Some(built.id),
+                selection: TestSelection::All,
+                trigger: "push".to_owned(),
+            },
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// Finds or creates the project, PR and PR × commit rows.

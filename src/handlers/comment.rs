@@ -12,7 +12,7 @@ use crate::handlers::PullRequestRef;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
 use crate::handlers::report::{ReplyToComment, report};
 use crate::handlers::superseded::cancel_replaced_builds;
-use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
+use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit, then_test_of};
 use crate::helpers::commands::{
     Command, CommentParse, help_reply, not_a_packager_reply, parse_comment, syntax_error_reply,
 };
@@ -183,13 +183,7 @@ impl CommentCommand {
             return Ok(false);
         };
         let build = &build;
-        let current = build
-            .data
-            .as_ref()
-            .and_then(|data| data.0.get("then_test"))
-            .and_then(|value| serde_json::from_value::<Option<TestSelection>>(value.clone()).ok())
-            .flatten()
-            .unwrap_or(TestSelection::All);
+        let current = then_test_of(build);
         // One selection per build: two different ones become all tests, never fewer.
         let wanted = if current == *selection {
             current.clone()
@@ -275,9 +269,8 @@ impl CommentCommand {
                         .await?;
                     }
                     // The push planned this commit's build and its task has not recorded it
-                    // yet (it waits in the queue, or for Pagure): the push's own task, enqueued
-                    // again, is the same build (one per trigger), whichever runs first; its
-                    // success runs every test, which includes the ones asked for.
+                    // yet (it waits in the queue, or for Pagure): its success runs every
+                    // test, which includes the ones asked for, so nothing more is needed.
                     None if runs::newest_koji_build_id(
                         &ctx.store,
                         pr.project_event_id,
@@ -287,12 +280,7 @@ impl CommentCommand {
                     .is_none()
                         && runs::push_planned(&ctx.store, pr.project_event_id).await? =>
                     {
-                        info!(comment = self.comment_id, %target, "tests wait for the push's build");
-                        let push_build = KojiScratchBuild {
-                            trigger: "push".to_owned(),
-                            ..build(build_for, None)
-                        };
-                        tasks::enqueue(tx, &push_build).await.map(|_| ())?
+                        info!(comment = self.comment_id, %target, "tests wait for the push's build, which runs them all");
                     }
                     // No build to test yet: build first, the tests follow its success.
                     None => tasks::enqueue(tx, &build(build_for, Some(selection)))

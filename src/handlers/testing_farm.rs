@@ -37,6 +37,18 @@ pub enum TestSelection {
     FailedOnly,
 }
 
+/// The tests a build runs when it succeeds (its `then_test`, which the Koji report reads):
+/// all of them unless a `test` comment that started the build named fewer.
+pub fn then_test_of(build: &KojiBuild) -> TestSelection {
+    build
+        .data
+        .as_ref()
+        .and_then(|data| data.0.get("then_test"))
+        .and_then(|value| serde_json::from_value::<Option<TestSelection>>(value.clone()).ok())
+        .flatten()
+        .unwrap_or(TestSelection::All)
+}
+
 /// Submits the selected tests of a PR's head commit, for one build (or, in the tests
 /// namespace, without one).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -397,6 +397,62 @@ async fn test_comment_before_the_pushs_build_is_recorded_builds_once() {
     stack.stop().await;
 }
 
+/// A packager's comment on marshalparser's PR (`pagure_pr_updated.json` on f42), as Pagure
+/// sends it when the comment is added.
+async fn marshalparser_comment(stack: &Stack, comment_id: u64, text: &str) {
+    let fixture = crate::clients_support::read_fixture("packit-service/pagure_pr_updated.json");
+    let mut body = fixture.get("body").cloned().unwrap_or(fixture);
+    body["pullrequest"]["branch"] = json!("f42");
+    body["agent"] = json!("mmassari");
+    body["pullrequest"]["comments"] = json!([{
+        "id": comment_id, "comment": text, "date_created": "1731000000",
+        "user": {"name": "mmassari"},
+    }]);
+    stack.pagure.add_pull_request(body["pullrequest"].clone());
+    stack
+        .deliver(
+            "org.fedoraproject.prod.pagure.pull-request.comment.added",
+            &body,
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_processed_after_a_comments_build_of_its_head_builds_no_second_time() {
+    let stack = Stack::start(|config| {
+        config
+            .fedora_ci
+            .enabled_projects
+            .push(MARSHALPARSER.to_owned());
+    })
+    .await;
+    // Messages are not always processed in order: the comment comes first.
+    marshalparser_comment(&stack, 2001, "/packit-ci-stg test rpminspect").await;
+    stack.settle().await;
+    assert_eq!(stack.koji_builds().len(), 1);
+    let task = task_of(&stack, "rpms/marshalparser", 32, MARSHALPARSER_BUILD);
+
+    updated(&stack, None).await;
+    assert_eq!(
+        stack.koji_builds().len(),
+        1,
+        "the comment's build is the push's\n{}",
+        stack.state().await
+    );
+    assert_eq!(
+        status_and_comment(&stack, "rpms/marshalparser", 32, MARSHALPARSER_BUILD).1,
+        "RPM build was submitted ...",
+        "no step back to queued"
+    );
+    build_succeeds(&stack, task).await;
+    assert_eq!(
+        stack.testing_farm.submitted().len(),
+        5,
+        "the push asks for every test"
+    );
+    stack.stop().await;
+}
+
 // ----------------------------------------------------------------------------------------
 // Case 9: a project disabled while its build runs
 
