@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         lease: Duration::from_millis(lease_ms.parse()?),
         poll_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_millis(grace_ms.parse()?),
+        ..RunnerSettings::default()
     };
     let ctx = Ctx {
         store: store.clone(),

@@ -132,6 +132,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "created_at",
             "updated_at",
             "reclaims",
+            "outage_started_at",
+            "dedup_key",
         ],
     ),
     (
