@@ -1,0 +1,855 @@
+//! Runs one generated sequence against the real service (the in-process stack: intake,
+//! the worker with every handler, PostgreSQL, the fakes on loopback), drives the fakes to the
+//! end, and hands what it saw to the reference model.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use fedora_ci::clients::koji::TaskState;
+use fedora_ci::events::TESTING_FARM_RESULTS_TOPIC;
+use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure, TaskStateChange};
+use serde_json::{Value as Json, json};
+use tokio::time::Instant;
+
+use crate::clients_support::read_fixture;
+use crate::generator::{CommentKind, PrTopic, Sequence, Service, Step, hash};
+use crate::reference::{self, Command, Facts, Observed, PrFacts, TestRun};
+use crate::stack::{Stack, TF_TOKEN};
+
+pub const PROJECT: &str = "rpms/optee_os";
+const PREFIX: &str = "/packit-ci-stg";
+const PACKAGER: &str = "mmassari";
+const NOT_A_PACKAGER: &str = "someone-else";
+
+/// Service time per real time: an hour passes in half a second.
+pub const TIME_SCALE: f64 = 7200.0;
+/// `worker.outage_retry_hours`, the service's default.
+pub const BUDGET_MINUTES: u64 = 6 * 60;
+
+struct Pr {
+    pr_id: u64,
+    heads: Vec<String>,
+    title: String,
+    commands: Vec<Command>,
+}
+
+/// One comment as delivered, to deliver it again.
+struct SentComment {
+    pr: usize,
+    topic: String,
+    body: Json,
+}
+
+pub struct Run<'a> {
+    stack: &'a Stack,
+    seq: &'a Sequence,
+    prs: Vec<Pr>,
+    comments: Vec<SentComment>,
+    next_comment_id: u64,
+    /// Koji messages the hub published that are not delivered yet, and those delivered.
+    koji_seen: usize,
+    koji_bus: Vec<TaskStateChange>,
+    koji_delivered: Vec<TaskStateChange>,
+    /// Testing Farm requests moved on whose webhook is not delivered yet.
+    tf_pending: Vec<String>,
+    /// Every (topic, body) delivered, to know a duplicate.
+    delivered: BTreeSet<String>,
+    outages: Vec<(Service, Instant)>,
+    all_outages: Vec<(Service, u64)>,
+    ld_results: BTreeMap<String, bool>,
+    violations: Vec<String>,
+    /// Fakes' record lengths when the sequence began (the stack is shared by sequences).
+    koji_builds_before: usize,
+    tf_requests_before: BTreeSet<String>,
+    ld_calls_before: usize,
+    pagure_calls_before: usize,
+    first_message: usize,
+}
+
+/// What the service has done, for the "the same event twice changes nothing" check.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    flags: Vec<(u64, String, String, String)>,
+    builds: usize,
+    requests: usize,
+    analyses: usize,
+    comments: usize,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(stack: &'a Stack, seq: &'a Sequence, first_pr_id: u64) -> Run<'a> {
+        let prs = (0..seq.prs)
+            .map(|index| Pr {
+                pr_id: first_pr_id + index as u64,
+                heads: Vec::new(),
+                title: format!("Model PR {}", first_pr_id + index as u64),
+                commands: Vec::new(),
+            })
+            .collect();
+        Run {
+            stack,
+            seq,
+            prs,
+            comments: Vec::new(),
+            next_comment_id: first_pr_id * 1000,
+            koji_seen: stack.koji.messages().len(),
+            koji_bus: Vec::new(),
+            koji_delivered: Vec::new(),
+            tf_pending: Vec::new(),
+            delivered: BTreeSet::new(),
+            outages: Vec::new(),
+            all_outages: Vec::new(),
+            ld_results: BTreeMap::new(),
+            violations: Vec::new(),
+            koji_builds_before: stack.koji.builds().len(),
+            tf_requests_before: stack.testing_farm.request_ids().into_iter().collect(),
+            ld_calls_before: stack.log_detective.calls().len(),
+            pagure_calls_before: stack.pagure.calls().len(),
+            first_message: stack.delivered_count(),
+        }
+    }
+
+    /// Runs the steps, drives everything to its end, and returns the violations found.
+    pub async fn run(mut self) -> Vec<String> {
+        let branches: &[&str] = if self.seq.eln {
+            &["rawhide", "f42"]
+        } else {
+            &["rawhide", "eln"]
+        };
+        self.stack.pagure.set_branches(PROJECT, branches);
+        for (index, step) in self.seq.steps.iter().enumerate() {
+            self.end_outages();
+            self.step(index, step).await;
+            // Moving a fake on or starting an outage tells the service nothing.
+            if !matches!(
+                step,
+                Step::KojiProgress { .. } | Step::TfProgress { .. } | Step::Outage { .. }
+            ) {
+                self.quiesce().await;
+            }
+        }
+        self.finish().await;
+        let facts = self.facts();
+        let observed = self.observe().await;
+        let mut violations = std::mem::take(&mut self.violations);
+        violations.extend(reference::check(&facts, &observed));
+        if !violations.is_empty() {
+            violations.push(self.messages_report().await);
+        }
+        violations
+    }
+
+    fn sha(&self, pr: usize, number: usize) -> String {
+        let a = hash(
+            self.seq.seed,
+            &format!("{}-{pr}-{number}", self.prs[pr].pr_id),
+        );
+        let b = hash(a, "second half");
+        let c = hash(b, "third");
+        format!("{a:016x}{b:016x}{c:016x}")[..40].to_owned()
+    }
+
+    fn pull_request(&self, pr: usize) -> Json {
+        let message = read_fixture("packit-service/pagure_pr_new.json");
+        let mut pull_request = message.get("body").unwrap_or(&message)["pullrequest"].clone();
+        let state = &self.prs[pr];
+        pull_request["id"] = json!(state.pr_id);
+        pull_request["uid"] = json!(format!("model{:028}", state.pr_id));
+        pull_request["commit_stop"] = json!(state.heads.last());
+        pull_request["title"] = json!(state.title);
+        pull_request["comments"] = json!([]);
+        pull_request
+    }
+
+    /// A Pagure pull-request message from the fixture of `topic`, about PR `pr` as it is now.
+    fn pr_message(&self, topic: PrTopic, pr: usize) -> (String, Json) {
+        let fixture = match topic {
+            PrTopic::New => "pagure_pr_new.json",
+            PrTopic::Updated => "pagure_pr_updated.json",
+            PrTopic::Rebased => "pagure_pr_rebased.json",
+        };
+        let message = read_fixture(&format!("packit-service/{fixture}"));
+        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
+        let mut body = message.get("body").cloned().unwrap_or(message);
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("topic");
+        }
+        body["pullrequest"] = self.pull_request(pr);
+        (topic, body)
+    }
+
+    async fn deliver(&mut self, topic: &str, body: &Json) {
+        if let Some(pull_request) = body.get("pullrequest") {
+            self.stack.pagure.add_pull_request(pull_request.clone());
+        }
+        let key = format!("{topic} {body}");
+        let again = !self.delivered.insert(key);
+        if again && self.quiet() {
+            self.unchanged_by(topic, body, "the same event again").await;
+        } else {
+            self.stack.deliver(topic, body).await;
+        }
+    }
+
+    /// Delivers `body` and checks that it changes nothing (invariant (e), case 2).
+    async fn unchanged_by(&mut self, topic: &str, body: &Json, what: &str) {
+        if !self.settle().await {
+            return;
+        }
+        let before = self.snapshot();
+        self.stack.deliver(topic, body).await;
+        if !self.settle().await {
+            return;
+        }
+        let after = self.snapshot();
+        if before != after {
+            self.violations.push(format!(
+                "(e) {what} changed the service's state: {topic} {}\n  before: {before:?}\n  after:  {after:?}",
+                short(body)
+            ));
+        }
+    }
+
+    /// No outage and nothing that happened outside is still unannounced: a delivery can only
+    /// change what it says.
+    fn quiet(&self) -> bool {
+        self.outages.is_empty() && self.koji_bus.is_empty() && self.tf_pending.is_empty()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut flags = Vec::new();
+        for pr in &self.prs {
+            for flag in self.stack.flags(PROJECT, pr.pr_id) {
+                flags.push((
+                    pr.pr_id,
+                    text(&flag["username"]),
+                    text(&flag["status"]),
+                    text(&flag["comment"]),
+                ));
+            }
+        }
+        flags.sort();
+        Snapshot {
+            flags,
+            builds: self.stack.koji.builds().len(),
+            requests: self.stack.testing_farm.request_ids().len(),
+            analyses: self.stack.log_detective.calls().len(),
+            comments: self.stack.pagure.posted_comments().len(),
+        }
+    }
+
+    async fn step(&mut self, index: usize, step: &Step) {
+        match step {
+            Step::Open { pr } => {
+                let number = self.prs[*pr].heads.len();
+                let sha = self.sha(*pr, number);
+                self.prs[*pr].heads.push(sha);
+                let (topic, body) = self.pr_message(PrTopic::New, *pr);
+                self.deliver(&topic, &body).await;
+            }
+            Step::Push { pr, topic } => {
+                let number = self.prs[*pr].heads.len();
+                let sha = self.sha(*pr, number);
+                self.prs[*pr].heads.push(sha);
+                let (topic, body) = self.pr_message(*topic, *pr);
+                self.deliver(&topic, &body).await;
+            }
+            Step::Resend { pr, topic } => {
+                let (topic, body) = self.pr_message(*topic, *pr);
+                self.resend(&topic, &body, "a re-sent event for the same head")
+                    .await;
+            }
+            Step::TitleEdit { pr } => {
+                self.prs[*pr].title =
+                    format!("Model PR {} (edited at step {index})", self.prs[*pr].pr_id);
+                let (topic, body) = self.pr_message(PrTopic::Updated, *pr);
+                self.resend(&topic, &body, "a title edit").await;
+            }
+            Step::Comment { pr, kind } => self.comment(*pr, kind).await,
+            Step::CommentAgain { pick } => {
+                if self.comments.is_empty() {
+                    return;
+                }
+                let sent = &self.comments[(*pick as usize) % self.comments.len()];
+                let (pr, topic, body) = (sent.pr, sent.topic.clone(), sent.body.clone());
+                // Pagure's view of the PR must not go back to an older head.
+                let _ = pr;
+                self.deliver(&topic, &body).await;
+            }
+            Step::KojiProgress { pick } => self.koji_progress(*pick),
+            Step::KojiDeliver {
+                reversed,
+                duplicate,
+            } => {
+                let mut messages = std::mem::take(&mut self.koji_bus);
+                if *reversed {
+                    messages.reverse();
+                }
+                if *duplicate && let Some(first) = messages.first().cloned() {
+                    messages.push(first);
+                }
+                for message in messages {
+                    self.stack.deliver(&message.topic, &message.body).await;
+                    self.delivered
+                        .insert(format!("{} {}", message.topic, message.body));
+                    self.koji_delivered.push(message);
+                }
+            }
+            Step::KojiLate { pick } => {
+                if self.koji_delivered.is_empty() {
+                    return;
+                }
+                let message =
+                    self.koji_delivered[(*pick as usize) % self.koji_delivered.len()].clone();
+                self.deliver(&message.topic, &message.body).await;
+            }
+            Step::KojiForged { pick } => {
+                let finals: Vec<TaskStateChange> = self
+                    .koji_delivered
+                    .iter()
+                    .filter(|message| {
+                        matches!(message.body["new"].as_str(), Some("CLOSED" | "FAILED"))
+                    })
+                    .cloned()
+                    .collect();
+                if finals.is_empty() {
+                    return;
+                }
+                let mut message = finals[(*pick as usize) % finals.len()].clone();
+                let lie = if message.body["new"] == "CLOSED" {
+                    ("FAILED", 5)
+                } else {
+                    ("CLOSED", 2)
+                };
+                message.body["new"] = json!(lie.0);
+                message.body["info"]["state"] = json!(lie.1);
+                // The body lies about a task the hub knows: if the true state was already
+                // reported, nothing may change.
+                if self.quiet() {
+                    self.unchanged_by(
+                        &message.topic,
+                        &message.body,
+                        "a Koji message contradicting the hub",
+                    )
+                    .await;
+                } else {
+                    self.stack.deliver(&message.topic, &message.body).await;
+                }
+            }
+            Step::TfProgress { pick } => {
+                let open = self.open_requests().await;
+                if open.is_empty() {
+                    return;
+                }
+                let (id, request) = &open[(*pick as usize) % open.len()];
+                let overall = self.test_outcome(request);
+                self.stack.testing_farm.advance(id, overall).await;
+                if !self.tf_pending.contains(id) {
+                    self.tf_pending.push(id.clone());
+                }
+            }
+            Step::TfDeliver { duplicate } => {
+                let mut ids = std::mem::take(&mut self.tf_pending);
+                if *duplicate && let Some(first) = ids.first().cloned() {
+                    ids.push(first);
+                }
+                for id in ids {
+                    let body = json!({"request_id": id, "token": TF_TOKEN});
+                    self.stack.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
+                    self.delivered
+                        .insert(format!("{TESTING_FARM_RESULTS_TOPIC} {body}"));
+                }
+            }
+            Step::TfLate { pick } => {
+                let ids = self.sequence_requests();
+                if ids.is_empty() {
+                    return;
+                }
+                let id = &ids[(*pick as usize) % ids.len()];
+                let body = json!({"request_id": id, "token": TF_TOKEN});
+                if self.tf_pending.contains(id) {
+                    self.tf_pending.retain(|pending| pending != id);
+                }
+                self.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
+            }
+            Step::LdResult { pick } => {
+                let calls = self.sequence_analyses();
+                if calls.is_empty() {
+                    return;
+                }
+                let call = calls[(*pick as usize) % calls.len()].clone();
+                self.ld_result(&call).await;
+            }
+            Step::Outage { service, minutes } => {
+                let real = Duration::from_secs(minutes * 60).div_f64(TIME_SCALE);
+                self.set_fault(*service, true);
+                self.outages.push((*service, Instant::now() + real));
+                self.all_outages.push((*service, *minutes));
+            }
+        }
+    }
+
+    async fn resend(&mut self, topic: &str, body: &Json, what: &str) {
+        self.stack
+            .pagure
+            .add_pull_request(body["pullrequest"].clone());
+        self.delivered.insert(format!("{topic} {body}"));
+        if self.quiet() {
+            self.unchanged_by(topic, body, what).await;
+        } else {
+            self.stack.deliver(topic, body).await;
+        }
+    }
+
+    async fn comment(&mut self, pr: usize, kind: &CommentKind) {
+        let message = read_fixture("packit-service/pagure_pr_comment.json");
+        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
+        let mut body = message.get("body").cloned().unwrap_or(message);
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("topic");
+        }
+        let mut comment = body["pullrequest"]["comments"]
+            .as_array()
+            .and_then(|comments| comments.last().cloned())
+            .unwrap_or_else(|| json!({}));
+        self.next_comment_id += 1;
+        let author = if *kind == CommentKind::NonPackager {
+            NOT_A_PACKAGER
+        } else {
+            PACKAGER
+        };
+        comment["id"] = json!(self.next_comment_id);
+        comment["comment"] = json!(kind.text(PREFIX));
+        comment["user"]["name"] = json!(author);
+        let mut pull_request = self.pull_request(pr);
+        pull_request["comments"] = json!([comment]);
+        body["pullrequest"] = pull_request;
+        body["agent"] = json!(author);
+        if kind.is_command() {
+            let head = self.prs[pr].heads.last().cloned().unwrap_or_default();
+            self.prs[pr].commands.push(Command {
+                comment_id: self.next_comment_id,
+                kind: kind.clone(),
+                head,
+            });
+        }
+        self.deliver(&topic, &body).await;
+        self.comments.push(SentComment { pr, topic, body });
+    }
+
+    /// Builds of this sequence in the fake hub: (task id, sha, target, state).
+    fn builds(&self) -> Vec<(i64, String, String, Option<TaskState>)> {
+        self.stack
+            .koji
+            .builds()
+            .into_iter()
+            .skip(self.koji_builds_before)
+            .map(|(id, request)| {
+                let source = request[0].as_str().unwrap_or_default();
+                let sha = source.rsplit('#').next().unwrap_or_default().to_owned();
+                let target = request[1].as_str().unwrap_or_default().to_owned();
+                (id, sha, target, self.stack.koji.task_state(id))
+            })
+            .collect()
+    }
+
+    fn koji_progress(&mut self, pick: u64) {
+        let open: Vec<_> = self
+            .builds()
+            .into_iter()
+            .filter(|build| matches!(build.3, Some(TaskState::Free | TaskState::Open)))
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let (id, sha, target, state) = &open[(pick as usize) % open.len()];
+        self.move_build(*id, sha, target, *state);
+    }
+
+    fn move_build(&mut self, id: i64, sha: &str, target: &str, state: Option<TaskState>) {
+        match state {
+            Some(TaskState::Free) => {
+                self.stack.koji.start_build(id);
+            }
+            Some(TaskState::Open) => {
+                let outcome = match reference::build_outcome(self.seq.seed, sha, target) {
+                    reference::Build::Succeeds => BuildOutcome::Succeeds,
+                    reference::Build::Fails(arches) => BuildOutcome::FailsOnArches(
+                        arches.iter().map(|a| (*a).to_owned()).collect(),
+                    ),
+                };
+                self.stack.koji.finish_build(id, &outcome);
+            }
+            _ => {}
+        }
+        let messages = self.stack.koji.messages();
+        self.koji_bus
+            .extend(messages[self.koji_seen..].iter().cloned());
+        self.koji_seen = messages.len();
+    }
+
+    /// Requests of this sequence.
+    fn sequence_requests(&self) -> Vec<String> {
+        self.stack
+            .testing_farm
+            .request_ids()
+            .into_iter()
+            .filter(|id| !self.tf_requests_before.contains(id))
+            .collect()
+    }
+
+    /// This sequence's requests not complete or canceled, as Testing Farm shows them.
+    async fn open_requests(&self) -> Vec<(String, Json)> {
+        let mut open = Vec::new();
+        for id in self.sequence_requests() {
+            if let Some(request) = self.read_request(&id).await
+                && matches!(
+                    request["state"].as_str(),
+                    Some("new" | "queued" | "running")
+                )
+            {
+                open.push((id, request));
+            }
+        }
+        open
+    }
+
+    async fn read_request(&self, id: &str) -> Option<Json> {
+        let url = format!("{}/requests/{id}", self.stack.testing_farm.api_url());
+        let response = reqwest::get(&url).await.ok()?;
+        response.json().await.ok()
+    }
+
+    /// The seed's outcome for the test a request runs.
+    fn test_outcome(&self, request: &Json) -> &'static str {
+        let run = test_run(request, &self.builds());
+        reference::test_outcome(self.seq.seed, &run.sha, &run.target, &run.test)
+    }
+
+    fn sequence_analyses(&self) -> Vec<Json> {
+        self.stack
+            .log_detective
+            .calls()
+            .into_iter()
+            .skip(self.ld_calls_before)
+            .filter_map(|call| {
+                let id = call.analysis_id?;
+                let mut body = call.body;
+                body["analysis_id"] = json!(id);
+                Some(body)
+            })
+            .collect()
+    }
+
+    async fn ld_result(&mut self, call: &Json) {
+        let id = text(&call["analysis_id"]);
+        let error = reference::log_detective_fails(self.seq.seed, &id);
+        let fixture = if error {
+            "logdetective_analysis_result_error.json"
+        } else {
+            "logdetective_analysis_result.json"
+        };
+        let message = read_fixture(&format!("packit-service/{fixture}"));
+        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
+        let mut body = message.get("body").cloned().unwrap_or(message);
+        body["log_detective_analysis_id"] = json!(id);
+        for field in ["commit_sha", "pr_id", "project_url", "target_build"] {
+            if let Some(value) = call.get(field) {
+                body[field] = value.clone();
+            }
+        }
+        self.ld_results.insert(id, error);
+        self.deliver(&topic, &body).await;
+    }
+
+    fn set_fault(&self, service: Service, down: bool) {
+        let rate = if down { 1.0 } else { 0.0 };
+        match service {
+            Service::Koji => self
+                .stack
+                .koji
+                .faults()
+                .set_error_rate(rate, KojiFailure::HttpStatus(503)),
+            Service::TestingFarm => self.stack.testing_farm.faults().set_error_rate(rate, 503),
+            Service::Pagure => self.stack.pagure.faults().set_error_rate(rate, 503),
+            Service::LogDetective => self.stack.log_detective.faults().set_error_rate(rate, 503),
+        }
+    }
+
+    fn end_outages(&mut self) {
+        let now = Instant::now();
+        let ended: Vec<Service> = self
+            .outages
+            .iter()
+            .filter(|(_, until)| *until <= now)
+            .map(|(service, _)| *service)
+            .collect();
+        self.outages.retain(|(_, until)| *until > now);
+        for service in ended {
+            if !self.outages.iter().any(|(other, _)| *other == service) {
+                self.set_fault(service, false);
+            }
+        }
+    }
+
+    /// After a step: the worker settles; during an outage it only gets a moment (tasks wait
+    /// for the service, so the queue is never idle).
+    async fn quiesce(&mut self) {
+        if self.outages.is_empty() {
+            self.settle().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits for the worker to be idle: no task due within seconds (a message's task is
+    /// stored with it, so this covers unprocessed messages) or running, three checks in a
+    /// row. A worker that never is idle is a violation.
+    async fn settle(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut idle = 0;
+        loop {
+            let horizon = chrono::Utc::now() + chrono::Duration::seconds(10);
+            let busy: i64 = match fedora_ci::db::tasks::counts(&self.stack.store, horizon).await {
+                Ok(counts) => counts.iter().map(|c| c.ready + c.running).sum(),
+                Err(_) => 1,
+            };
+            idle = if busy == 0 { idle + 1 } else { 0 };
+            if idle >= 3 {
+                return true;
+            }
+            if Instant::now() > deadline {
+                self.violations.push(format!(
+                    "(a) the worker never became idle\n{}",
+                    self.stack.state().await
+                ));
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+
+    /// Ends the outages, then lets Koji, Testing Farm and Log Detective finish everything
+    /// the service started, delivering every message and webhook, until nothing moves.
+    async fn finish(&mut self) {
+        while let Some(until) = self.outages.iter().map(|(_, until)| *until).max() {
+            tokio::time::sleep_until(until).await;
+            self.end_outages();
+        }
+        for _round in 0..12 {
+            if !self.settle().await {
+                return;
+            }
+            let mut moved = false;
+            for (id, sha, target, state) in self.builds() {
+                if matches!(state, Some(TaskState::Free | TaskState::Open)) {
+                    self.move_build(id, &sha, &target, state);
+                    if state == Some(TaskState::Free) {
+                        self.move_build(id, &sha, &target, Some(TaskState::Open));
+                    }
+                    moved = true;
+                }
+            }
+            let messages = std::mem::take(&mut self.koji_bus);
+            moved |= !messages.is_empty();
+            for message in messages {
+                self.stack.deliver(&message.topic, &message.body).await;
+                self.koji_delivered.push(message);
+            }
+            if !self.settle().await {
+                return;
+            }
+            for (id, request) in self.open_requests().await {
+                let overall = self.test_outcome(&request);
+                while let Some(state) = self.stack.testing_farm.advance(&id, overall).await {
+                    if state == "complete" {
+                        break;
+                    }
+                }
+                if !self.tf_pending.contains(&id) {
+                    self.tf_pending.push(id);
+                }
+            }
+            let ids = std::mem::take(&mut self.tf_pending);
+            moved |= !ids.is_empty();
+            for id in ids {
+                let body = json!({"request_id": id, "token": TF_TOKEN});
+                self.stack.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
+            }
+            if !self.settle().await {
+                return;
+            }
+            for call in self.sequence_analyses() {
+                if !self.ld_results.contains_key(&text(&call["analysis_id"])) {
+                    self.ld_result(&call).await;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        // Whatever is still pending with nothing left outside to finish it is the
+        // reconciler's (`worker.stuck_check_minutes`, 2 h of service time): give it that
+        // long, three times over.
+        let deadline = Instant::now() + Duration::from_secs(120 * 60).div_f64(TIME_SCALE) * 3;
+        while Instant::now() < deadline && self.any_pending() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.settle().await;
+    }
+
+    /// Each message of the sequence with the service's verdict, for a failure's report.
+    async fn messages_report(&self) -> String {
+        let mut report = String::from("messages (outcome, reason):");
+        for row in self.stack.inbound_from(self.first_message).await {
+            report.push_str(&format!(
+                "\n  {} {} {:?}",
+                row.topic,
+                row.outcome,
+                row.reason.unwrap_or_default()
+            ));
+        }
+        report
+    }
+
+    fn any_pending(&self) -> bool {
+        self.prs.iter().any(|pr| {
+            self.stack
+                .flags(PROJECT, pr.pr_id)
+                .iter()
+                .any(|flag| flag["status"] == "pending")
+        })
+    }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            seed: self.seq.seed,
+            eln: self.seq.eln,
+            prs: self
+                .prs
+                .iter()
+                .map(|pr| PrFacts {
+                    pr_id: pr.pr_id,
+                    heads: pr.heads.clone(),
+                    commands: pr.commands.clone(),
+                })
+                .collect(),
+            outages: self.all_outages.clone(),
+            budget_minutes: BUDGET_MINUTES,
+            ld_results: self.ld_results.clone(),
+        }
+    }
+
+    async fn observe(&self) -> Observed {
+        let mut flags = BTreeMap::new();
+        for pr in &self.prs {
+            flags.insert(pr.pr_id, self.stack.flags(PROJECT, pr.pr_id));
+        }
+        // Every flag post Pagure received (an outage's failed ones included: they are what
+        // the service wanted shown at the time).
+        let mut history: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+        for call in self
+            .stack
+            .pagure
+            .calls()
+            .into_iter()
+            .skip(self.pagure_calls_before)
+        {
+            if call.method != "POST" || !call.path.ends_with("/flag") {
+                continue;
+            }
+            let Some(pr_id) = call
+                .path
+                .trim_end_matches("/flag")
+                .rsplit('/')
+                .next()
+                .and_then(|id| id.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let field = |name: &str| {
+                call.form
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_default()
+            };
+            history
+                .entry(pr_id)
+                .or_default()
+                .push((field("username"), field("status")));
+        }
+        let builds = self.builds();
+        let mut tests = Vec::new();
+        for id in self.sequence_requests() {
+            if let Some(request) = self.read_request(&id).await {
+                tests.push(test_run(&request, &builds));
+            }
+        }
+        let mut dead = Vec::new();
+        if let Ok(tasks) = fedora_ci::db::tasks::list_by_state(&self.stack.store, "dead", 50).await
+        {
+            dead = tasks.iter().map(|task| format!("{task:?}")).collect();
+        }
+        Observed {
+            flags,
+            history,
+            builds: builds
+                .into_iter()
+                .map(|(_, sha, target, _)| (sha, target))
+                .collect(),
+            tests,
+            dead_tasks: dead,
+        }
+    }
+}
+
+/// Which test, target and commit a Testing Farm request runs (from what Testing Farm holds).
+fn test_run(request: &Json, builds: &[(i64, String, String, Option<TaskState>)]) -> TestRun {
+    let fmf = &request["test"]["fmf"];
+    let url = fmf["url"].as_str().unwrap_or_default();
+    let name = fmf["name"].as_str().unwrap_or_default();
+    let test = if url.contains("installability") {
+        "installability"
+    } else if url.contains("rpminspect") {
+        "rpminspect"
+    } else {
+        name.trim_start_matches("/plans/").trim_start_matches('/')
+    };
+    let environment = &request["environments_requested"][0];
+    let distro = environment["tmt"]["context"]["distro"]
+        .as_str()
+        .unwrap_or_default();
+    let target = if distro == "fedora-eln" {
+        "eln"
+    } else {
+        "rawhide"
+    };
+    let task: i64 = environment["variables"]["KOJI_TASK_ID"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_default();
+    let sha = builds
+        .iter()
+        .find(|build| build.0 == task)
+        .map(|build| build.1.clone())
+        .unwrap_or_default();
+    TestRun {
+        koji_task: task,
+        sha,
+        target: target.to_owned(),
+        test: test.to_owned(),
+    }
+}
+
+fn text(value: &Json) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+fn short(body: &Json) -> String {
+    let text = body.to_string();
+    text.chars().take(300).collect()
+}
