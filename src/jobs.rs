@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::checker::projects::{is_eln_enabled, is_project_enabled};
+use crate::checker::projects::{disabled_project, is_eln_enabled, is_project_enabled};
 use crate::config::Config;
 use crate::context::Context;
 use crate::db::runs::{self, PullRequestKey};
@@ -301,7 +301,7 @@ pub async fn plan(
         Event::KojiTaskStateChanged(change) => {
             if let Some(build) =
                 runs::koji_build_by_task_id(&ctx.store, change.task_id.0 as i64).await?
-                && let Some(why) = disabled_project(ctx, &build.project_url)
+                && let Some(why) = disabled_project(&ctx.config, &build.project_url)
             {
                 return Ok(Planned::Nothing(why));
             }
@@ -326,7 +326,7 @@ pub async fn plan(
         Event::TestingFarmResult(notification) => {
             let request_id = notification.request_id.to_string();
             if let Some(run) = runs::test_run_by_request_id(&ctx.store, &request_id).await?
-                && let Some(why) = disabled_project(ctx, &run.project_url)
+                && let Some(why) = disabled_project(&ctx.config, &run.project_url)
             {
                 return Ok(Planned::Nothing(why));
             }
@@ -364,21 +364,6 @@ pub async fn plan(
     }
 }
 
-/// Why the results of a project's builds and runs are no longer processed, if they are not.
-///
-/// packit-service gates Fedora CI's Koji task, Testing Farm and Log Detective results by the
-/// project their DB row belongs to, not only events from the forge: `SteveJobs.process` in
-/// packit-service's `packit_service/worker/jobs.py` runs `process_fedora_ci_jobs()` for
-/// `pagure.pr.Action`, `pagure.pr.Comment`, `koji.result.Task`, `testing_farm.Result` and
-/// `logdetective.Result` only when `event.db_project_object.project.project_url` is in
-/// `enabled_projects_for_fedora_ci`. The project here is the one of the build or run row,
-/// judged with the configuration as it is now.
-pub fn disabled_project(ctx: &Context, project_url: &str) -> Option<String> {
-    (!is_project_enabled(&ctx.config, project_url)).then(|| {
-        format!("Fedora CI is no longer enabled for {project_url}: results are not processed")
-    })
-}
-
 /// [`disabled_project`] for the build a Log Detective analysis belongs to.
 async fn log_detective_project_disabled(
     ctx: &Context,
@@ -392,7 +377,7 @@ async fn log_detective_project_disabled(
     };
     Ok(runs::koji_build(&ctx.store, build_id)
         .await?
-        .and_then(|build| disabled_project(ctx, &build.project_url)))
+        .and_then(|build| disabled_project(&ctx.config, &build.project_url)))
 }
 
 /// A push: the registry's push jobs, the first ("queued") flags at once, and the

@@ -15,6 +15,21 @@ fn listed(list: &[String], project_url: &str) -> bool {
     list.iter().any(|url| url == project_url)
 }
 
+/// Why the results of a project's builds and runs are no longer processed, if they are not.
+///
+/// packit-service gates Fedora CI's Koji task, Testing Farm and Log Detective results by the
+/// project their DB row belongs to, not only events from the forge: `SteveJobs.process` in
+/// packit-service's `packit_service/worker/jobs.py` runs `process_fedora_ci_jobs()` for
+/// `pagure.pr.Action`, `pagure.pr.Comment`, `koji.result.Task`, `testing_farm.Result` and
+/// `logdetective.Result` only when `event.db_project_object.project.project_url` is in
+/// `enabled_projects_for_fedora_ci`. The project here is the one of the build or run row,
+/// judged with the configuration as it is now.
+pub fn disabled_project(config: &Config, project_url: &str) -> Option<String> {
+    (!is_project_enabled(config, project_url)).then(|| {
+        format!("Fedora CI is no longer enabled for {project_url}: results are not processed")
+    })
+}
+
 /// Whether Fedora CI runs for the project at `project_url` (its web URL).
 pub fn is_project_enabled(config: &Config, project_url: &str) -> bool {
     if config.fedora_ci_run_by_default {

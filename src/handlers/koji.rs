@@ -142,6 +142,30 @@ impl KojiScratchBuild {
             None => None,
         };
         let mut tx = ctx.store.begin().await?;
+        // A retrigger or a newer push may have cancelled this build while its submission was
+        // on its way: the task Koji just made is cancelled too, and the row stays canceled.
+        // The row is read again under its lock, since an update writes `data` whole.
+        let status = runs::lock_koji_build_status(&mut tx, build.id).await?;
+        let build = &runs::koji_build(&ctx.store, build.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("build {} vanished while it was submitted", build.id))?;
+        if let (Some("canceled"), Ok(Some(task_id))) = (status.as_deref(), &result) {
+            let update = KojiBuildUpdate {
+                task_id: Some(*task_id),
+                ..KojiBuildUpdate::default()
+            };
+            runs::update_koji_build(&mut tx, build, &update).await?;
+            tx.commit().await?;
+            info!(
+                task_id,
+                "build cancelled while it was submitted; cancelling its Koji task"
+            );
+            ctx.services
+                .cancel_koji_task(pr.project_event_id, *task_id)
+                .await
+                .map_err(|error| anyhow::anyhow!("cancelling Koji task {task_id}: {error}"))?;
+            return Ok(());
+        }
         let outcome = match result {
             Ok(task_id) => {
                 let web_url = task_id.map(|id| task_web_url(ctx, id));
@@ -446,6 +470,12 @@ impl BackgroundTask for KojiTaskReport {
             );
             return Ok(());
         };
+        // Reports enqueued by a submission's catch-up do not pass through `jobs::plan`, which
+        // gates the others.
+        if let Some(reason) = checker::projects::disabled_project(&ctx.config, &build.project_url) {
+            info!(task_id = self.task_id, reason, "not reported");
+            return Ok(());
+        }
         let Some(hub) = self.read_hub(ctx).await? else {
             warn!(
                 task_id = self.task_id,
@@ -502,6 +532,11 @@ impl BackgroundTask for KojiTaskReport {
             );
             return Ok(());
         }
+        // Read again under the lock: a `/fedora-ci test` comment may have added its tests to
+        // the build's `then_test` since the first read, and the update writes `data` whole.
+        let build = runs::koji_build(&ctx.store, build.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("build {} vanished while it was reported", build.id))?;
         let update = KojiBuildUpdate {
             status: Some(status),
             web_url: Some(&web_url),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::checker::projects::disabled_project;
 use crate::clients::Transient;
 use crate::clients::testing_farm::{
     RequestDetails, RequestState, TestRequest, TestingFarmError, Webhook,
@@ -551,7 +552,7 @@ impl BackgroundTask for TestingFarmResults {
             return Ok(());
         }
         // The poll reaches here without `ProcessMessage`, which gates the webhook's messages.
-        if let Some(why) = crate::jobs::disabled_project(ctx, &run.project_url) {
+        if let Some(why) = disabled_project(&ctx.config, &run.project_url) {
             info!(request_id = %self.request_id, why, "Testing Farm results not processed");
             return Ok(());
         }
@@ -678,7 +679,7 @@ impl BackgroundTask for TestingFarmPoll {
             let Some(request_id) = run.pipeline_id.clone() else {
                 continue;
             };
-            if crate::jobs::disabled_project(ctx, &run.project_url).is_some() {
+            if disabled_project(&ctx.config, &run.project_url).is_some() {
                 continue;
             }
             let mut tx = ctx.store.begin().await?;
