@@ -64,6 +64,7 @@ pub struct Run<'a> {
     ld_calls_before: usize,
     pagure_calls_before: usize,
     first_message: usize,
+    http: reqwest::Client,
 }
 
 /// What the service has done, for the "the same event twice changes nothing" check.
@@ -106,6 +107,7 @@ impl<'a> Run<'a> {
             ld_calls_before: stack.log_detective.calls().len(),
             pagure_calls_before: stack.pagure.calls().len(),
             first_message: stack.delivered_count(),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -117,6 +119,7 @@ impl<'a> Run<'a> {
             &["rawhide", "eln"]
         };
         self.stack.pagure.set_branches(PROJECT, branches);
+        let started = Instant::now();
         for (index, step) in self.seq.steps.iter().enumerate() {
             self.end_outages();
             self.step(index, step).await;
@@ -128,7 +131,16 @@ impl<'a> Run<'a> {
                 self.quiesce().await;
             }
         }
+        let steps_took = started.elapsed();
         self.finish().await;
+        if std::env::var_os("FCI_MODEL_VERBOSE").is_some() {
+            eprintln!(
+                "model: seed {} steps {:.1?} finish {:.1?}",
+                self.seq.seed,
+                steps_took,
+                started.elapsed() - steps_took
+            );
+        }
         let facts = self.facts();
         let observed = self.observe().await;
         let mut violations = std::mem::take(&mut self.violations);
@@ -179,11 +191,12 @@ impl<'a> Run<'a> {
     }
 
     async fn deliver(&mut self, topic: &str, body: &Json) {
-        if let Some(pull_request) = body.get("pullrequest") {
-            self.stack.pagure.add_pull_request(pull_request.clone());
-        }
         let key = format!("{topic} {body}");
         let again = !self.delivered.insert(key);
+        // Pagure itself has moved on; only a new message tells of the PR as it is now.
+        if !again && let Some(pull_request) = body.get("pullrequest") {
+            self.stack.pagure.add_pull_request(pull_request.clone());
+        }
         if again && self.quiet() {
             self.unchanged_by(topic, body, "the same event again").await;
         } else {
@@ -516,7 +529,7 @@ impl<'a> Run<'a> {
 
     async fn read_request(&self, id: &str) -> Option<Json> {
         let url = format!("{}/requests/{id}", self.stack.testing_farm.api_url());
-        let response = reqwest::get(&url).await.ok()?;
+        let response = self.http.get(&url).send().await.ok()?;
         response.json().await.ok()
     }
 
@@ -636,7 +649,12 @@ impl<'a> Run<'a> {
             tokio::time::sleep_until(until).await;
             self.end_outages();
         }
-        for _round in 0..12 {
+        let verbose = std::env::var_os("FCI_MODEL_VERBOSE").is_some();
+        let began = Instant::now();
+        for round in 0..12 {
+            if verbose {
+                eprintln!("model: finish round {round} at {:.1?}", began.elapsed());
+            }
             if !self.settle().await {
                 return;
             }
@@ -650,6 +668,9 @@ impl<'a> Run<'a> {
                     moved = true;
                 }
             }
+            if verbose {
+                eprintln!("model:   builds moved at {:.1?}", began.elapsed());
+            }
             let messages = std::mem::take(&mut self.koji_bus);
             moved |= !messages.is_empty();
             for message in messages {
@@ -658,6 +679,9 @@ impl<'a> Run<'a> {
             }
             if !self.settle().await {
                 return;
+            }
+            if verbose {
+                eprintln!("model:   koji settled at {:.1?}", began.elapsed());
             }
             for (id, request) in self.open_requests().await {
                 let overall = self.test_outcome(&request);
@@ -669,6 +693,9 @@ impl<'a> Run<'a> {
                 if !self.tf_pending.contains(&id) {
                     self.tf_pending.push(id);
                 }
+            }
+            if verbose {
+                eprintln!("model:   requests advanced at {:.1?}", began.elapsed());
             }
             let ids = std::mem::take(&mut self.tf_pending);
             moved |= !ids.is_empty();
@@ -692,6 +719,27 @@ impl<'a> Run<'a> {
         // Whatever is still pending with nothing left outside to finish it is the
         // reconciler's (`worker.stuck_check_minutes`, 2 h of service time): give it that
         // long, three times over.
+        if verbose {
+            if let fedora_ci::db::Store::Postgres(pool) = &self.stack.store {
+                let rows: Vec<(String, i32, Option<String>, String)> = sqlx::query_as(
+                    "SELECT name, attempts, last_error, state FROM tasks WHERE attempts > 1 OR last_error IS NOT NULL ORDER BY id DESC LIMIT 30",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
+                for row in rows {
+                    eprintln!("model:   retried {row:?}");
+                }
+            }
+            eprintln!("model: finish rounds done at {:.1?}", began.elapsed());
+            for pr in &self.prs {
+                for flag in self.stack.flags(PROJECT, pr.pr_id) {
+                    if flag["status"] == "pending" {
+                        eprintln!("model:   pending {} {}", flag["username"], flag["comment"]);
+                    }
+                }
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(120 * 60).div_f64(TIME_SCALE) * 3;
         while Instant::now() < deadline && self.any_pending() {
             tokio::time::sleep(Duration::from_millis(100)).await;
