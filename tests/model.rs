@@ -11,9 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(clippy::duplicate_mod, dead_code)]
+#[allow(clippy::duplicate_mod)]
 mod clients_support;
-#[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
 #[path = "pipeline/stack.rs"]
@@ -60,7 +59,12 @@ fn seeds() -> Vec<u64> {
         .collect();
     let count = env_number("FCI_MODEL_SEQUENCES", 300);
     let first = env_number("FCI_MODEL_SEED", 1);
-    seeds.extend((0..count).map(|index| first.wrapping_mul(1_000_003).wrapping_add(index)));
+    let kept = seeds.clone();
+    seeds.extend(
+        (0..count)
+            .map(|index| first.wrapping_mul(1_000_003).wrapping_add(index))
+            .filter(|seed| !kept.contains(seed)),
+    );
     seeds
 }
 
@@ -111,9 +115,10 @@ async fn pr_life_cycle_against_the_reference_model() {
                 }
                 if (index + 1) % 50 == 0 {
                     eprintln!(
-                        "model: {} sequences in {:.0?}",
+                        "model: {} sequences in {:.0?}, {} failed so far",
                         index + 1,
-                        started.elapsed()
+                        started.elapsed(),
+                        failures.lock().await.len()
                     );
                 }
             }

@@ -720,17 +720,6 @@ impl<'a> Run<'a> {
         // reconciler's (`worker.stuck_check_minutes`, 2 h of service time): give it that
         // long, three times over.
         if verbose {
-            if let fedora_ci::db::Store::Postgres(pool) = &self.stack.store {
-                let rows: Vec<(String, i32, Option<String>, String)> = sqlx::query_as(
-                    "SELECT name, attempts, last_error, state FROM tasks WHERE attempts > 1 OR last_error IS NOT NULL ORDER BY id DESC LIMIT 30",
-                )
-                .fetch_all(pool)
-                .await
-                .unwrap_or_default();
-                for row in rows {
-                    eprintln!("model:   retried {row:?}");
-                }
-            }
             eprintln!("model: finish rounds done at {:.1?}", began.elapsed());
             for pr in &self.prs {
                 for flag in self.stack.flags(PROJECT, pr.pr_id) {

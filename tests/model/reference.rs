@@ -95,7 +95,7 @@ pub fn test_outcome(seed: u64, sha: &str, target: &str, test: &str) -> &'static 
 
 /// Whether Log Detective answers an analysis with its error result (20 %).
 pub fn log_detective_fails(seed: u64, analysis_id: &str) -> bool {
-    hash(seed, &format!("ld {analysis_id}")) % 5 == 0
+    hash(seed, &format!("ld {analysis_id}")).is_multiple_of(5)
 }
 
 fn is_final(status: &str) -> bool {
