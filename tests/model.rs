@@ -27,7 +27,7 @@ mod reference;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
@@ -85,14 +85,16 @@ async fn pr_life_cycle_against_the_reference_model() {
         let (seeds, next, failures) = (seeds.clone(), next.clone(), failures.clone());
         // One task: the sequences wait on I/O, and the settle helper is not `Send`.
         workers.push(async move {
-            let stack = Stack::start(|config| {
-                config.worker.time_scale = TIME_SCALE;
-                // No webhook in the requests: the fake Testing Farm would call it itself with
-                // a new HTTPS client per move (a tenth of a second each). The model delivers
-                // the webhook bodies through intake instead, when and as often as it chooses.
-                config.server_name = None;
-            })
-            .await;
+            let start = || {
+                Stack::start(|config| {
+                    config.worker.time_scale = TIME_SCALE;
+                    // No webhook in the requests: the fake Testing Farm would call it itself with
+                    // a new HTTPS client per move (a tenth of a second each). The model delivers
+                    // the webhook bodies through intake instead, when and as often as it chooses.
+                    config.server_name = None;
+                })
+            };
+            let mut stack = start().await;
             // PR ids are unique per stack and sequence, so sequences never share a flag.
             let mut pr_id = 1000 + stack_number as u64 * 1_000_000;
             loop {
@@ -101,8 +103,14 @@ async fn pr_life_cycle_against_the_reference_model() {
                     break;
                 };
                 let sequence = generate(seed);
-                let violations = Run::new(&stack, &sequence, pr_id).run().await;
+                let (violations, stuck) = Run::new(&stack, &sequence, pr_id).run().await;
                 pr_id += 10;
+                if stuck {
+                    // A task that never ends would fail every later sequence: a fresh stack.
+                    // (Its worker may never stop: give it seconds, then leave it behind.)
+                    let _ = tokio::time::timeout(Duration::from_secs(10), stack.stop()).await;
+                    stack = start().await;
+                }
                 if !violations.is_empty() {
                     eprintln!(
                         "model: sequence failed: {sequence}{}\n",

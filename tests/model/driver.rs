@@ -65,6 +65,8 @@ pub struct Run<'a> {
     pagure_calls_before: usize,
     first_message: usize,
     http: reqwest::Client,
+    /// The worker did not settle once: the sequence stops.
+    stuck: bool,
 }
 
 /// What the service has done, for the "the same event twice changes nothing" check.
@@ -108,11 +110,13 @@ impl<'a> Run<'a> {
             pagure_calls_before: stack.pagure.calls().len(),
             first_message: stack.delivered_count(),
             http: reqwest::Client::new(),
+            stuck: false,
         }
     }
 
-    /// Runs the steps, drives everything to its end, and returns the violations found.
-    pub async fn run(mut self) -> Vec<String> {
+    /// Runs the steps, drives everything to its end, and returns the violations found and
+    /// whether the worker was left busy (then the stack is not fit for another sequence).
+    pub async fn run(mut self) -> (Vec<String>, bool) {
         let branches: &[&str] = if self.seq.eln {
             &["rawhide", "f42"]
         } else {
@@ -121,6 +125,9 @@ impl<'a> Run<'a> {
         self.stack.pagure.set_branches(PROJECT, branches);
         let started = Instant::now();
         for (index, step) in self.seq.steps.iter().enumerate() {
+            if self.stuck {
+                break;
+            }
             self.end_outages();
             self.step(index, step).await;
             // Moving a fake on or starting an outage tells the service nothing.
@@ -148,7 +155,7 @@ impl<'a> Run<'a> {
         if !violations.is_empty() {
             violations.push(self.messages_report().await);
         }
-        violations
+        (violations, self.stuck)
     }
 
     fn sha(&self, pr: usize, number: usize) -> String {
@@ -619,6 +626,9 @@ impl<'a> Run<'a> {
     /// stored with it, so this covers unprocessed messages) or running, three checks in a
     /// row. A worker that never is idle is a violation.
     async fn settle(&mut self) -> bool {
+        if self.stuck {
+            return false;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut idle = 0;
         loop {
@@ -632,10 +642,20 @@ impl<'a> Run<'a> {
                 return true;
             }
             if Instant::now() > deadline {
+                let mut running = String::new();
+                if let Ok(tasks) =
+                    fedora_ci::db::tasks::list_by_state(&self.stack.store, "running", 20).await
+                {
+                    for task in tasks {
+                        running.push_str(&format!("running {task:?}\n"));
+                    }
+                }
                 self.violations.push(format!(
-                    "(a) the worker never became idle\n{}",
+                    "(a) the worker was not idle within 60 s (the sequence stops here)\n{running}{}",
                     self.stack.state().await
                 ));
+                // Every later settle would wait as long: the rest of the sequence is skipped.
+                self.stuck = true;
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(15)).await;
