@@ -805,7 +805,7 @@ impl<'a> Run<'a> {
         }
         // Every flag post Pagure received (an outage's failed ones included: they are what
         // the service wanted shown at the time).
-        let mut history: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+        let mut history: BTreeMap<u64, Vec<(String, String, String)>> = BTreeMap::new();
         for call in self
             .stack
             .pagure
@@ -832,10 +832,11 @@ impl<'a> Run<'a> {
                     .map(|(_, value)| value.clone())
                     .unwrap_or_default()
             };
-            history
-                .entry(pr_id)
-                .or_default()
-                .push((field("username"), field("status")));
+            history.entry(pr_id).or_default().push((
+                field("username"),
+                field("status"),
+                field("comment"),
+            ));
         }
         let builds = self.builds();
         let mut tests = Vec::new();

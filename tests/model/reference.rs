@@ -58,8 +58,8 @@ pub struct TestRun {
 pub struct Observed {
     /// PR id → the flags Pagure shows.
     pub flags: BTreeMap<u64, Vec<Json>>,
-    /// PR id → every flag post received, in order: (name, status).
-    pub history: BTreeMap<u64, Vec<(String, String)>>,
+    /// PR id → every flag post received, in order: (name, status, comment).
+    pub history: BTreeMap<u64, Vec<(String, String, String)>>,
     /// Every Koji build of the sequence: (commit, target).
     pub builds: Vec<(String, String)>,
     pub tests: Vec<TestRun>,
@@ -258,8 +258,16 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
                 status == expect.status
             };
             if !right && !gave_up {
+                let posts: Vec<String> = observed
+                    .history
+                    .get(&pr.pr_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _, _)| *name == expect.name)
+                    .map(|(_, status, comment)| format!("{status}: {comment}"))
+                    .collect();
                 violations.push(format!(
-                    "PR {}: flag {:?} is {status} {comment:?}, the model says {}{}",
+                    "PR {}: flag {:?} is {status} {comment:?}, the model says {}{} (posts: {posts:?})",
                     pr.pr_id,
                     expect.name,
                     if expect.status.is_empty() {
@@ -295,7 +303,7 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
         if let Some(history) = observed.history.get(&pr.pr_id) {
             let mut last: BTreeMap<&str, &str> = BTreeMap::new();
             let mut reopened: BTreeMap<&str, usize> = BTreeMap::new();
-            for (name, status) in history {
+            for (name, status, _) in history {
                 if let Some(previous) = last.get(name.as_str())
                     && is_final(previous)
                     && previous != status
@@ -313,10 +321,10 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
                     .collect::<std::collections::BTreeSet<_>>()
                     .len();
                 if times > commands {
-                    let statuses: Vec<&str> = history
+                    let statuses: Vec<String> = history
                         .iter()
-                        .filter(|(flag, _)| flag == name)
-                        .map(|(_, status)| status.as_str())
+                        .filter(|(flag, _, _)| flag == name)
+                        .map(|(_, status, comment)| format!("{status}: {comment}"))
                         .collect();
                     violations.push(format!(
                         "(b) PR {}: flag {name:?} went back from a final status {times} time(s) with {commands} command(s) for its commit: {statuses:?}",
