@@ -388,9 +388,14 @@ impl<'a> Run<'a> {
                 let id = &ids[(*pick as usize) % ids.len()];
                 let body = json!({"request_id": id, "token": TF_TOKEN});
                 if self.tf_pending.contains(id) {
+                    // It announces a change: no duplicate, whatever its body.
                     self.tf_pending.retain(|pending| pending != id);
+                    self.stack.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
+                    self.delivered
+                        .insert(format!("{TESTING_FARM_RESULTS_TOPIC} {body}"));
+                } else {
+                    self.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
                 }
-                self.deliver(TESTING_FARM_RESULTS_TOPIC, &body).await;
             }
             Step::LdResult { pick } => {
                 let calls = self.sequence_analyses();
