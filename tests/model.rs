@@ -5,7 +5,7 @@
 //! loopback); after each sequence settles, a small reference model says what the flags must be.
 //!
 //! `FCI_MODEL_SEQUENCES` (default 300) sequences, seeds from `FCI_MODEL_SEED` (default 1) on;
-//! `FCI_MODEL_ONLY=<seed>` replays one; `FCI_MODEL_STACKS` (default 3) stacks run sequences
+//! `FCI_MODEL_ONLY=<seed>` replays one; `FCI_MODEL_STACKS` (default 4) stacks run sequences
 //! side by side. The seeds in tests/model/regressions.txt always run first.
 //! See docs/reliability.md, "Model-based test of the PR life cycle".
 
@@ -76,7 +76,7 @@ struct Failure {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pr_life_cycle_against_the_reference_model() {
     let seeds = Arc::new(seeds());
-    let stacks = env_number("FCI_MODEL_STACKS", 3).max(1) as usize;
+    let stacks = env_number("FCI_MODEL_STACKS", 4).max(1) as usize;
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(Mutex::new(Vec::<Failure>::new()));
     let started = Instant::now();
