@@ -164,3 +164,127 @@ async fn pr_life_cycle_against_the_reference_model() {
         );
     }
 }
+
+/// The reference model's checks can fail: hand-made observations of a one-PR sequence.
+mod reference_checks {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use crate::generator::TESTS;
+    use crate::reference::{Build, Facts, Observed, PrFacts, build_outcome, check, test_outcome};
+
+    const SEED: u64 = 7;
+    const PR: u64 = 5;
+
+    /// A head whose rawhide build succeeds under `SEED`.
+    fn head() -> String {
+        (0..1000)
+            .map(|number| format!("{number:040x}"))
+            .find(|sha| build_outcome(SEED, sha, "rawhide") == Build::Succeeds)
+            .unwrap()
+    }
+
+    fn facts(sha: &str) -> Facts {
+        Facts {
+            seed: SEED,
+            eln: false,
+            prs: vec![PrFacts {
+                pr_id: PR,
+                heads: vec![sha.to_owned()],
+                commands: Vec::new(),
+            }],
+            outages: Vec::new(),
+            budget_minutes: 360,
+            ld_results: BTreeMap::new(),
+        }
+    }
+
+    /// What the service must leave: the build and every test final as the seed says.
+    fn correct(sha: &str) -> Observed {
+        let flag = |check: &str, status: &str| {
+            json!({"username": format!("Packit-stg - {check} - rawhide [{}]", &sha[..7]),
+                   "status": status, "comment": ""})
+        };
+        let mut flags = vec![flag("scratch build", "success")];
+        let mut history = vec![(
+            format!("Packit-stg - scratch build - rawhide [{}]", &sha[..7]),
+            "success".to_owned(),
+            String::new(),
+        )];
+        for test in TESTS {
+            let status = match test_outcome(SEED, sha, "rawhide", test) {
+                "passed" => "success",
+                "failed" => "failure",
+                _ => "error",
+            };
+            flags.push(flag(test, status));
+            history.push((
+                format!("Packit-stg - {test} - rawhide [{}]", &sha[..7]),
+                status.to_owned(),
+                String::new(),
+            ));
+        }
+        Observed {
+            flags: BTreeMap::from([(PR, flags)]),
+            history: BTreeMap::from([(PR, history)]),
+            builds: vec![(sha.to_owned(), "rawhide".to_owned())],
+            tests: Vec::new(),
+            dead_tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_correct_end_passes() {
+        let sha = head();
+        assert_eq!(check(&facts(&sha), &correct(&sha)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_second_build_without_a_command_fails_c() {
+        let sha = head();
+        let mut observed = correct(&sha);
+        observed.builds.push((sha.clone(), "rawhide".to_owned()));
+        let violations = check(&facts(&sha), &observed);
+        assert!(
+            violations.iter().any(|v| v.starts_with("(c)")),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn a_flag_going_back_fails_b_and_a_pending_one_fails_a() {
+        let sha = head();
+        let mut observed = correct(&sha);
+        let name = format!("Packit-stg - scratch build - rawhide [{}]", &sha[..7]);
+        observed.history.get_mut(&PR).unwrap().push((
+            name.clone(),
+            "pending".to_owned(),
+            "The task was accepted.".to_owned(),
+        ));
+        observed.flags.get_mut(&PR).unwrap()[0]["status"] = json!("pending");
+        let violations = check(&facts(&sha), &observed);
+        assert!(
+            violations.iter().any(|v| v.starts_with("(b)")),
+            "{violations:?}"
+        );
+        assert!(
+            violations.iter().any(|v| v.starts_with("(a)")),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn a_build_shown_failed_when_the_hub_closed_it_fails_d() {
+        let sha = head();
+        let mut observed = correct(&sha);
+        observed.flags.get_mut(&PR).unwrap()[0]["status"] = json!("failure");
+        let violations = check(&facts(&sha), &observed);
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.contains("the model says success")),
+            "{violations:?}"
+        );
+    }
+}
