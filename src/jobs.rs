@@ -16,7 +16,7 @@ use crate::checker::projects::{disabled_project, is_eln_enabled, is_project_enab
 use crate::config::Config;
 use crate::context::Context;
 use crate::db::runs::{self, PullRequestKey};
-use crate::db::{Tx, inbound};
+use crate::db::{Tx, comments, inbound};
 use crate::events::{self, Event, Parsed, PullRequest};
 use crate::handlers::PullRequestRef;
 use crate::handlers::comment::CommentCommand;
@@ -286,6 +286,21 @@ pub async fn plan(
                 ));
             }
             let pr_ref = record_pull_request(tx, pr).await?;
+            // The same comment may come again under a new message id; carried out twice, a
+            // `scratch-build` would set a finished build flag back to "accepted".
+            if !comments::claim_comment(
+                tx,
+                pr_ref.pull_request_id,
+                comment.comment_id.0,
+                Utc::now(),
+            )
+            .await?
+            {
+                return Ok(Planned::Nothing(format!(
+                    "comment {} was handled already",
+                    comment.comment_id
+                )));
+            }
             tasks::enqueue(
                 tx,
                 &CommentCommand {

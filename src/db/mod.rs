@@ -5,6 +5,7 @@
 //! say so where they are. Callers see [`Store`] and [`Tx`], never a driver type.
 
 pub mod api;
+pub mod comments;
 pub mod flags;
 pub mod inbound;
 pub mod logdetective;

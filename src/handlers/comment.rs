@@ -7,7 +7,7 @@ use tracing::info;
 
 use crate::clients::Transient;
 use crate::context::Context;
-use crate::db::{Tx, runs};
+use crate::db::{Tx, comments, runs};
 use crate::handlers::PullRequestRef;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
 use crate::handlers::report::{ReplyToComment, report};
@@ -60,7 +60,7 @@ impl BackgroundTask for CommentCommand {
             info!(comment = self.comment_id, actor = %self.actor, "retrigger by a non-packager refused");
             return self.reply(ctx, not_a_packager_reply(&self.actor)).await;
         }
-        self.start(ctx, &command).await
+        self.on_current_head(ctx).await?.start(ctx, &command).await
     }
 }
 
@@ -94,6 +94,29 @@ impl CommentCommand {
                 Ok(false)
             }
         }
+    }
+
+    /// This command as it applies now: to the pull request's newest known head. A comment
+    /// carries the head of when it was written; run after a push (messages out of order, an
+    /// outage waited out) it would start work for the superseded commit and reopen the flags
+    /// the push canceled, while the packager asked for the pull request as it is.
+    async fn on_current_head(&self, ctx: &Context) -> anyhow::Result<CommentCommand> {
+        let mut command = self.clone();
+        let pr = &self.pull_request;
+        if let Some((project_event_id, head_sha)) =
+            comments::pull_request_head(&ctx.store, pr.pull_request_id).await?
+            && project_event_id != pr.project_event_id
+        {
+            info!(
+                comment = self.comment_id,
+                written_on = %pr.head_sha,
+                head = %head_sha,
+                "the pull request has a newer head; the command acts on it"
+            );
+            command.pull_request.project_event_id = project_event_id;
+            command.pull_request.head_sha = head_sha;
+        }
+        Ok(command)
     }
 
     /// Enqueues what the command asks for, per the registry, in one transaction.

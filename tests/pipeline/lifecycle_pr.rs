@@ -1,6 +1,7 @@
 //! See the module list in tests/pipeline.rs: re-sent pull-request events (issue #14, case 2),
 //! comments while a build runs (case 3), projects disabled while their work runs (case 9).
 
+use fedora_ci::clients::koji::TaskState;
 use fedora_ci::events::TESTING_FARM_RESULTS_TOPIC;
 use fedora_ci::fakes::koji::BuildOutcome;
 use serde_json::json;
@@ -495,5 +496,128 @@ async fn results_of_a_project_disabled_after_submission_are_not_processed() {
             "{reason}"
         );
     }
+    stack.stop().await;
+}
+
+// ----------------------------------------------------------------------------------------
+// Invariant (e) for comments: the same comment (same Pagure comment id) delivered again under
+// a new message id is carried out once; a comment acts on the PR's head as it is now.
+
+/// The python-teamcity-messages PR of `pagure_pr_comment.json` (on f42) at `head`.
+fn teamcity_pull_request(head: &str) -> serde_json::Value {
+    let fixture = crate::clients_support::read_fixture("packit-service/pagure_pr_comment.json");
+    let body = fixture.get("body").cloned().unwrap_or(fixture);
+    let mut pull_request = body["pullrequest"].clone();
+    pull_request["branch"] = json!("f42");
+    pull_request["commit_stop"] = json!(head);
+    pull_request
+}
+
+/// A packager's comment written while `head` was the PR's head; every call is a new bus
+/// message, as a redelivery of the same comment is.
+async fn comment_on(stack: &Stack, comment_id: u64, text: &str, head: &str) {
+    let pull_request = teamcity_pull_request(head);
+    stack
+        .deliver_fixture("pagure_pr_comment.json", |body| {
+            body["pullrequest"] = pull_request;
+            body["pullrequest"]["comments"] = json!([{
+                "id": comment_id, "comment": text, "date_created": "1731000000",
+                "user": {"name": "mmassari"},
+            }]);
+            body["agent"] = json!("mmassari");
+        })
+        .await;
+    stack.settle().await;
+}
+
+const TEAMCITY_HEAD: &str = "beaf90bcecc51968a46663f8d6f092bfdc92e682";
+const TEAMCITY_NEW_HEAD: &str = "5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ff";
+const TEAMCITY_NEW_BUILD: &str = "Packit-stg - scratch build - f42 [5c0ffee]";
+
+fn assert_handled_already(inbound: &[fedora_ci::db::inbound::InboundRow], comment_id: u64) {
+    assert_eq!(inbound.len(), 1, "{inbound:#?}");
+    assert_eq!(inbound[0].outcome, "ignored", "{:?}", inbound[0]);
+    let reason = inbound[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("comment {comment_id} was handled already")),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_build_comment_delivered_again_is_carried_out_once() {
+    let stack = teamcity_stack().await;
+    let task = running_build(&stack).await;
+    let before = status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+
+    let first = stack.delivered_count();
+    comment_on(&stack, 1001, "/packit-ci-stg scratch-build", TEAMCITY_HEAD).await;
+
+    assert_handled_already(&stack.inbound_from(first).await, 1001);
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        before,
+        "{}",
+        stack.state().await
+    );
+    assert_eq!(stack.koji_builds().len(), 1, "no second build");
+    assert_ne!(stack.koji.task_state(task), Some(TaskState::Canceled));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_after_a_push_acts_on_the_new_head_and_leaves_the_old_one_canceled() {
+    let stack = teamcity_stack().await;
+    running_build(&stack).await;
+    // The push: the running build of the old head is canceled with its flag.
+    let pushed = teamcity_pull_request(TEAMCITY_NEW_HEAD);
+    stack
+        .deliver_fixture("pagure_pr_rebased.json", |body| {
+            body["pullrequest"] = pushed;
+        })
+        .await;
+    stack.settle().await;
+    let superseded = status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+    assert_eq!(superseded.0, "canceled", "{}", stack.state().await);
+    let new_task = task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_NEW_BUILD);
+    assert!(stack.koji.start_build(new_task));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    let builds = stack.koji_builds().len();
+
+    // The comment of before the push, delivered again: nothing happens.
+    let first = stack.delivered_count();
+    comment_on(&stack, 1001, "/packit-ci-stg scratch-build", TEAMCITY_HEAD).await;
+    assert_handled_already(&stack.inbound_from(first).await, 1001);
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        superseded,
+        "{}",
+        stack.state().await
+    );
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_NEW_BUILD).1,
+        "RPM build is in progress..."
+    );
+    assert_eq!(stack.koji_builds().len(), builds, "no build");
+
+    // A new comment written before the push and arriving after it: the packager asked for
+    // the pull request as it is, so the new head is built again and the old one left alone.
+    comment_on(&stack, 1002, "/packit-ci-stg scratch-build", TEAMCITY_HEAD).await;
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        superseded,
+        "{}",
+        stack.state().await
+    );
+    let all = stack.koji_builds();
+    assert_eq!(all.len(), builds + 1, "{all:?}");
+    let (source, _) = all.last().unwrap();
+    assert!(source.contains(TEAMCITY_NEW_HEAD), "{source}");
+    assert_eq!(
+        stack.koji.task_state(new_task),
+        Some(TaskState::Canceled),
+        "the head's running build is replaced"
+    );
     stack.stop().await;
 }
