@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,10 +90,8 @@ impl BackgroundTask for LogDetectiveSubmit {
                     transient.push(format!("{}: {error}", submission.arch));
                 }
                 Err(error) => {
-                    let mut tx = ctx.store.begin().await?;
-                    let text = error.to_string();
-                    submissions::finish(&mut tx, submission.id, "error", None, Some(&text)).await?;
-                    tx.commit().await?;
+                    let text = format!("Log Detective did not start the analysis: {error}");
+                    end_submission(ctx, &build, &submission, &text).await?;
                     refused.push(format!("{}: {error}", submission.arch));
                 }
             }
@@ -112,6 +111,61 @@ impl BackgroundTask for LogDetectiveSubmit {
         }
         Ok(())
     }
+}
+
+/// Ends a submission still `new` as `error` with a final `error` flag for its arch saying
+/// `description` (invariant (a): the failed build's head gets its Log Detective flag even
+/// when no analysis could be started); one transaction. Nothing when it had already ended.
+async fn end_submission(
+    ctx: &Context,
+    build: &KojiBuild,
+    submission: &Submission,
+    description: &str,
+) -> anyhow::Result<()> {
+    let target = format!("{}-{}", build.target, submission.arch);
+    let mut tx = ctx.store.begin().await?;
+    if !submissions::finish(&mut tx, submission.id, "error", None, Some(description)).await? {
+        return Ok(());
+    }
+    let flag = Report {
+        pull_request_id: build.pull_request_id,
+        commit_sha: &build.commit_sha,
+        check: CHECK,
+        target: &target,
+        status: CheckStatus::Error,
+        description,
+        url: None,
+    };
+    report(&mut tx, ctx, &flag).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The given-up hook of [`LogDetectiveSubmit`] (the queue will not run the task again, e.g.
+/// Log Detective stayed down for the whole outage budget): every arch whose analysis was not
+/// started ends with an `error` flag saying `cause`, instead of having no flag at all.
+pub async fn submit_given_up(ctx: &Context, payload: &Value, cause: &str) -> anyhow::Result<()> {
+    let task: LogDetectiveSubmit = serde_json::from_value(payload.clone())
+        .context("decoding a given-up Log Detective submission")?;
+    let Some(build) = runs::koji_build(&ctx.store, task.koji_build_id).await? else {
+        return Ok(());
+    };
+    // Arches the task never got to record are recorded now, so that each gets its flag.
+    let arches: Vec<(String, String)> = task
+        .failed_arch_tasks
+        .iter()
+        .map(|(arch, subtask)| (arch.clone(), subtask.to_string()))
+        .collect();
+    let mut tx = ctx.store.begin().await?;
+    submissions::create_submissions(&mut tx, build.id, &arches, Utc::now()).await?;
+    tx.commit().await?;
+    let description = format!("{cause}; no Log Detective analysis of this build was made.");
+    for submission in submissions::submissions(&ctx.store, build.id).await? {
+        if submission.state == "new" {
+            end_submission(ctx, &build, &submission, &description).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Submits one arch that is still `new`; the outer error is ours (database), the inner one

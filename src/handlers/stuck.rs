@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::context::Context;
+use crate::db::Tx;
 use crate::db::{flags, runs, tasks as task_rows};
 use crate::handlers::give_up::{OwnedCheck, Owner, end_check};
 use crate::handlers::koji;
-use crate::handlers::report::enqueue_set_flag;
+use crate::handlers::report::{Report, enqueue_set_flag, report};
+use crate::helpers::flags::CheckStatus;
 use crate::tasks::{BackgroundTask, queues};
 
 /// Most flags one run looks at; the next run takes the rest.
@@ -86,10 +88,33 @@ async fn reconcile(ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
             .filter(|build| build.target == target)
             .collect();
         // A build Koji has is finished by Koji's messages, not by us.
-        if of_target
-            .iter()
-            .any(|build| build.task_id.is_some() && !is_final(&build.status))
+        if of_target.iter().any(|build| is_in_koji(build)) {
+            return Ok(());
+        }
+        // The newest build finished in Koji: the pending flag is stale (a later step set it
+        // back without starting new work), and the build's recorded result is the truth.
+        if let Some(build) = of_target
+            .last()
+            .filter(|build| build.task_id.is_some())
+            .and_then(|build| Some((build, finished_build_state(&build.status)?)))
         {
+            let (build, (status, description)) = build;
+            let restored = Report {
+                pull_request_id: flag.pull_request_id,
+                commit_sha: &flag.commit_sha,
+                check: &flag.check_name,
+                target: &target,
+                status,
+                description,
+                url: build.web_url.as_deref(),
+            };
+            info!(flag = %flag.username, build = build.id, "restoring a stale check from its finished build");
+            let mut tx = ctx.store.begin().await?;
+            if !unchanged_since_read(&mut tx, flag).await? {
+                return Ok(());
+            }
+            report(&mut tx, ctx, &restored).await?;
+            tx.commit().await?;
             return Ok(());
         }
         let retrigger = if target == "eln" {
@@ -129,6 +154,16 @@ async fn reconcile(ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
             // Not a test (Log Detective's analyses end with their results or their runs).
             return Ok(());
         }
+        // Tests asked for while the commit's build runs wait for it (its `then_test`): the
+        // build's report in Koji's message starts them.
+        let builds =
+            runs::koji_builds_of_commit(&ctx.store, flag.pull_request_id, &flag.commit_sha).await?;
+        if builds
+            .iter()
+            .any(|build| build.target == target && is_in_koji(build))
+        {
+            return Ok(());
+        }
         // A request Testing Farm has is finished by its results or TestingFarmPoll.
         if of_check
             .iter()
@@ -150,6 +185,9 @@ async fn reconcile(ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
     };
     info!(flag = %flag.username, "ending a check nothing is left to finish");
     let mut tx = ctx.store.begin().await?;
+    if !unchanged_since_read(&mut tx, flag).await? {
+        return Ok(());
+    }
     end_check(
         &mut tx,
         ctx,
@@ -159,6 +197,34 @@ async fn reconcile(ctx: &Context, flag: &flags::Flag) -> anyhow::Result<()> {
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Whether `flag` is, inside `tx`, still the pending state read before the checks above, on
+/// the head commit. Every change of a PR's flags takes the PR's lock first, so holding it
+/// here makes the reconciler's write conditional: a result (or new work) that changed the
+/// flag after the read wins, and the reconciler leaves it alone.
+async fn unchanged_since_read(tx: &mut Tx, flag: &flags::Flag) -> anyhow::Result<bool> {
+    let head = flags::lock_head_commit(tx, flag.pull_request_id).await?;
+    if head.as_deref() != Some(flag.commit_sha.as_str()) {
+        return Ok(false);
+    }
+    let now = flags::get_in(tx, &flag.uid).await?;
+    Ok(now.is_some_and(|now| now.status == "pending" && now.wanted_seq == flag.wanted_seq))
+}
+
+/// A build Koji has and has not finished: Koji's messages (or their reconciliation) end it.
+fn is_in_koji(build: &runs::KojiBuild) -> bool {
+    build.task_id.is_some() && !is_final(&build.status)
+}
+
+/// The flag of a build Koji finished, as its report set it.
+fn finished_build_state(status: &str) -> Option<(CheckStatus, &'static str)> {
+    Some(match status {
+        "success" => (CheckStatus::Success, "RPM build succeeded."),
+        "failure" => (CheckStatus::Failure, "RPM build failed."),
+        "canceled" => (CheckStatus::Canceled, "RPM build was canceled."),
+        _ => return None,
+    })
 }
 
 fn is_final(status: &str) -> bool {
