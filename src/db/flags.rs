@@ -61,6 +61,35 @@ pub async fn want(tx: &mut Tx, state: &FlagState<'_>) -> DbResult<bool> {
     Ok(changed == 1)
 }
 
+/// The pull request's head commit as far as we know (the commit of its newest event), read in
+/// `tx` with the pull request's row locked until `tx` ends (PostgreSQL; SQLite's write
+/// transactions are serial anyway). Every change of a PR's flags takes this lock first, so a
+/// handler that found its commit to be the head has stored its flag before the cancellation
+/// of superseded commits reads that commit's flags.
+pub async fn lock_head_commit(tx: &mut Tx, pull_request_id: i32) -> DbResult<Option<String>> {
+    const LOCK: &str = "SELECT id FROM pull_requests WHERE id = $1 FOR UPDATE";
+    const HEAD: &str = "SELECT commit_sha FROM project_events \
+         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
+    if let Tx::Postgres(tx) = tx {
+        sqlx::query(LOCK)
+            .bind(pull_request_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let sha: Option<Option<String>> = on_tx!(tx, conn => sqlx::query_scalar(HEAD)
+        .bind(pull_request_id).fetch_optional(conn).await?);
+    Ok(sha.flatten())
+}
+
+/// The wanted state of one flag, read in `tx`.
+pub async fn get_in(tx: &mut Tx, uid: &str) -> DbResult<Option<Flag>> {
+    const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
+         comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags WHERE uid = $1";
+    let row =
+        on_tx!(tx, conn => sqlx::query_as::<_, Flag>(SQL).bind(uid).fetch_optional(conn).await?);
+    Ok(row)
+}
+
 pub async fn get(store: &Store, uid: &str) -> DbResult<Option<Flag>> {
     const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
          comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags WHERE uid = $1";
@@ -79,15 +108,15 @@ pub async fn of_pull_request(store: &Store, pull_request_id: i32) -> DbResult<Ve
 
 /// The flags of a pull request's other commits that are still pending.
 pub async fn pending_of_other_commits(
-    store: &Store,
+    tx: &mut Tx,
     pull_request_id: i32,
     commit_sha: &str,
 ) -> DbResult<Vec<Flag>> {
     const SQL: &str = "SELECT uid, pull_request_id, commit_sha, check_name, username, status, \
          comment, url, wanted_seq, posted_seq, planned_only, updated_at FROM pr_flags \
          WHERE pull_request_id = $1 AND commit_sha <> $2 AND status = 'pending' ORDER BY uid";
-    let rows = on_backend!(store, pool => sqlx::query_as::<_, Flag>(SQL)
-        .bind(pull_request_id).bind(commit_sha).fetch_all(pool).await?);
+    let rows = on_tx!(tx, conn => sqlx::query_as::<_, Flag>(SQL)
+        .bind(pull_request_id).bind(commit_sha).fetch_all(conn).await?);
     Ok(rows)
 }
 

@@ -37,6 +37,11 @@ pub struct Report<'a> {
 }
 
 /// Stores the state a flag should show and, if it changed, enqueues the task that posts it.
+///
+/// A commit that is no longer the PR's head keeps its flags as they are (invariant (b)): late
+/// results, outage notices and retried tasks of it change nothing, and the one change left is
+/// the cancellation of superseded work, which turns a still-unfinished (pending) flag to
+/// canceled. A finished flag of it stays, and a check it never flagged gets no flag.
 pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::Result<()> {
     let username = check_name(
         &ctx.config.check_name_prefix,
@@ -45,6 +50,21 @@ pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::
         report.commit_sha,
     );
     let uid = flag_uid(&username);
+    // Read under the PR's lock: a push's cancellation, which takes it too, then sees this
+    // flag if it was stored while the commit was still the head.
+    let head = flags::lock_head_commit(tx, report.pull_request_id)
+        .await
+        .context("reading the pull request's head commit")?;
+    if let Some(head) = head.filter(|head| head != report.commit_sha) {
+        let current = flags::get_in(tx, &uid).await?;
+        let cancels_unfinished = report.status == CheckStatus::Canceled
+            && current.is_some_and(|flag| flag.status == "pending");
+        if !cancels_unfinished {
+            debug!(flag = %username, %head, status = ?report.status, description = report.description,
+                "commit superseded; its flag is left as it is");
+            return Ok(());
+        }
+    }
     let url = report
         .url
         .filter(|url| !url.is_empty())

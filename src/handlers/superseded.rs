@@ -58,6 +58,18 @@ impl CancelSuperseded {
         for build in builds {
             cancel_koji_task(ctx, &build).await?;
             let mut tx = ctx.store.begin().await?;
+            // Its report may have finished it meanwhile: a final state stays as it is. (The
+            // build's row is locked before the PR's, in the order the Koji handlers take them.)
+            let status = runs::lock_koji_build_status(&mut tx, build.id).await?;
+            if !matches!(
+                status.as_deref(),
+                Some("pending" | "queued" | "running" | "retry")
+            ) {
+                continue;
+            }
+            if !self.still_head(&mut tx).await? {
+                return Ok(());
+            }
             let update = KojiBuildUpdate {
                 status: Some("canceled"),
                 data: Some(json!({"superseded_by": self.head_sha})),
@@ -80,13 +92,18 @@ impl CancelSuperseded {
         Ok(())
     }
 
-    /// Flags of older commits whose work never started ("queued", "accepted").
+    /// Flags of older commits whose work never started ("queued", "accepted"), and any other
+    /// still pending: read and canceled under the PR's lock ([`flags::lock_head_commit`]), so
+    /// a flag stored while its commit was the head is seen here, and a flag that reached a
+    /// final state stays as it is.
     async fn cancel_pending_flags(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
+        let mut tx = ctx.store.begin().await?;
+        if !self.still_head(&mut tx).await? {
+            return Ok(());
+        }
         let pending =
-            flags::pending_of_other_commits(&ctx.store, self.pull_request_id, &self.head_sha)
-                .await?;
+            flags::pending_of_other_commits(&mut tx, self.pull_request_id, &self.head_sha).await?;
         for flag in pending {
-            let mut tx = ctx.store.begin().await?;
             let state = flags::FlagState {
                 uid: &flag.uid,
                 pull_request_id: flag.pull_request_id,
@@ -106,9 +123,22 @@ impl CancelSuperseded {
                 )
                 .await?;
             }
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether this push is still the PR's head, read under the PR's lock in `tx`: once a
+    /// newer push came, the commits "other than this one" include the new head, whose work
+    /// must not be canceled (the newer push's own cancellation applies).
+    async fn still_head(&self, tx: &mut crate::db::Tx) -> anyhow::Result<bool> {
+        let head = flags::lock_head_commit(tx, self.pull_request_id).await?;
+        if head.as_deref() == Some(self.head_sha.as_str()) {
+            return Ok(true);
+        }
+        info!(commit = %self.head_sha, head = head.as_deref().unwrap_or_default(),
+            "no longer the head commit; its cancellation of older work stops");
+        Ok(false)
     }
 
     async fn cancel_test_runs(&self, ctx: &Context, description: &str) -> anyhow::Result<()> {
@@ -140,6 +170,11 @@ impl CancelSuperseded {
                 ..TestRunUpdate::default()
             };
             runs::update_test_run(&mut tx, &run, &update).await?;
+            // After the run's row, in the order the Testing Farm handlers lock them; a newer
+            // push rolls this back.
+            if !self.still_head(&mut tx).await? {
+                return Ok(());
+            }
             let flag = Report {
                 pull_request_id: run.pull_request_id,
                 commit_sha: &run.commit_sha,
