@@ -19,10 +19,19 @@ async fn comment_stack() -> Stack {
 }
 
 async fn comment(stack: &Stack, text: &str, author: &str) {
+    // Each comment has an id of its own on Pagure; one comment is carried out once.
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(5000);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    comment_with_id(stack, id, text, author).await;
+}
+
+/// The comment `id` (delivered again when the same id is given twice).
+async fn comment_with_id(stack: &Stack, id: u64, text: &str, author: &str) {
     stack
         .deliver_fixture("pagure_pr_comment.json", |body| {
             let comments = body["pullrequest"]["comments"].as_array_mut().unwrap();
             let last = comments.last_mut().unwrap();
+            last["id"] = json!(id);
             last["comment"] = json!(text);
             last["user"]["name"] = json!(author);
             body["agent"] = json!(author);
@@ -84,7 +93,7 @@ async fn help_syntax_errors_and_non_packagers_get_a_reply_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scratch_build_retrigger_accepts_then_submits() {
     let stack = comment_stack().await;
-    comment(&stack, "/packit-ci-stg scratch-build", "mmassari").await;
+    comment_with_id(&stack, 4000, "/packit-ci-stg scratch-build", "mmassari").await;
     assert_eq!(
         stack.koji_builds(),
         vec![(SOURCE.to_owned(), "f42".to_owned())],
@@ -126,9 +135,9 @@ async fn scratch_build_retrigger_accepts_then_submits() {
     assert_eq!(wanted.len(), 1);
     assert_eq!(wanted[0].wanted_seq, 2, "accepted, then submitted");
 
-    // The same comment delivered twice (a redelivery with another id) builds once more at
-    // most per comment id: the second is the same trigger.
-    comment(&stack, "/packit-ci-stg scratch-build", "mmassari").await;
+    // The same comment delivered again (a redelivery with another message id) is carried
+    // out once.
+    comment_with_id(&stack, 4000, "/packit-ci-stg scratch-build", "mmassari").await;
     assert_eq!(stack.koji_builds().len(), 1, "one build per comment");
     stack.stop().await;
 }
