@@ -235,6 +235,11 @@ impl TaskHooks<Context> for FlagHooks {
     ) -> HookFuture<'a> {
         Box::pin(async move {
             let cause = cause(why);
+            // Log Detective's checks are per arch, kept in its own submission rows.
+            if task.name == crate::handlers::logdetective::LogDetectiveSubmit::NAME {
+                return crate::handlers::logdetective::submit_given_up(ctx, task.payload, &cause)
+                    .await;
+            }
             for check in owned_checks(ctx, &task).await? {
                 if !is_unfinished(ctx, &check).await? {
                     continue;
