@@ -98,6 +98,15 @@ pub fn log_detective_fails(seed: u64, analysis_id: &str) -> bool {
     hash(seed, &format!("ld {analysis_id}")).is_multiple_of(5)
 }
 
+/// Whether a command may have acted on `sha`: it was given on that head or an older one (a
+/// comment acts on the newest head the service knows when it runs, which may be a later push
+/// when the comment waited, e.g. out of an outage).
+fn applies(command: &Command, sha: &str, heads: &[String]) -> bool {
+    let given = heads.iter().position(|head| *head == command.head);
+    let target = heads.iter().position(|head| head == sha);
+    matches!((given, target), (Some(given), Some(target)) if given <= target)
+}
+
 fn is_final(status: &str) -> bool {
     matches!(status, "success" | "failure" | "error" | "canceled")
 }
@@ -316,7 +325,12 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
                 let commands = pr
                     .commands
                     .iter()
-                    .filter(|command| name.ends_with(&format!("[{}]", &command.head[..7])))
+                    .filter(|command| {
+                        pr.heads.iter().any(|sha| {
+                            name.ends_with(&format!("[{}]", &sha[..7]))
+                                && applies(command, sha, &pr.heads)
+                        })
+                    })
                     .map(|command| command.comment_id)
                     .collect::<std::collections::BTreeSet<_>>()
                     .len();
@@ -347,7 +361,7 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
                 let asked = pr
                     .commands
                     .iter()
-                    .filter(|command| &command.head == sha)
+                    .filter(|command| applies(command, sha, &pr.heads))
                     .filter(|command| match &command.kind {
                         CommentKind::ScratchBuild => true,
                         CommentKind::ScratchBuildEln => *target == "eln",
