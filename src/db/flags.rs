@@ -198,6 +198,14 @@ pub async fn take_post_lease(
     Ok(taken == 1)
 }
 
+/// Until when someone holds the post lease of `uid`, if anyone does.
+pub async fn post_lease_until(store: &Store, uid: &str) -> DbResult<Option<DateTime<Utc>>> {
+    const SQL: &str = "SELECT post_lease_until FROM pr_flags WHERE uid = $1";
+    let until = on_backend!(store, pool => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(SQL)
+        .bind(uid).fetch_optional(pool).await?);
+    Ok(until.flatten())
+}
+
 /// Gives the post lease of `uid` back, if `holder` still has it.
 pub async fn release_post_lease(store: &Store, uid: &str, holder: &str) -> DbResult<()> {
     const SQL: &str = "UPDATE pr_flags SET post_lease_holder = NULL, post_lease_until = NULL \

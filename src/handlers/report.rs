@@ -101,7 +101,9 @@ pub async fn enqueue_set_flag(tx: &mut Tx, uid: &str) -> anyhow::Result<()> {
 }
 
 /// How long one post of a flag may hold it before another may post.
-const POST_LEASE: Duration = Duration::from_secs(300);
+// Longer than a post takes but for the rarest retries; a post that outlives it may meet a second
+// one, and the newest state still wins (each poster re-reads the wanted state after posting).
+const POST_LEASE: Duration = Duration::from_secs(60);
 /// How long a `SetFlag` waits for another post of its flag to end before retrying later.
 const POST_LEASE_WAIT: Duration = Duration::from_secs(3);
 
@@ -147,8 +149,15 @@ impl BackgroundTask for SetFlag {
                 )));
             }
             if Instant::now() >= deadline {
+                // Back when the holder's lease runs out: a holder whose worker was killed
+                // keeps it until then, and every earlier try would only use up an attempt.
+                let until = flags::post_lease_until(&ctx.store, &self.uid).await?;
+                let wait = until
+                    .and_then(|until| (until - Utc::now()).to_std().ok())
+                    .unwrap_or_default()
+                    + Duration::from_secs(1);
                 return Err(tasks::retry_in(
-                    Duration::from_secs(5),
+                    wait,
                     format!("another post of flag {} is in flight", self.uid),
                 ));
             }
