@@ -213,8 +213,11 @@ async fn still_answers(service: &mut Service, message_id: &str) {
 }
 
 fn set_comment(body: &mut Json, text: &str, author: &str) {
+    // Each comment has an id of its own on Pagure; a comment is carried out once per id.
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(7000);
     let comments = body["pullrequest"]["comments"].as_array_mut().unwrap();
     let last = comments.last_mut().unwrap();
+    last["id"] = json!(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     last["comment"] = json!(text);
     last["user"]["name"] = json!(author);
     body["agent"] = json!(author);
