@@ -39,13 +39,6 @@ const TESTS: [&str; 5] = [
     "license-validate",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 /// `fedora-ci-fakes --demo`, publishing Koji's messages under `prefix`; and their URLs.
 async fn start_fakes(prefix: &str) -> (Child, Json) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fedora-ci-fakes"))
@@ -194,7 +187,7 @@ async fn the_demo_carries_a_pull_request_to_its_final_flags() {
 
     let db = TestDb::sqlite().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let config = write_config(dir.path(), &urls, db.url(), &prefix, &queue, port);
     let mut serve = Running::start(dir.path(), &["--config", &config, "serve"], &[]);
     tokio::task::block_in_place(|| {

@@ -68,13 +68,6 @@ fn fork_source(sha: &str) -> String {
     format!("git+https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git#{sha}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 /// The external services, in this process.
 struct Fakes {
     koji: FakeKojiHub,
@@ -561,7 +554,7 @@ async fn a_pull_request_lives_through_the_real_stack() {
     let db = TestDb::postgres().await.unwrap();
     let bus = Bus::new();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let config = write_config(dir.path(), &fakes, db.url(), &bus, port);
 
     let mut serve = Running::start(dir.path(), &["--config", &config, "serve"], &[]);
