@@ -469,10 +469,10 @@ async fn plan_push(
                 report(tx, ctx, &flag).await?;
                 let waited = (Utc::now() - received_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::global().fedora_ci_first_initial_status(waited);
-                tasks::enqueue(tx, &build(BuildFor::Branch)).await?;
+                build(BuildFor::Branch).plan(tx, ctx).await?;
             }
             Handler::ElnScratchBuild => {
-                tasks::enqueue(tx, &build(BuildFor::Eln)).await?;
+                build(BuildFor::Eln).plan(tx, ctx).await?;
             }
             Handler::TestsNamespaceTestingFarm => {
                 tasks::enqueue(

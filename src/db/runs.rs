@@ -31,17 +31,13 @@ macro_rules! on_tx_sql {
     };
 }
 
-/// A row's `data` with the top-level keys of `new` replaced.
-fn merged_data(old: Option<&Json<Value>>, new: Option<&Value>) -> Value {
-    let mut data = old
-        .map(|data| data.0.clone())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if let (Some(Value::Object(new)), Value::Object(merged)) = (new, &mut data) {
-        for (key, value) in new {
-            merged.insert(key.clone(), value.clone());
-        }
-    }
-    data
+/// The new `data` keys to merge into a row's `data` (an empty object when none change).
+fn data_patch(new: Option<&Value>) -> Json<Value> {
+    Json(
+        new.cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Default::default())),
+    )
 }
 
 fn now() -> NaiveDateTime {
@@ -260,6 +256,24 @@ pub async fn create_koji_build(
     Ok(id)
 }
 
+/// Deletes a build row that was never submitted (no Koji task), with its group and
+/// pipeline: a planned build whose task found nothing to build.
+pub async fn delete_unsubmitted_koji_build(tx: &mut Tx, id: i32) -> DbResult<bool> {
+    const BUILD: &str = "DELETE FROM koji_build_targets WHERE id = $1 AND task_id IS NULL RETURNING koji_build_group_id";
+    const PIPELINE: &str = "DELETE FROM pipelines WHERE koji_build_group_id = $1";
+    const GROUP: &str = "DELETE FROM koji_build_groups WHERE id = $1";
+    let group: Option<Option<i32>> =
+        on_tx!(tx, conn => sqlx::query_scalar(BUILD).bind(id).fetch_optional(conn).await?);
+    let Some(group) = group else {
+        return Ok(false);
+    };
+    if let Some(group) = group {
+        on_tx!(tx, conn => sqlx::query(PIPELINE).bind(group).execute(conn).await?.rows_affected());
+        on_tx!(tx, conn => sqlx::query(GROUP).bind(group).execute(conn).await?.rows_affected());
+    }
+    Ok(true)
+}
+
 pub async fn koji_build(store: &Store, id: i32) -> DbResult<Option<KojiBuild>> {
     const SQL: &str = "WHERE kb.id = $1";
     let sql = format!("{KOJI_BUILD_SELECT}{SQL}");
@@ -406,23 +420,29 @@ pub async fn update_koji_build(
     build: &KojiBuild,
     update: &KojiBuildUpdate<'_>,
 ) -> DbResult<()> {
-    let data = merged_data(build.data.as_ref(), update.data.as_ref());
+    // Merged by the database, not from the row as this task read it: another task may have
+    // added a key since (a `test` comment's `then_test` on a build being submitted).
+    let data = data_patch(update.data.as_ref());
     let task_id = update.task_id.map(|id| id.to_string());
     on_tx_sql!(tx,
         pg: "UPDATE koji_build_targets SET status = COALESCE($2, status), \
              task_id = COALESCE($3, task_id), web_url = COALESCE($4, web_url), \
              build_logs_urls = COALESCE(CAST($5 AS JSON), build_logs_urls), \
              build_start_time = COALESCE($6, build_start_time), \
-             build_finished_time = COALESCE($7, build_finished_time), data = $8 WHERE id = $1",
+             build_finished_time = COALESCE($7, build_finished_time), \
+             data = CASE WHEN json_typeof(data) = 'object' \
+             THEN CAST(CAST(data AS JSONB) || CAST($8 AS JSONB) AS JSON) ELSE CAST($8 AS JSON) END WHERE id = $1",
         sqlite: "UPDATE koji_build_targets SET status = COALESCE($2, status), \
              task_id = COALESCE($3, task_id), web_url = COALESCE($4, web_url), \
              build_logs_urls = COALESCE($5, build_logs_urls), \
              build_start_time = COALESCE($6, build_start_time), \
-             build_finished_time = COALESCE($7, build_finished_time), data = $8 WHERE id = $1",
+             build_finished_time = COALESCE($7, build_finished_time), \
+             data = CASE WHEN json_type(data) = 'object' \
+             THEN json_patch(data, $8) ELSE json($8) END WHERE id = $1",
         |conn, sql| sqlx::query(sql)
         .bind(build.id).bind(update.status).bind(task_id).bind(update.web_url)
         .bind(update.build_logs_urls.map(Json)).bind(update.build_start_time)
-        .bind(update.build_finished_time).bind(Json(&data))
+        .bind(update.build_finished_time).bind(&data)
         .execute(conn).await?.rows_affected());
     Ok(())
 }
@@ -631,17 +651,19 @@ pub async fn update_test_run(
     run: &TestRun,
     update: &TestRunUpdate<'_>,
 ) -> DbResult<()> {
-    let data = merged_data(run.data.as_ref(), update.data.as_ref());
+    let data = data_patch(update.data.as_ref());
     on_tx_sql!(tx,
         pg: "UPDATE tft_test_run_targets SET \
              status = COALESCE(CAST($2 AS testingfarmresult), status), \
              pipeline_id = COALESCE($3, pipeline_id), web_url = COALESCE($4, web_url), \
-             submitted_time = COALESCE(submitted_time, $5), data = $6 WHERE id = $1",
+             submitted_time = COALESCE(submitted_time, $5), data = CASE WHEN json_typeof(data) = 'object' \
+             THEN CAST(CAST(data AS JSONB) || CAST($6 AS JSONB) AS JSON) ELSE CAST($6 AS JSON) END WHERE id = $1",
         sqlite: "UPDATE tft_test_run_targets SET status = COALESCE($2, status), \
              pipeline_id = COALESCE($3, pipeline_id), web_url = COALESCE($4, web_url), \
-             submitted_time = COALESCE(submitted_time, $5), data = $6 WHERE id = $1",
+             submitted_time = COALESCE(submitted_time, $5), data = CASE WHEN json_type(data) = 'object' \
+             THEN json_patch(data, $6) ELSE json($6) END WHERE id = $1",
         |conn, sql| sqlx::query(sql).bind(run.id).bind(update.status).bind(update.request_id)
-            .bind(update.web_url).bind(update.submitted_time).bind(Json(&data))
+            .bind(update.web_url).bind(update.submitted_time).bind(&data)
             .execute(conn).await?.rows_affected());
     Ok(())
 }

@@ -255,10 +255,10 @@ impl CommentCommand {
                     None,
                 );
                 report(tx, ctx, &flag).await?;
-                tasks::enqueue(tx, &build(BuildFor::Branch, None)).await?;
+                build(BuildFor::Branch, None).plan(tx, ctx).await?;
             }
             Handler::ElnScratchBuild => {
-                tasks::enqueue(tx, &build(BuildFor::Eln, None)).await?;
+                build(BuildFor::Eln, None).plan(tx, ctx).await?;
             }
             Handler::TestingFarm | Handler::ElnTestingFarm => {
                 let build_for = if handler == Handler::ElnTestingFarm {
@@ -306,9 +306,7 @@ impl CommentCommand {
                         info!(comment = self.comment_id, %target, "tests wait for the push's build, which runs them all");
                     }
                     // No build to test yet: build first, the tests follow its success.
-                    None => tasks::enqueue(tx, &build(build_for, Some(selection)))
-                        .await
-                        .map(|_| ())?,
+                    None => build(build_for, Some(selection)).plan(tx, ctx).await?,
                 }
             }
             Handler::TestsNamespaceTestingFarm => {

@@ -169,7 +169,11 @@ pub async fn end_check(
             let build =
                 runs::koji_build_for_trigger(&ctx.store, *project_event_id, &check.target, trigger)
                     .await?;
-            if let Some(build) = build.filter(|build| build.task_id.is_none()) {
+            // Only work still waiting to be submitted: a build replaced meanwhile stays canceled.
+            let unsubmitted = build.filter(|build| {
+                build.task_id.is_none() && matches!(build.status.as_str(), "pending" | "retry")
+            });
+            if let Some(build) = unsubmitted {
                 let update = KojiBuildUpdate {
                     status: Some("error"),
                     data: Some(json!({"error": description})),

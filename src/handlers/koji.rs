@@ -12,6 +12,7 @@ use crate::checker;
 use crate::clients::Transient;
 use crate::clients::koji::{BuildRequest, DistGitSource, KojiError, TaskInfo, TaskState};
 use crate::context::Context;
+use crate::db::Tx;
 use crate::db::runs::{self, KojiBuild, KojiBuildUpdate};
 use crate::events::KojiTaskState;
 use crate::handlers::report::{Report, report};
@@ -68,16 +69,24 @@ impl BackgroundTask for KojiScratchBuild {
         let target = self.build_for.koji_target(pr);
         if is_superseded(ctx, pr).await? {
             info!(pr = pr.pr_id, commit = %pr.head_sha, "commit superseded before its build started");
+            let mut tx = ctx.store.begin().await?;
+            self.withdraw(&mut tx, ctx, &target, "the commit was superseded")
+                .await?;
+            tx.commit().await?;
             return Ok(());
         }
         if self.build_for == BuildFor::Eln {
             if let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await? {
                 info!(pr = pr.pr_id, project = %pr.project_url, reason, "no ELN build");
+                let mut tx = ctx.store.begin().await?;
+                self.withdraw(&mut tx, ctx, &target, reason).await?;
+                tx.commit().await?;
                 return Ok(());
             }
         } else if checker::retirement::is_retired_at_head(ctx, pr).await? {
             let mut tx = ctx.store.begin().await?;
             let description = "The package is retired (dead.package): nothing to build or test.";
+            self.withdraw(&mut tx, ctx, &target, description).await?;
             let flag = build_flag(pr, &target, CheckStatus::Success, description, None);
             report(&mut tx, ctx, &flag).await?;
             tx.commit().await?;
@@ -88,11 +97,70 @@ impl BackgroundTask for KojiScratchBuild {
             // An earlier attempt submitted it and recorded the task.
             return Ok(());
         }
+        if build.status == "canceled" {
+            // Replaced (a later `scratch-build`) or superseded (a push) before it was submitted.
+            info!(build = build.id, %target, "build cancelled before its submission");
+            return Ok(());
+        }
         self.submit(ctx, &build, &target).await
     }
 }
 
 impl KojiScratchBuild {
+    /// Plans this build inside the planner's transaction: its row, pending, and its task.
+    /// The row is there before the task runs (which may be long, waiting for Pagure), so a
+    /// command that comes meanwhile sees the build: tests asked for wait for it, and a
+    /// `scratch-build` cancels it, instead of planning a second build beside it.
+    pub async fn plan(&self, tx: &mut Tx, ctx: &Context) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let target = self.build_for.koji_target(pr);
+        if runs::koji_build_for_trigger(&ctx.store, pr.project_event_id, &target, &self.trigger)
+            .await?
+            .is_none()
+        {
+            runs::create_koji_build(tx, pr.project_event_id, &pr.repo, &target, &self.intent())
+                .await?;
+        }
+        tasks::enqueue(tx, self).await?;
+        Ok(())
+    }
+
+    /// Withdraws the row a planner created for this build, not submitted, when the task finds
+    /// that nothing is to be built after all, so that nothing waits on it (and no build that
+    /// never was shows on the dashboard).
+    async fn withdraw(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        target: &str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let pr = &self.pull_request;
+        let planned =
+            runs::koji_build_for_trigger(&ctx.store, pr.project_event_id, target, &self.trigger)
+                .await?;
+        let Some(build) = planned.filter(|build| build.task_id.is_none()) else {
+            return Ok(());
+        };
+        // Locked, so that a `test` comment deciding to wait for it decides before or after.
+        runs::lock_koji_build_status(tx, build.id).await?;
+        if runs::delete_unsubmitted_koji_build(tx, build.id).await? {
+            info!(build = build.id, target, reason, "planned build withdrawn");
+        }
+        Ok(())
+    }
+
+    /// The build row's `data` when it is created.
+    fn intent(&self) -> serde_json::Value {
+        let pr = &self.pull_request;
+        json!({
+            "trigger": self.trigger,
+            "source_url": pr.source_url,
+            "dist_git_branch": pr.target_branch,
+            "then_test": self.then_test,
+        })
+    }
+
     /// The build row of this trigger and target: found, or created (the intent, recorded
     /// before Koji is called).
     async fn intended_build(&self, ctx: &Context, target: &str) -> anyhow::Result<KojiBuild> {
@@ -103,15 +171,15 @@ impl KojiScratchBuild {
         {
             return Ok(build);
         }
-        let data = json!({
-            "trigger": self.trigger,
-            "source_url": pr.source_url,
-            "dist_git_branch": pr.target_branch,
-            "then_test": self.then_test,
-        });
         let mut tx = ctx.store.begin().await?;
-        let id =
-            runs::create_koji_build(&mut tx, pr.project_event_id, &pr.repo, target, &data).await?;
+        let id = runs::create_koji_build(
+            &mut tx,
+            pr.project_event_id,
+            &pr.repo,
+            target,
+            &self.intent(),
+        )
+        .await?;
         tx.commit().await?;
         runs::koji_build(&ctx.store, id)
             .await?
@@ -611,7 +679,7 @@ fn hub_error(error: KojiError, doing: &str) -> anyhow::Error {
 /// hub says failed.
 async fn follow_up(
     ctx: &Context,
-    tx: &mut crate::db::Tx,
+    tx: &mut Tx,
     build: &KojiBuild,
     hub: &HubTask,
 ) -> anyhow::Result<()> {

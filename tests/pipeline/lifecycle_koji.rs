@@ -146,14 +146,7 @@ async fn a_task_state_waits_for_the_hub_when_it_is_unreachable() {
     );
 
     // The hub is back; the waiting reports run now rather than after the outage backoff.
-    let fedora_ci::db::Store::Postgres(pool) = &stack.store else {
-        panic!("the pipeline stack runs on PostgreSQL");
-    };
-    sqlx::query("UPDATE tasks SET run_at = $1 WHERE state = 'pending'")
-        .bind(chrono::Utc::now())
-        .execute(pool)
-        .await
-        .unwrap();
+    stack.run_delayed_tasks_now().await;
     stack.settle().await;
     let flag = stack.flag("rpms/optee_os", 2, RAWHIDE_BUILD).unwrap();
     assert_eq!(flag["status"], "failure", "{}", stack.state().await);

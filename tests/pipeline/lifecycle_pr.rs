@@ -398,6 +398,61 @@ async fn test_comment_before_the_pushs_build_is_recorded_builds_once() {
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_name_before_a_comments_build_is_submitted_waits_for_it_and_runs_every_test() {
+    // Real time: Pagure's outage is retried after 30 s, unless the test runs it sooner.
+    let stack = teamcity_stack().await;
+    // The `scratch-build` comment's build task finds Pagure unavailable at its first look for
+    // dead.package (the client's four tries): it has not called Koji yet when the packager
+    // names one test.
+    for _ in 0..4 {
+        stack.pagure.faults().fail_next(
+            "/rpms/python-teamcity-messages/raw/beaf90bcecc51968a46663f8d6f092bfdc92e682/f/dead.package",
+            503,
+        );
+    }
+    comment(&stack, 1001, "/packit-ci-stg scratch-build").await;
+    assert!(stack.koji_builds().is_empty(), "waiting for Pagure");
+    comment(&stack, 1002, "/packit-ci-stg test rpmlint").await;
+    stack.run_delayed_tasks_now().await;
+    stack.settle().await;
+    assert_eq!(
+        stack.koji_builds().len(),
+        1,
+        "the comment's planned build is the one tested, not a second build\n{}",
+        stack.state().await
+    );
+    let task = task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+    build_succeeds(&stack, task).await;
+    assert_eq!(stack.koji_builds().len(), 1);
+    let tests: Vec<_> = [
+        "installability",
+        "rpminspect",
+        "rpmlint",
+        "rmdepcheck",
+        "license-validate",
+    ]
+    .into_iter()
+    .filter(|test| {
+        stack
+            .flag(
+                TEAMCITY_PROJECT,
+                36,
+                &format!("Packit-stg - {test} - f42 [beaf90b]"),
+            )
+            .is_some()
+    })
+    .collect();
+    assert_eq!(
+        tests.len(),
+        5,
+        "the build the scratch-build comment asked for runs every test: only {tests:?}\n{}",
+        stack.state().await
+    );
+    assert_eq!(stack.testing_farm.submitted().len(), 5, "every test, once");
+    stack.stop().await;
+}
+
 /// A packager's comment on marshalparser's PR (`pagure_pr_updated.json` on f42), as Pagure
 /// sends it when the comment is added.
 async fn marshalparser_comment(stack: &Stack, comment_id: u64, text: &str) {

@@ -64,14 +64,6 @@ async fn recording_attempts(stack: &Stack) -> i64 {
     .unwrap()
 }
 
-/// Runs the queue's retries that are waiting for their delay now.
-async fn run_delayed_tasks_now(stack: &Stack) {
-    sqlx::query("UPDATE tasks SET run_at = now() WHERE state = 'pending'")
-        .execute(pool(stack))
-        .await
-        .unwrap();
-}
-
 fn koji_calls(stack: &Stack, method: &str) -> usize {
     stack
         .koji
@@ -203,7 +195,7 @@ async fn a_build_that_never_reached_koji_is_submitted_once_after_asking() {
         "{flag}"
     );
 
-    run_delayed_tasks_now(&stack).await;
+    stack.run_delayed_tasks_now().await;
     stack.settle().await;
     let calls = stack.koji.calls();
     let build_calls: Vec<&str> = calls
@@ -292,7 +284,7 @@ async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_askin
         "nothing to ask yet"
     );
 
-    run_delayed_tasks_now(&stack).await;
+    stack.run_delayed_tasks_now().await;
     stack.settle().await;
     let states: Vec<String> = stack
         .testing_farm

@@ -188,6 +188,17 @@ impl Stack {
         }
     }
 
+    /// Runs the retries waiting for their delay (an outage's, the queue's backoff) now.
+    pub async fn run_delayed_tasks_now(&self) {
+        let Store::Postgres(pool) = &self.store else {
+            panic!("the pipeline stack runs on PostgreSQL");
+        };
+        sqlx::query("UPDATE tasks SET run_at = now() WHERE state = 'pending'")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
     /// Delivers a fixture message (a fedora-messaging dump with `topic` and `body`, or a bare
     /// body with `topic`), after `edit`; registers its pull request with the fake Pagure.
     pub async fn deliver_fixture(&self, name: &str, edit: impl FnOnce(&mut Json)) -> Json {
