@@ -74,8 +74,6 @@ struct Failure {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "issue #14 is open: about 1 sequence in 300 still misses a head's test flags after a \
-            rebuild (seeds 4000084, 1000183); run with `cargo test --test model -- --ignored`"]
 async fn pr_life_cycle_against_the_reference_model() {
     let seeds = Arc::new(seeds());
     let stacks = env_number("FCI_MODEL_STACKS", 4).max(1) as usize;

@@ -163,8 +163,14 @@ async fn teamcity_stack() -> Stack {
     stack
 }
 
-/// A packager's comment with its own comment id (Pagure numbers each comment).
+/// A packager's comment with its own comment id (Pagure numbers each comment), carried out.
 async fn comment(stack: &Stack, comment_id: u64, text: &str) {
+    deliver_comment(stack, comment_id, text).await;
+    stack.settle().await;
+}
+
+/// A packager's comment, delivered; the worker carries it out meanwhile.
+async fn deliver_comment(stack: &Stack, comment_id: u64, text: &str) {
     stack
         .deliver_fixture("pagure_pr_comment.json", |body| {
             let comments = body["pullrequest"]["comments"].as_array_mut().unwrap();
@@ -177,7 +183,6 @@ async fn comment(stack: &Stack, comment_id: u64, text: &str) {
             body["pullrequest"]["branch"] = json!("f42");
         })
         .await;
-    stack.settle().await;
 }
 
 /// A build the service submitted for a `scratch-build` comment, now running in Koji.
@@ -262,6 +267,58 @@ async fn scratch_build_comment_while_a_build_runs_cancels_it_first() {
         "RPM build was submitted ..."
     );
     build_succeeds(&stack, new_task).await;
+    assert_eq!(
+        status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
+        success()
+    );
+    assert_eq!(stack.testing_farm.submitted().len(), 5, "tests run once");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_replaced_while_koji_takes_its_submission_has_its_task_cancelled() {
+    let stack = teamcity_stack().await;
+    // Every Koji call takes 3 s: the first build's submission is on its way when the second
+    // `scratch-build` comment replaces it.
+    stack
+        .koji
+        .faults()
+        .set_latency(std::time::Duration::from_secs(3));
+    deliver_comment(&stack, 1001, "/packit-ci-stg scratch-build").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !stack
+        .koji
+        .calls()
+        .iter()
+        .any(|call| call.call.method == "build")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no submission");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    comment(&stack, 1002, "/packit-ci-stg scratch-build").await;
+
+    let builds = stack.koji_builds();
+    assert_eq!(builds.len(), 2, "{builds:?}\n{}", stack.state().await);
+    let cancels: Vec<_> = stack
+        .koji
+        .calls()
+        .into_iter()
+        .filter(|call| call.call.method == "cancelTask")
+        .filter_map(|call| call.call.args[0].as_i64())
+        .collect();
+    assert_eq!(
+        cancels.len(),
+        1,
+        "the replaced build's task, once Koji named it: {cancels:?}\n{}",
+        stack.state().await
+    );
+    let kept = task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD);
+    assert!(!cancels.contains(&kept), "the flag follows the new build");
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    assert_eq!(task_of(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD), kept);
+    stack.koji.faults().set_latency(std::time::Duration::ZERO);
+    build_succeeds(&stack, kept).await;
     assert_eq!(
         status_and_comment(&stack, TEAMCITY_PROJECT, 36, TEAMCITY_BUILD),
         success()
