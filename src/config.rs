@@ -354,6 +354,23 @@ impl Default for MessagingConfig {
     }
 }
 
+/// One line of the help reply's contact block: `*{label}*: {value}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpContact {
+    pub label: String,
+    pub value: String,
+}
+
+impl HelpContact {
+    pub fn new(label: &str, value: &str) -> Self {
+        HelpContact {
+            label: label.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+}
+
 /// Database pool settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -399,6 +416,14 @@ pub struct Config {
     pub check_name_prefix: String,
     /// Comments starting with it are commands to this service, e.g. `/fedora-ci test`.
     pub comment_command_prefix: String,
+    /// Where packagers read about the checks and commands; the help and syntax-error replies
+    /// link to it (packit-service: `https://packit.dev/fedora-ci`).
+    pub documentation_url: String,
+    /// The link of a flag that has none of its own (packit-service: `https://packit.dev/#contact`).
+    /// Unset: the dashboard (`dashboard_url`), else `documentation_url`.
+    pub flag_fallback_url: Option<String>,
+    /// The contact block at the end of the help reply, one line per entry.
+    pub help_contacts: Vec<HelpContact>,
 
     pub pagure_url: String,
     pub pagure_token: Option<Secret>,
@@ -455,6 +480,12 @@ impl Default for Config {
             kerberos_principal: None,
             check_name_prefix: "Fedora CI".to_owned(),
             comment_command_prefix: "/fedora-ci".to_owned(),
+            documentation_url: "https://docs.fedoraproject.org/en-US/ci/".to_owned(),
+            flag_fallback_url: None,
+            help_contacts: vec![
+                HelpContact::new("Email", "ci@lists.fedoraproject.org"),
+                HelpContact::new("Chat", "#fedora-ci on Libera.Chat and Matrix"),
+            ],
             pagure_url: "https://src.fedoraproject.org".to_owned(),
             pagure_token: None,
             fasjson_url: "https://fasjson.fedoraproject.org".to_owned(),
@@ -583,11 +614,15 @@ impl Config {
             ("testing_farm_api_url", &self.testing_farm_api_url),
             ("logdetective_url", &self.logdetective_url),
             ("eln_package_lists_url", &self.eln_package_lists_url),
+            ("documentation_url", &self.documentation_url),
         ] {
             check_http_url(key, url)?;
         }
         if let Some(url) = &self.dashboard_url {
             check_http_url("dashboard_url", url)?;
+        }
+        if let Some(url) = &self.flag_fallback_url {
+            check_http_url("flag_fallback_url", url)?;
         }
         if let Some(server) = &self.server_name {
             check_server_name(server)?;

@@ -19,8 +19,15 @@ use crate::handlers::services::CallError;
 use crate::helpers::flags::{CheckStatus, check_name, flag_uid};
 use crate::tasks::{self, BackgroundTask, queues};
 
-/// Pagure refuses a flag without a URL; this is where one points when nothing better exists.
-pub const FALLBACK_URL: &str = "https://packit.dev/fedora-ci";
+/// Pagure refuses a flag without a URL; this is where one points when nothing better exists:
+/// `flag_fallback_url`, else the dashboard, else the documentation.
+pub fn fallback_url(config: &crate::config::Config) -> &str {
+    config
+        .flag_fallback_url
+        .as_deref()
+        .or(config.dashboard_url.as_deref())
+        .unwrap_or(&config.documentation_url)
+}
 
 /// One check's state on a pull request at one commit.
 #[derive(Debug, Clone)]
@@ -68,7 +75,7 @@ pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::
     let url = report
         .url
         .filter(|url| !url.is_empty())
-        .unwrap_or(FALLBACK_URL);
+        .unwrap_or_else(|| fallback_url(&ctx.config));
     let changed = flags::want(
         tx,
         &flags::FlagState {
