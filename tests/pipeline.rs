@@ -27,6 +27,15 @@ mod lifecycle_outage;
 /// Re-sent pull-request events, comments while a build runs, disabled projects.
 #[path = "pipeline/lifecycle_pr.rs"]
 mod lifecycle_pr;
+/// Parity with packit-service (issue #15): accepted flags, test choices, replies.
+#[path = "pipeline/parity_comments.rs"]
+mod parity_comments;
+/// Parity with packit-service (issue #15): Log Detective requests and rows, metrics.
+#[path = "pipeline/parity_logdetective.rs"]
+mod parity_logdetective;
+/// Parity with packit-service (issue #15): retries, links, Koji row states, Kerberos errors.
+#[path = "pipeline/parity_submissions.rs"]
+mod parity_submissions;
 #[path = "pipeline/reconcile.rs"]
 mod reconcile;
 #[path = "pipeline/tests_and_results.rs"]
