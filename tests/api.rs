@@ -149,11 +149,15 @@ async fn runs_list_detail_and_merged(db: TestDb) -> anyhow::Result<()> {
         new_build_run["koji"],
         json!([{"packit_id": seeded.new_build, "target": "rawhide", "status": "failure"}])
     );
+    // packit's items are {packit_id, target, status} (service/api/runs.py:113-119); test
+    // runs add the test name the worker stored (worker/handlers/testing_farm.py:500).
     assert_eq!(
         new_build_run["test_run"],
         json!([
-            {"packit_id": seeded.failed_test, "target": "fedora-rawhide", "status": "failed"},
-            {"packit_id": seeded.errored_test, "target": "fedora-rawhide", "status": "error"},
+            {"packit_id": seeded.failed_test, "target": "fedora-rawhide", "status": "failed",
+             "fedora_ci_test": "rpminspect"},
+            {"packit_id": seeded.errored_test, "target": "fedora-rawhide", "status": "error",
+             "fedora_ci_test": "installability"},
         ])
     );
     assert_eq!(
@@ -335,6 +339,8 @@ async fn testing_farm_results(db: TestDb) -> anyhow::Result<()> {
             "repo_namespace",
             "repo_name",
             "project_url",
+            // Ours: packit's list (service/api/testing_farm.py:118-131) has no test name.
+            "fedora_ci_test",
         ]
         .into_iter()
         .collect()
@@ -342,6 +348,17 @@ async fn testing_farm_results(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(runs[0]["packit_id"], json!(seeded.errored_test));
     assert_eq!(runs[0]["ref"], json!(seed::NEW_SHA));
     assert_eq!(runs[0]["status"], json!("error"));
+    // Two runs on one target, told apart by the test (data.fedora_ci_test, as
+    // worker/handlers/testing_farm.py:500 stores it).
+    assert_eq!(
+        runs.iter()
+            .map(|run| (&run["target"], &run["fedora_ci_test"]))
+            .collect::<Vec<_>>(),
+        [
+            (&json!("fedora-rawhide"), &json!("installability")),
+            (&json!("fedora-rawhide"), &json!("rpminspect")),
+        ]
+    );
     let page2 = api
         .get("/api/testing-farm/results?per_page=2&page=2")
         .await?;
@@ -391,6 +408,73 @@ async fn testing_farm_results(db: TestDb) -> anyhow::Result<()> {
     let missing = api.get("/api/testing-farm/77777").await?;
     assert_eq!(missing.status, 404);
     assert!(missing.body["error"].is_string());
+    Ok(())
+}
+
+/// A run stored without `data.fedora_ci_test` (packit's `TFTTestRunTargetModel` allows any
+/// data) lists `"fedora_ci_test": null`, in both lists.
+async fn test_run_without_test_name(db: TestDb) -> anyhow::Result<()> {
+    let (store, api, seeded) = seeded(&db).await?;
+    let build = fedora_ci::db::runs::koji_build(&store, seeded.new_build)
+        .await?
+        .unwrap();
+    let run = fedora_ci::db::runs::NewTestRun {
+        distro: "fedora-eln",
+        data: json!({"base_project_url": seed::PROJECT_URL}),
+    };
+    let mut tx = store.begin().await?;
+    let ids = fedora_ci::db::runs::create_test_runs(
+        &mut tx,
+        build.project_event_id,
+        seed::REPO,
+        None,
+        &[run],
+    )
+    .await?;
+    tx.commit().await?;
+    let unnamed = ids[0];
+
+    let results = api.get("/api/testing-farm/results").await?;
+    let listed = results
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            (
+                run["packit_id"].as_i64().unwrap(),
+                run["fedora_ci_test"].clone(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        listed,
+        [
+            (i64::from(unnamed), Value::Null),
+            (i64::from(seeded.errored_test), json!("installability")),
+            (i64::from(seeded.failed_test), json!("rpminspect")),
+            (i64::from(seeded.old_test), json!("rpminspect")),
+        ]
+    );
+
+    let runs = api.get("/api/runs").await?;
+    let newest = &runs.body[0];
+    assert_eq!(
+        newest["test_run"],
+        json!([{"packit_id": unnamed, "target": "fedora-eln", "status": "new", "fedora_ci_test": null}])
+    );
+    // Only test runs carry the field: Koji builds and Log Detective runs keep packit's keys.
+    let all = runs.body.as_array().unwrap();
+    for run in all {
+        for kind in ["koji", "log_detective"] {
+            for item in run[kind].as_array().unwrap() {
+                assert_eq!(
+                    keys(item),
+                    ["packit_id", "status", "target"].into_iter().collect()
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -899,6 +983,7 @@ on_both_backends!(
     runs_list_detail_and_merged,
     koji_builds,
     testing_farm_results,
+    test_run_without_test_name,
     log_detective,
     project_pull_requests,
     pull_request_view,

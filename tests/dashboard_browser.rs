@@ -122,6 +122,13 @@ async fn dashboard_in_headless_chromium() -> anyhow::Result<()> {
         "failed_task_id": 1002,
         "failed_build": seeded.new_build,
         "failed_test": seeded.failed_test,
+        // The seeded tests: rpminspect passed on the old commit; on the new one rpminspect
+        // failed and installability errored.
+        "test_chips": [
+            "rpminspect fedora-rawhide: passed",
+            "rpminspect fedora-rawhide: failed",
+            "installability fedora-rawhide: error",
+        ],
         "log_detective": seeded.log_detective,
         "other_repo": seed::OTHER_REPO,
         "other_pr_id": seed::OTHER_PR_ID,

@@ -23,11 +23,17 @@ fn merged_run(pipeline: &Pipeline, targets: &[PipelineTarget]) -> Value {
             .iter()
             .filter(|target| target.kind == kind)
             .map(|target| {
-                json!({
+                let mut item = json!({
                     "packit_id": target.id,
                     "target": target.target,
                     "status": target.status,
-                })
+                });
+                // Not in packit-service's view: a pipeline runs several tests on one target,
+                // and only the name tells them apart.
+                if kind == "test_run" {
+                    item["fedora_ci_test"] = json!(target.fedora_ci_test);
+                }
+                item
             })
             .collect()
     };

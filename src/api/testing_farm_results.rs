@@ -30,6 +30,8 @@ pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Res
                 "repo_namespace": run.origin.namespace,
                 "repo_name": run.origin.repo_name,
                 "project_url": run.origin.project_url,
+                // Not in packit-service's list: which test failed, without opening each run.
+                "fedora_ci_test": run.fedora_ci_test(),
             })
         })
         .collect();
@@ -56,12 +58,6 @@ pub async fn detail(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let test = run
-        .data
-        .as_ref()
-        .and_then(|data| data.0.get("fedora_ci_test"))
-        .cloned()
-        .unwrap_or(Value::Null);
     let answer = json!({
         "packit_id": run.id,
         "pipeline_id": run.pipeline_id,
@@ -73,7 +69,7 @@ pub async fn detail(
         "koji_build_ids": koji_build_ids,
         "run_ids": run_ids,
         "submitted_time": timestamp(run.submitted_time),
-        "fedora_ci_test": test,
+        "fedora_ci_test": run.fedora_ci_test(),
     });
     Ok(Json(with_project_info(answer, Some(&run.origin))))
 }

@@ -66,6 +66,9 @@ pub struct PipelineTarget {
     pub target: Option<String>,
     pub status: Option<String>,
     pub submitted_time: Option<NaiveDateTime>,
+    /// The Fedora CI test of a test run (`data.fedora_ci_test`); `None` for the other kinds
+    /// and for runs stored without one.
+    pub fedora_ci_test: Option<String>,
 }
 
 /// Which pipelines a query reads; each is a subquery named `p` by the caller.
@@ -105,13 +108,18 @@ async fn pipelines(
          p.log_detective_run_group_id, {ORIGIN_COLUMNS} FROM {from} p{ORIGIN_JOINS}\
          ORDER BY p.id DESC"
     );
+    // The test name comes out of the same query (`->>` reads JSON on both backends), so a
+    // page stays two queries however many runs it lists.
     let targets_sql = format!(
         "SELECT p.id AS run_id, 'koji' AS kind, kb.id AS id, kb.target AS target, \
-         kb.status AS status, kb.submitted_time AS submitted_time \
+         kb.status AS status, kb.submitted_time AS submitted_time, \
+         CAST(NULL AS TEXT) AS fedora_ci_test \
          FROM {from} p JOIN koji_build_targets kb ON kb.koji_build_group_id = p.koji_build_group_id \
-         UNION ALL SELECT p.id, 'test_run', t.id, t.target, CAST(t.status AS TEXT), t.submitted_time \
+         UNION ALL SELECT p.id, 'test_run', t.id, t.target, CAST(t.status AS TEXT), t.submitted_time, \
+         t.data->>'fedora_ci_test' \
          FROM {from} p JOIN tft_test_run_targets t ON t.tft_test_run_group_id = p.test_run_group_id \
-         UNION ALL SELECT p.id, 'log_detective', l.id, l.target, CAST(l.status AS TEXT), l.submitted_time \
+         UNION ALL SELECT p.id, 'log_detective', l.id, l.target, CAST(l.status AS TEXT), l.submitted_time, \
+         CAST(NULL AS TEXT) \
          FROM {from} p JOIN log_detective_run l ON l.log_detective_run_group_id = p.log_detective_run_group_id \
          ORDER BY 1 DESC, 3"
     );
@@ -235,6 +243,17 @@ pub struct TestRunView {
     pub tft_test_run_group_id: Option<i32>,
     #[sqlx(flatten)]
     pub origin: Origin,
+}
+
+impl TestRunView {
+    /// The Fedora CI test this run is (`data.fedora_ci_test`, stored by the worker when it
+    /// creates the run), if its data names one.
+    pub fn fedora_ci_test(&self) -> Option<&str> {
+        self.data
+            .as_ref()
+            .and_then(|data| data.0.get("fedora_ci_test"))
+            .and_then(Value::as_str)
+    }
 }
 
 const TEST_COLUMNS: &str = "t.id, t.pipeline_id, CAST(t.status AS TEXT) AS status, t.target, \

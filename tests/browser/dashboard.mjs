@@ -85,6 +85,11 @@ try {
   const pipelinesText = await page.locator('main').innerText();
   check(pipelinesText.includes(`${expect.repo} #${expect.pr_id}`), `pipelines: shows ${expect.repo} #${expect.pr_id}`);
   check((await page.locator('#pipelines .chip.state-failure').count()) > 0, 'pipelines: a failed check is marked failure');
+  // Test chips name their test (the API's fedora_ci_test), not "Test" for every one.
+  const chipTexts = (await page.locator('#pipelines .chip').allInnerTexts()).map((chip) => chip.replace(/\s+/g, ' ').trim());
+  for (const wanted of expect.test_chips) {
+    check(chipTexts.includes(wanted), `pipelines: chip "${wanted}" (${JSON.stringify(chipTexts)})`);
+  }
   equal(await page.locator('#backend').inputValue(), 'Fedora CI', 'selector: this service by default');
   equal(await page.locator('#nav a[aria-current="page"]').innerText(), 'Pipelines', 'navigation marks the view');
   await shot(page, '01-pipelines');
@@ -115,6 +120,12 @@ try {
   equal(await page.locator('a[data-test="koji-task"]').getAttribute('href'), kojiTask, 'Koji build page: links the Koji task');
   check((await page.locator('main').innerText()).includes('RPM build failed'), 'Koji build page: shows the error');
   await shot(page, '03-koji-build');
+
+  // The test-run list names each run's test.
+  await page.goto(`${base}/jobs/testing-farm`);
+  await ready(page);
+  const failedRow = page.locator('tbody tr', { has: page.locator(`a[href="/jobs/testing-farm/${expect.failed_test}"]`) });
+  equal(await failedRow.locator('td[data-label="Test"]').innerText(), 'rpminspect', 'test runs: the Test column names the test');
 
   // Flags link to /jobs/testing-farm/{id} and /jobs/log-detective/{id}: those render too.
   await page.goto(`${base}/jobs/testing-farm/${expect.failed_test}`);

@@ -253,7 +253,10 @@ function table(caption, headers, rows, attrs = {}) {
   );
 }
 
-/** One chip per job of a run: its kind and target, its state, a link to its detail page. */
+/**
+ * One chip per job of a run: its kind (a test run's test name when the API gives one, so six
+ * tests on one target read apart), target and state, a link to its detail page.
+ */
 function chips(kind, jobs, detail) {
   return (jobs || []).map((job) =>
     h(
@@ -262,7 +265,7 @@ function chips(kind, jobs, detail) {
       h(
         'a',
         { class: `chip state-${stateOf(job.status)}`, href: route(`${detail}/${seg(job.packit_id)}`) },
-        h('span', { class: 'chip-kind' }, kind),
+        h('span', { class: 'chip-kind' }, job.fedora_ci_test ? String(job.fedora_ci_test) : kind),
         ` ${text(job.target)}: `,
         h('strong', {}, text(job.status)),
       ),
@@ -413,13 +416,15 @@ const testList = listView(
   'Testing Farm requests, newest first.',
   '/jobs/testing-farm',
   '/testing-farm/results',
-  ['Run', 'Project', 'Target', 'Status', 'Artifacts', 'Submitted'],
+  ['Run', 'Project', 'Test', 'Target', 'Status', 'Artifacts', 'Submitted'],
   (run) =>
     h(
       'tr',
       {},
       h('td', { 'data-label': 'Run' }, link(`/jobs/testing-farm/${seg(run.packit_id)}`, `#${text(run.packit_id)}`)),
       h('td', { 'data-label': 'Project' }, project(run)),
+      // Packit's API has no fedora_ci_test: its runs show "—" here.
+      h('td', { 'data-label': 'Test' }, text(run.fedora_ci_test)),
       h('td', { 'data-label': 'Target' }, text(run.target)),
       h('td', { 'data-label': 'Status' }, badge(run.status)),
       h('td', { 'data-label': 'Artifacts' }, external(run.web_url, 'artifacts')),
