@@ -84,7 +84,17 @@ struct PipelineMetrics {
     first_initial_status_time: Histogram,
     log_detective_runs_started: Counter,
     log_detective_runs_finished: Counter,
+    log_detective_run_finished_time: Histogram,
 }
+
+/// packit-service's buckets (`packit_service/worker/monitoring.py`), `+Inf` implied.
+/// `fedora_ci_koji_build_finished_time` (213-226) and `fedora_ci_test_run_finished_time`
+/// (246-259): half an hour to a day.
+const BUILD_AND_TEST_BUCKETS: [f64; 6] = [1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0];
+/// `fedora_ci_first_initial_status_time` (261-266).
+const FIRST_INITIAL_STATUS_BUCKETS: [f64; 7] = [5.0, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0];
+/// `log_detective_run_finished_time` (174-186): 180 doubled four times.
+const LOG_DETECTIVE_RUN_BUCKETS: [f64; 5] = [180.0, 360.0, 720.0, 1440.0, 2880.0];
 
 impl PipelineMetrics {
     fn register(registry: &mut Registry) -> Self {
@@ -98,11 +108,10 @@ impl PipelineMetrics {
             registry.register(name, help, family.clone());
             family
         };
-        // Builds and tests take minutes to hours.
-        let hours = || Histogram::new(exponential_buckets(30.0, 2.0, 12));
-        let koji_build_finished_time = hours();
-        let test_run_finished_time = hours();
-        let first_initial_status_time = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        let koji_build_finished_time = Histogram::new(BUILD_AND_TEST_BUCKETS);
+        let test_run_finished_time = Histogram::new(BUILD_AND_TEST_BUCKETS);
+        let first_initial_status_time = Histogram::new(FIRST_INITIAL_STATUS_BUCKETS);
+        let log_detective_run_finished_time = Histogram::new(LOG_DETECTIVE_RUN_BUCKETS);
         let metrics = PipelineMetrics {
             koji_builds_queued: counter(
                 registry,
@@ -148,6 +157,7 @@ impl PipelineMetrics {
                 "log_detective_runs_finished",
                 "Log Detective analyses finished",
             ),
+            log_detective_run_finished_time: log_detective_run_finished_time.clone(),
         };
         registry.register(
             "koji_build_finished_time",
@@ -163,6 +173,11 @@ impl PipelineMetrics {
             "first_initial_status_time",
             "Seconds from receiving a pull-request event to its first flag being planned",
             first_initial_status_time,
+        );
+        registry.register(
+            "log_detective_run_finished_time",
+            "Time it takes from submitting the Log Detective run to set finished status",
+            log_detective_run_finished_time,
         );
         metrics
     }
@@ -403,8 +418,15 @@ impl Metrics {
         self.pipeline.log_detective_runs_started.inc();
     }
 
-    pub fn log_detective_run_finished(&self) {
+    /// A result of an analysis started at `submitted` (packit-service observes
+    /// `now - run.submitted_time`, `handlers/logdetective.py:111-116`).
+    pub fn log_detective_run_finished(&self, submitted: Option<chrono::NaiveDateTime>) {
         self.pipeline.log_detective_runs_finished.inc();
+        if let Some(seconds) = seconds_since(submitted) {
+            self.pipeline
+                .log_detective_run_finished_time
+                .observe(seconds);
+        }
     }
 
     /// A call to an external service that changes something: `succeeded`, `failed`, or
@@ -468,4 +490,80 @@ impl Metrics {
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    /// The `le` bounds of a histogram in the exposition, `+Inf` included.
+    fn bounds(text: &str, name: &str) -> Vec<String> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|line| line.strip_prefix(prefix.as_str()))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn count(text: &str, name: &str) -> Option<String> {
+        let prefix = format!("{name}_count ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+    }
+
+    /// packit-service's buckets, `packit_service/worker/monitoring.py`:
+    /// `log_detective_run_finished_time` 174-186 (180, 2*180, 4*180, 8*180, 16*180, inf),
+    /// `fedora_ci_koji_build_finished_time` 213-226 and `fedora_ci_test_run_finished_time`
+    /// 246-259 (1800, 3600, 3*3600, 6*3600, 12*3600, 24*3600, inf),
+    /// `fedora_ci_first_initial_status_time` 261-266 (5, 15, 20, 25, 30, 40, 60, inf).
+    #[test]
+    fn histograms_have_packit_services_buckets() {
+        let text = Metrics::new().render();
+        let expected = |values: &[&str]| -> Vec<String> {
+            values.iter().map(|value| (*value).to_owned()).collect()
+        };
+        assert_eq!(
+            bounds(&text, "fedora_ci_log_detective_run_finished_time"),
+            expected(&["180.0", "360.0", "720.0", "1440.0", "2880.0", "+Inf"]),
+            "{text}"
+        );
+        let hours = expected(&[
+            "1800.0", "3600.0", "10800.0", "21600.0", "43200.0", "86400.0", "+Inf",
+        ]);
+        assert_eq!(bounds(&text, "fedora_ci_koji_build_finished_time"), hours);
+        assert_eq!(bounds(&text, "fedora_ci_test_run_finished_time"), hours);
+        assert_eq!(
+            bounds(&text, "fedora_ci_first_initial_status_time"),
+            expected(&[
+                "5.0", "15.0", "20.0", "25.0", "30.0", "40.0", "60.0", "+Inf"
+            ])
+        );
+    }
+
+    /// packit-service observes `now - run.submitted_time` with each result
+    /// (`packit_service/worker/handlers/logdetective.py:111-116`; `tests/unit/events/
+    /// test_logdetective.py:260-262` expects one `observe`), next to the finished counter.
+    #[test]
+    fn a_log_detective_result_observes_the_time_since_submission() {
+        let metrics = Metrics::new();
+        let submitted = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(200);
+        metrics.log_detective_run_finished(Some(submitted));
+        let text = metrics.render();
+        let name = "fedora_ci_log_detective_run_finished_time";
+        assert_eq!(count(&text, name).as_deref(), Some("1"), "{text}");
+        assert!(
+            text.contains(&format!("{name}_bucket{{le=\"180.0\"}} 0\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{name}_bucket{{le=\"360.0\"}} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("fedora_ci_log_detective_runs_finished_total 1\n"),
+            "{text}"
+        );
+    }
 }

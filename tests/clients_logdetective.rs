@@ -203,3 +203,90 @@ async fn the_token_never_shows_in_debug_output_or_logs() {
     }
     assert!(captured, "the logs were never captured");
 }
+
+/// packit-service's own request and answer:
+/// `tests/unit/test_logdetective_koji_helper.py::test_logdetective_koji_success` (117-182)
+/// posts this body (`LD_COMMENTARY` from `packit_service/worker/helpers/logdetective.py:26-32`)
+/// and answers with a `creation_time` without an offset, `"2026-01-01T12:00:00"`
+/// (123-126), which packit-service accepts (it checks presence only, `logdetective.py:147-160`).
+/// Taken as UTC here.
+#[tokio::test]
+async fn packit_service_test_payload_and_a_creation_time_without_offset_are_accepted() {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen = bodies.clone();
+    let router = axum::Router::new().route(
+        "/analyze",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                axum::Json(json!({
+                    "log_detective_analysis_id": "test-uuid-123",
+                    "creation_time": "2026-01-01T12:00:00",
+                }))
+            }
+        }),
+    );
+    let address = serve_on_loopback(router).await.unwrap();
+    let logs = "https://kojipkgs.fedoraproject.org//work/tasks/2345/12345";
+    let commentary = "Build was executed in downstream Koji using containerized environment \
+         provided by Mock.The build.log contains output of the package build, it is the most \
+         likely to contain messages, indicating the root cause.The mock_output.log is a general \
+         log from Mock.The root.log is a log from creation of the chroot environment.";
+    let request = AnalysisRequest {
+        artifacts: ["root.log", "mock_output.log", "build.log"]
+            .map(|file| (file.to_owned(), format!("{logs}/{file}")))
+            .into(),
+        commentary: commentary.into(),
+        target_build: "12345".into(),
+        commit_sha: "abc123".into(),
+        project_url: "https://github.com/test/repo".into(),
+        pr_id: 42,
+    };
+    let started = client(&format!("http://{address}"), "secret-123")
+        .analyze(&request)
+        .await
+        .unwrap();
+    assert_eq!(started.analysis_id.as_str(), "test-uuid-123");
+    assert_eq!(
+        started.creation_time.to_rfc3339(),
+        "2026-01-01T12:00:00+00:00"
+    );
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(
+        bodies.as_slice(),
+        [json!({
+            "artifacts": {
+                "root.log": "https://kojipkgs.fedoraproject.org//work/tasks/2345/12345/root.log",
+                "mock_output.log": "https://kojipkgs.fedoraproject.org//work/tasks/2345/12345/mock_output.log",
+                "build.log": "https://kojipkgs.fedoraproject.org//work/tasks/2345/12345/build.log",
+            },
+            "build_metadata": {"commentary": commentary},
+            "target_build": "12345",
+            "build_system": "koji",
+            "commit_sha": "abc123",
+            "project_url": "https://github.com/test/repo",
+            "pr_id": 42,
+        })]
+    );
+}
+
+/// A `creation_time` that is no time at all is still an unexpected body.
+#[tokio::test]
+async fn an_answer_whose_creation_time_is_not_a_time_is_an_error() {
+    let router = axum::Router::new().route(
+        "/analyze",
+        axum::routing::post(|| async {
+            axum::Json(json!({"log_detective_analysis_id": "x", "creation_time": "yesterday"}))
+        }),
+    );
+    let address = serve_on_loopback(router).await.unwrap();
+    let error = client(&format!("http://{address}"), TOKEN)
+        .analyze(&request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, LogDetectiveError::UnexpectedBody(detail) if detail.contains("yesterday")),
+        "{error:?}"
+    );
+}

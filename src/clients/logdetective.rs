@@ -13,7 +13,7 @@
 use crate::clients::{BoxFuture, Timeouts, Transient, http_client_builder};
 use crate::config::Secret;
 use crate::events::LogDetectiveAnalysisId;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -108,7 +108,27 @@ struct WireMetadata<'a> {
 #[derive(Deserialize)]
 struct WireResponse {
     log_detective_analysis_id: String,
+    #[serde(deserialize_with = "utc_or_naive")]
     creation_time: DateTime<Utc>,
+}
+
+/// An RFC 3339 time, or one without an offset taken as UTC. packit-service only checks that
+/// `creation_time` is present (`packit_service/worker/helpers/logdetective.py:147-160`), and
+/// its own test answers with a naive `"2026-01-01T12:00:00"`
+/// (`tests/unit/test_logdetective_koji_helper.py:123-126`); an answer of that form must not
+/// lose an analysis that has started.
+fn utc_or_naive<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DateTime<Utc>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if let Ok(time) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    text.parse::<NaiveDateTime>()
+        .map(|naive| naive.and_utc())
+        .map_err(|error| {
+            serde::de::Error::custom(format!("creation_time {text:?} is not a time: {error}"))
+        })
 }
 
 #[derive(Debug)]

@@ -679,9 +679,19 @@ pub struct LogDetectiveRun {
     pub target_build: Option<String>,
     pub target: Option<String>,
     pub koji_build_target_id: Option<i32>,
+    /// When the analysis was started (UTC).
+    pub submitted_time: Option<NaiveDateTime>,
 }
 
-/// Records a started analysis of a failed build, linked to the build and its pipeline.
+/// Records a started analysis of one failed arch of a build, in the build's
+/// `log_detective_run_groups` row.
+///
+/// packit-service makes one group per failed-build report (its trigger helper creates it on
+/// the first successful POST and reuses it for the other arches,
+/// `packit_service/worker/helpers/logdetective.py:162-183`), with one `log_detective_run` per
+/// failed arch. A build is reported FAILED once (a repeated FAILED is stopped by the state
+/// rank), so the build's first analysis creates the group and the later arches (in this
+/// attempt or a retry) join it.
 pub async fn create_log_detective_run(
     tx: &mut Tx,
     build: &KojiBuild,
@@ -689,24 +699,11 @@ pub async fn create_log_detective_run(
     target_build: &str,
     target: &str,
 ) -> DbResult<i32> {
-    const GROUP: &str =
-        "INSERT INTO log_detective_run_groups (submitted_time) VALUES ($1) RETURNING id";
-    const CLAIM: &str = "UPDATE pipelines SET log_detective_run_group_id = $2 \
-         WHERE id = $1 AND log_detective_run_group_id IS NULL";
-    const PIPELINE: &str = "INSERT INTO pipelines \
-         (datetime, project_event_id, package_name, koji_build_group_id, log_detective_run_group_id) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id";
     let now = now();
-    let group_id: i32 =
-        on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
-    let claimed = on_tx!(tx, conn => sqlx::query(CLAIM).bind(build.run_id).bind(group_id)
-        .execute(conn).await?.rows_affected())
-        == 1;
-    if !claimed {
-        let _: i32 = on_tx!(tx, conn => sqlx::query_scalar(PIPELINE)
-            .bind(now).bind(build.project_event_id).bind(&build.repo_name)
-            .bind(build.koji_build_group_id).bind(group_id).fetch_one(conn).await?);
-    }
+    let group_id = match log_detective_group_of_build(tx, build.id).await? {
+        Some(group_id) => group_id,
+        None => create_log_detective_group(tx, build, now).await?,
+    };
     let id = on_tx_sql!(tx,
         pg: "INSERT INTO log_detective_run (status, target_build, target, submitted_time, analysis_id, \
              build_system, koji_build_target_id, log_detective_run_group_id) VALUES \
@@ -719,12 +716,50 @@ pub async fn create_log_detective_run(
     Ok(id)
 }
 
+/// The group of the build's analyses, if one was started already.
+async fn log_detective_group_of_build(tx: &mut Tx, koji_build_id: i32) -> DbResult<Option<i32>> {
+    const SQL: &str = "SELECT log_detective_run_group_id FROM log_detective_run \
+         WHERE koji_build_target_id = $1 AND log_detective_run_group_id IS NOT NULL \
+         ORDER BY id LIMIT 1";
+    let group = on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(koji_build_id)
+        .fetch_optional(conn).await?);
+    Ok(group)
+}
+
+/// A new group linked to the build's pipeline; a pipeline that already has a Log Detective
+/// group is cloned instead, as packit-service's `LogDetectiveRunGroupModel.create` does
+/// (`packit_service/models.py:5126-5150`).
+async fn create_log_detective_group(
+    tx: &mut Tx,
+    build: &KojiBuild,
+    now: NaiveDateTime,
+) -> DbResult<i32> {
+    const GROUP: &str =
+        "INSERT INTO log_detective_run_groups (submitted_time) VALUES ($1) RETURNING id";
+    const CLAIM: &str = "UPDATE pipelines SET log_detective_run_group_id = $2 \
+         WHERE id = $1 AND log_detective_run_group_id IS NULL";
+    const PIPELINE: &str = "INSERT INTO pipelines \
+         (datetime, project_event_id, package_name, koji_build_group_id, log_detective_run_group_id) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id";
+    let group_id: i32 =
+        on_tx!(tx, conn => sqlx::query_scalar(GROUP).bind(now).fetch_one(conn).await?);
+    let claimed = on_tx!(tx, conn => sqlx::query(CLAIM).bind(build.run_id).bind(group_id)
+        .execute(conn).await?.rows_affected())
+        == 1;
+    if !claimed {
+        let _: i32 = on_tx!(tx, conn => sqlx::query_scalar(PIPELINE)
+            .bind(now).bind(build.project_event_id).bind(&build.repo_name)
+            .bind(build.koji_build_group_id).bind(group_id).fetch_one(conn).await?);
+    }
+    Ok(group_id)
+}
+
 pub async fn log_detective_run(
     store: &Store,
     analysis_id: &str,
 ) -> DbResult<Option<LogDetectiveRun>> {
     const SQL: &str = "SELECT id, CAST(status AS TEXT) AS status, analysis_id, target_build, target, \
-         koji_build_target_id FROM log_detective_run WHERE analysis_id = $1";
+         koji_build_target_id, submitted_time FROM log_detective_run WHERE analysis_id = $1";
     let row = on_backend!(store, pool => sqlx::query_as::<_, LogDetectiveRun>(SQL).bind(analysis_id).fetch_optional(pool).await?);
     Ok(row)
 }

@@ -26,10 +26,16 @@ use crate::tasks::{self, BackgroundTask};
 
 pub const CHECK: &str = "Log Detective analysis";
 
-/// What Log Detective is told about Koji logs.
-const COMMENTARY: &str = "This is a Koji scratch build of a Fedora dist-git pull request. \
-     build.log is the output of rpmbuild inside the mock chroot, root.log the installation \
-     of the build dependencies, mock_output.log mock's own log.";
+/// What Log Detective is told about Koji logs: packit-service's `LD_COMMENTARY`
+/// (`packit_service/worker/helpers/logdetective.py:26-32`), byte for byte. Its adjacent
+/// Python literals are joined without a space after the full stops, and so is this text.
+pub const COMMENTARY: &str = concat!(
+    "Build was executed in downstream Koji using containerized environment provided by Mock.",
+    "The build.log contains output of the package build, it is the most likely to contain messages,",
+    " indicating the root cause.",
+    "The mock_output.log is a general log from Mock.",
+    "The root.log is a log from creation of the chroot environment.",
+);
 
 /// Starts the analyses of a failed build, one per failed arch.
 ///
@@ -341,7 +347,27 @@ impl BackgroundTask for LogDetectiveResults {
             report(&mut tx, ctx, &flag).await?;
         }
         tx.commit().await?;
-        crate::metrics::global().log_detective_run_finished();
+        crate::metrics::global().log_detective_run_finished(run.submitted_time);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COMMENTARY;
+
+    /// packit-service's `LD_COMMENTARY` (`packit_service/worker/helpers/logdetective.py:26-32`,
+    /// sent as `build_metadata.commentary`, `logdetective.py:124`): 317 characters, no space
+    /// after the full stops between its sentences.
+    #[test]
+    fn the_commentary_is_packit_services_ld_commentary() {
+        assert_eq!(
+            COMMENTARY,
+            "Build was executed in downstream Koji using containerized environment provided by \
+             Mock.The build.log contains output of the package build, it is the most likely to \
+             contain messages, indicating the root cause.The mock_output.log is a general log \
+             from Mock.The root.log is a log from creation of the chroot environment."
+        );
+        assert_eq!(COMMENTARY.len(), 317);
     }
 }

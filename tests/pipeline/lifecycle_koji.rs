@@ -203,6 +203,20 @@ async fn log_detective_analyses_every_failed_arch_once_across_a_retry() {
         let flag = stack.flag("rpms/optee_os", 2, &name);
         assert!(flag.is_some(), "{name}\n{}", stack.state().await);
     }
+    // The arches started by the retry join the group of the first: one group per failed-build
+    // report, as packit-service's trigger helper makes it (`packit_service/worker/helpers/
+    // logdetective.py:162-183`; `tests/integration/test_logdetective_koji.py` expects one
+    // `LogDetectiveRunGroupModel.create` for several failed arches).
+    let fedora_ci::db::Store::Postgres(pool) = &stack.store else {
+        panic!("the pipeline tests run on PostgreSQL");
+    };
+    let (groups, runs): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT log_detective_run_group_id), COUNT(*) FROM log_detective_run",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((groups, runs), (1, 3), "{}", stack.state().await);
     stack.stop().await;
 }
 
