@@ -29,7 +29,6 @@ use crate::handlers::testing_farm::{
 };
 use crate::helpers::commands::TargetChoice;
 use crate::helpers::flags::CheckStatus;
-use crate::metrics;
 use crate::tasks::{self, BackgroundTask};
 
 /// The kinds of event a handler can react to.
@@ -273,9 +272,9 @@ pub async fn plan(
     received_at: DateTime<Utc>,
 ) -> anyhow::Result<Planned> {
     match event {
-        Event::PullRequestOpened(pr) => plan_push(ctx, tx, pr, received_at).await,
+        Event::PullRequestOpened(pr) => plan_push(ctx, tx, pr).await,
         Event::PullRequestSynchronized { pull_request, .. } => {
-            plan_push(ctx, tx, pull_request, received_at).await
+            plan_push(ctx, tx, pull_request).await
         }
         Event::PullRequestComment(comment) => {
             let pr = &comment.pull_request;
@@ -308,6 +307,7 @@ pub async fn plan(
                     comment_id: comment.comment_id.0,
                     actor: pr.actor.clone(),
                     text: comment.text.clone(),
+                    received_at: Some(received_at),
                 },
             )
             .await?;
@@ -397,12 +397,7 @@ async fn log_detective_project_disabled(
 
 /// A push: the registry's push jobs, the first ("queued") flags at once, and the
 /// cancellation of what runs for older commits.
-async fn plan_push(
-    ctx: &Context,
-    tx: &mut Tx,
-    pr: &PullRequest,
-    received_at: DateTime<Utc>,
-) -> anyhow::Result<Planned> {
+async fn plan_push(ctx: &Context, tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<Planned> {
     if !is_project_enabled(&ctx.config, &pr.target_repo.url) {
         return Ok(Planned::Nothing(
             "Fedora CI is not enabled for the project".into(),
@@ -467,8 +462,9 @@ async fn plan_push(
                     None,
                 );
                 report(tx, ctx, &flag).await?;
-                let waited = (Utc::now() - received_at).num_milliseconds().max(0) as f64 / 1000.0;
-                metrics::global().fedora_ci_first_initial_status(waited);
+                // `fedora_ci_first_initial_status_time` is packit-service's: observed for
+                // comments, up to their first "The task was accepted." flag (see
+                // `CommentCommand`), not for pushes.
                 build(BuildFor::Branch).plan(tx, ctx).await?;
             }
             Handler::ElnScratchBuild => {

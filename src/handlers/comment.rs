@@ -2,23 +2,39 @@
 //! help, syntax errors, the packager check, and starting what a command asks for through
 //! the job registry ([`crate::jobs::comment_jobs`]).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use crate::checker;
 use crate::clients::Transient;
 use crate::context::Context;
 use crate::db::{Tx, comments, runs};
 use crate::handlers::PullRequestRef;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, build_flag};
-use crate::handlers::report::{ReplyToComment, report};
+use crate::handlers::report::{ReplyToComment, Report, report};
 use crate::handlers::superseded::cancel_replaced_builds;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit, then_test_of};
 use crate::helpers::commands::{
-    Command, CommentParse, help_reply, not_a_packager_reply, parse_comment, syntax_error_reply,
+    Command, CommentParse, TargetChoice, help_reply, not_a_packager_reply, parse_comment,
+    syntax_error_reply,
 };
 use crate::helpers::flags::CheckStatus;
 use crate::jobs::{self, Handler};
+use crate::metrics;
 use crate::tasks::{self, BackgroundTask};
+
+/// packit-service's `TASK_ACCEPTED` (`constants.py` l. 135): the pending flag of every check
+/// a comment command starts.
+pub const TASK_ACCEPTED: &str = "The task was accepted.";
+
+/// The target a tests-namespace run (no build) reports on: Testing Farm's `build`-less
+/// submission takes Rawhide (packit-service's `FEDORA_CI_TESTS_NS_BRANCH`, `constants.py` l. 206).
+const TESTS_NAMESPACE_TARGET: &str = "rawhide";
+
+fn is_eln(handler: Handler) -> bool {
+    matches!(handler, Handler::ElnScratchBuild | Handler::ElnTestingFarm)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommentCommand {
@@ -26,6 +42,10 @@ pub struct CommentCommand {
     pub comment_id: u64,
     pub actor: String,
     pub text: String,
+    /// When the comment's message was received: `fedora_ci_first_initial_status_time`
+    /// measures from it to the first "The task was accepted." flag.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 impl BackgroundTask for CommentCommand {
@@ -35,36 +55,116 @@ impl BackgroundTask for CommentCommand {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
-        let prefix = &ctx.config.comment_command_prefix;
-        let known_tests: Vec<&str> = ctx
-            .config
+        let config = &ctx.config;
+        let prefix = &config.comment_command_prefix;
+        // Whether a named test applies to this pull request is decided below, on its head
+        // (`.fmf/version` is read only for a test that needs it).
+        let configured: Vec<&str> = config
             .fedora_ci_tests
             .iter()
             .map(|test| test.name.as_str())
             .collect();
-        let command = match parse_comment(prefix, &self.text, &known_tests) {
+        let command = match parse_comment(prefix, &self.text, &configured) {
             CommentParse::NotACommand => return Ok(()),
-            CommentParse::SyntaxError(why) => {
-                info!(
-                    comment = self.comment_id,
-                    why, "command with a syntax error"
-                );
-                return self.reply(ctx, syntax_error_reply(prefix)).await;
-            }
+            CommentParse::SyntaxError(why) => return self.syntax_error(ctx, &why).await,
             CommentParse::Command(Command::Help) => {
-                return self.reply(ctx, help_reply(prefix, &known_tests)).await;
+                let current = self.on_current_head(ctx).await?;
+                let applicable = applicable_tests(ctx, &current.pull_request).await?;
+                let names: Vec<&str> = applicable.iter().map(String::as_str).collect();
+                let text = help_reply(
+                    prefix,
+                    &names,
+                    &config.help_contacts,
+                    &config.documentation_url,
+                );
+                return self.reply(ctx, text).await;
             }
             CommentParse::Command(command) => command,
         };
+        let current = self.on_current_head(ctx).await?;
+        // packit-service parses `test NAME` against the tests that apply to the pull request
+        // (`get_fedora_ci_tests`, `helpers/testing_farm.py` l. 1381-1438), before any checker.
+        if let Command::Test {
+            test: Some(name), ..
+        } = &command
+            && !test_applies(ctx, &current.pull_request, name).await?
+        {
+            return self
+                .syntax_error(ctx, &format!("test {name:?} does not apply here"))
+                .await;
+        }
         if !self.is_packager(ctx).await? {
             info!(comment = self.comment_id, actor = %self.actor, "retrigger by a non-packager refused");
             return self.reply(ctx, not_a_packager_reply(&self.actor)).await;
         }
-        self.on_current_head(ctx).await?.start(ctx, &command).await
+        current.start(ctx, &command).await
     }
 }
 
+/// The configured tests that apply to the pull request at its head, in configured order:
+/// packit-service's `get_fedora_ci_tests` with its checkers `IsProjectOutsideOfTestsNamespace`
+/// (here: the test's namespaces) and `IsFMFConfigPresent` (`.fmf/version` at the head).
+async fn applicable_tests(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<Vec<String>> {
+    let mut has_fmf = None;
+    let mut applicable = Vec::new();
+    for test in &ctx.config.fedora_ci_tests {
+        if !test.runs_in_namespace(&pr.namespace) {
+            continue;
+        }
+        if test.requires_fmf {
+            if has_fmf.is_none() {
+                has_fmf = Some(fmf_present(ctx, pr).await?);
+            }
+            if has_fmf != Some(true) {
+                continue;
+            }
+        }
+        applicable.push(test.name.clone());
+    }
+    Ok(applicable)
+}
+
+/// Whether the configured test `name` applies to the pull request at its head.
+async fn test_applies(ctx: &Context, pr: &PullRequestRef, name: &str) -> anyhow::Result<bool> {
+    let Some(test) = ctx
+        .config
+        .fedora_ci_tests
+        .iter()
+        .find(|test| test.name == name)
+    else {
+        return Ok(false);
+    };
+    if !test.runs_in_namespace(&pr.namespace) {
+        return Ok(false);
+    }
+    if !test.requires_fmf {
+        return Ok(true);
+    }
+    fmf_present(ctx, pr).await
+}
+
+/// `.fmf/version` at the head, read where the Testing Farm submission reads it, so that a
+/// test accepted here is one the submission runs.
+async fn fmf_present(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
+    Ok(ctx
+        .services
+        .forge
+        .file_at_commit(&pr.source_project(), &pr.head_sha, ".fmf/version")
+        .await?
+        .is_some())
+}
+
 impl CommentCommand {
+    async fn syntax_error(&self, ctx: &Context, why: &str) -> anyhow::Result<()> {
+        info!(
+            comment = self.comment_id,
+            why, "command with a syntax error"
+        );
+        let config = &ctx.config;
+        let text = syntax_error_reply(&config.comment_command_prefix, &config.documentation_url);
+        self.reply(ctx, text).await
+    }
+
     async fn reply(&self, ctx: &Context, text: String) -> anyhow::Result<()> {
         let pr = &self.pull_request;
         let mut tx = ctx.store.begin().await?;
@@ -138,9 +238,21 @@ impl CommentCommand {
             }
             Command::Help => return Ok(()),
         };
-        let jobs: Vec<_> = jobs::comment_jobs(name, target)
+        let mut jobs: Vec<_> = jobs::comment_jobs(name, target)
             .filter(|job| jobs::pure_checks_pass(job, &ctx.config, pr))
             .collect();
+        // `--target eln` flags the ELN checks as accepted, so they run only where an ELN
+        // build applies (packit-service's `PackageNeedsELNBuildFromRawhide`, checked before
+        // its accepted flags): a pending ELN flag that no build would end is never set.
+        if target == Some(TargetChoice::Eln)
+            && let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await?
+        {
+            info!(
+                comment = self.comment_id,
+                reason, "no ELN build applies; --target eln does nothing"
+            );
+            jobs.retain(|job| !is_eln(job.handler));
+        }
         if name == "scratch-build" {
             // Cancelled before the new build is planned, so that at most one build per
             // commit and target runs; again on a retry, harmlessly.
@@ -155,12 +267,66 @@ impl CommentCommand {
             }
         }
         let mut tx = ctx.store.begin().await?;
+        let mut accepted = 0;
         for job in jobs {
-            self.start_job(ctx, &mut tx, job.handler, selection.clone())
-                .await?;
+            if self
+                .start_job(ctx, &mut tx, job.handler, target, selection.clone())
+                .await?
+            {
+                accepted += 1;
+            }
         }
         tx.commit().await?;
+        // After the commit, so that a retried attempt of this task does not count twice.
+        if let Some(received_at) = self.received_at {
+            let waited = (Utc::now() - received_at).num_milliseconds().max(0) as f64 / 1000.0;
+            for _ in 0..accepted {
+                metrics::global().fedora_ci_first_initial_status(waited);
+            }
+        }
         Ok(())
+    }
+
+    /// Sets "The task was accepted." on every check a started handler reports on, as
+    /// packit-service's `report_task_accepted_for_fedora_ci` (`jobs.py` l. 509-562) does for
+    /// each handler whose pre-check passes, in the comment's transaction. `false` when there
+    /// is none. The URL is the configured fallback (packit-service: its contact page).
+    async fn accept(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        checks: &[String],
+        target: &str,
+    ) -> anyhow::Result<bool> {
+        let pr = &self.pull_request;
+        for check in checks {
+            let flag = Report {
+                pull_request_id: pr.pull_request_id,
+                commit_sha: &pr.head_sha,
+                check,
+                target,
+                status: CheckStatus::Pending,
+                description: TASK_ACCEPTED,
+                url: None,
+            };
+            report(tx, ctx, &flag).await?;
+        }
+        Ok(!checks.is_empty())
+    }
+
+    /// The test checks a `test` command flags as accepted: the named test, or every test
+    /// that applies to the pull request. `--failed` flags none: which tests it runs is decided
+    /// when they are submitted, and a flag it did not end would stay pending.
+    async fn accepted_tests(
+        &self,
+        ctx: &Context,
+        selection: &TestSelection,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(match selection {
+            TestSelection::One(name) => vec![name.clone()],
+            TestSelection::All => applicable_tests(ctx, &self.pull_request).await?,
+            TestSelection::FailedOnly => Vec::new(),
+        })
     }
 
     /// The builds of this commit and target that run when a `scratch-build` comment asks for
@@ -229,13 +395,21 @@ impl CommentCommand {
         Ok(true)
     }
 
+    /// Starts one handler's work; `true` when it set "The task was accepted." flags.
+    ///
+    /// The flags name the handler's own target: the PR's branch (`main` as `rawhide`) or
+    /// `eln`. An ELN handler sets them only when `--target eln` was given: without it
+    /// packit-service names them after the PR's branch, i.e. the branch handler's checks,
+    /// which the ELN handler does not end.
     async fn start_job(
         &self,
         ctx: &Context,
         tx: &mut Tx,
         handler: Handler,
+        target_choice: Option<TargetChoice>,
         selection: Option<TestSelection>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
+        let flags_eln = target_choice == Some(TargetChoice::Eln);
         let pr = &self.pull_request;
         let trigger = format!("comment:{}", self.comment_id);
         let build = |build_for, then_test| KojiScratchBuild {
@@ -245,20 +419,20 @@ impl CommentCommand {
             then_test,
         };
         match handler {
-            Handler::ScratchBuild => {
-                let target = BuildFor::Branch.koji_target(pr);
-                let flag = build_flag(
-                    pr,
-                    &target,
-                    CheckStatus::Pending,
-                    "The task was accepted.",
-                    None,
-                );
-                report(tx, ctx, &flag).await?;
-                build(BuildFor::Branch, None).plan(tx, ctx).await?;
-            }
-            Handler::ElnScratchBuild => {
-                build(BuildFor::Eln, None).plan(tx, ctx).await?;
+            Handler::ScratchBuild | Handler::ElnScratchBuild => {
+                let build_for = if handler == Handler::ElnScratchBuild {
+                    BuildFor::Eln
+                } else {
+                    BuildFor::Branch
+                };
+                let accepted = build_for == BuildFor::Branch || flags_eln;
+                if accepted {
+                    let target = build_for.koji_target(pr);
+                    let flag = build_flag(pr, &target, CheckStatus::Pending, TASK_ACCEPTED, None);
+                    report(tx, ctx, &flag).await?;
+                }
+                build(build_for, None).plan(tx, ctx).await?;
+                return Ok(accepted);
             }
             Handler::TestingFarm | Handler::ElnTestingFarm => {
                 let build_for = if handler == Handler::ElnTestingFarm {
@@ -274,12 +448,22 @@ impl CommentCommand {
                         .wait_for_running_build(ctx, tx, &running, &selection)
                         .await?
                 {
-                    return Ok(());
+                    // packit-service's `HasEventSuccessfulScratchBuild` fails: no flags.
+                    return Ok(false);
                 }
                 match runs::last_successful_koji_build(&ctx.store, pr.project_event_id, &target)
                     .await?
                 {
+                    // The one case packit-service starts its test handler in (its pre-check
+                    // `HasEventSuccessfulScratchBuild` passes), and the submission below ends
+                    // every flag set here.
                     Some(existing) => {
+                        let accepted = if build_for == BuildFor::Branch || flags_eln {
+                            let tests = self.accepted_tests(ctx, &selection).await?;
+                            self.accept(tx, ctx, &tests, &target).await?
+                        } else {
+                            false
+                        };
                         tasks::enqueue(
                             tx,
                             &TestingFarmSubmit {
@@ -290,6 +474,7 @@ impl CommentCommand {
                             },
                         )
                         .await?;
+                        return Ok(accepted);
                     }
                     // The push planned this commit's build and its task has not recorded it
                     // yet (it waits in the queue, or for Pagure): its success runs every
@@ -310,21 +495,27 @@ impl CommentCommand {
                 }
             }
             Handler::TestsNamespaceTestingFarm => {
+                let selection = selection.unwrap_or(TestSelection::All);
+                let tests = self.accepted_tests(ctx, &selection).await?;
+                // Named after the target the results report on (a tests-namespace run has no
+                // build and runs on Rawhide), not the PR's branch as packit-service does.
+                let accepted = self.accept(tx, ctx, &tests, TESTS_NAMESPACE_TARGET).await?;
                 tasks::enqueue(
                     tx,
                     &TestingFarmSubmit {
                         pull_request: pr.clone(),
                         koji_build_id: None,
-                        selection: selection.unwrap_or(TestSelection::All),
+                        selection,
                         trigger,
                     },
                 )
                 .await?;
+                return Ok(accepted);
             }
             Handler::KojiTaskReport
             | Handler::TestingFarmResults
             | Handler::LogDetectiveResults => {}
         }
-        Ok(())
+        Ok(false)
     }
 }

@@ -8,10 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where users learn how to retrigger checks; every syntax error points there.
-const RETRIGGERING_DOCS_URL: &str = "https://packit.dev/fedora-ci/retriggering";
-const DOCS_URL: &str = "https://packit.dev/fedora-ci";
-/// Replies are read on Pagure; packit-service wraps its help at the same width.
+use crate::config::HelpContact;
+
+/// Replies are read on Pagure; packit-service wraps its help at the same width
+/// (`COMMENT_MAX_LINE_LENGTH`, `constants.py` l. 209).
 const HELP_LINE_WIDTH: usize = 85;
 /// A token quoted in a syntax error is cut to this many characters: errors go to logs, and a
 /// comment may hold one enormous word.
@@ -38,11 +38,11 @@ impl TargetChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     Help,
-    /// `scratch-build [--target eln|rawhide]`
+    /// `scratch-build [--target [eln|rawhide]]`
     ScratchBuild {
         target: Option<TargetChoice>,
     },
-    /// `test [name] [--target eln|rawhide] [--failed]`
+    /// `test [name] [--target [eln|rawhide]] [--failed]`
     Test {
         test: Option<String>,
         target: Option<TargetChoice>,
@@ -52,7 +52,9 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommentParse {
-    /// No line starts with the prefix: an ordinary comment, left alone.
+    /// No line starts with the prefix followed by a command: an ordinary comment, left alone
+    /// (a bare prefix too, as packit-service's `get_packit_commands_from_comment` returns no
+    /// command for it).
     NotACommand,
     Command(Command),
     /// The comment addresses the service but cannot be understood; the text says why, for
@@ -60,64 +62,82 @@ pub enum CommentParse {
     SyntaxError(String),
 }
 
-/// Parses a pull-request comment. `known_tests` are the tests a `test` command may name.
+/// Parses a pull-request comment. `known_tests` are the tests a `test` command may name
+/// (packit-service: the tests that apply to the pull request).
 pub fn parse_comment(prefix: &str, text: &str, known_tests: &[&str]) -> CommentParse {
     match command_arguments(prefix, text) {
-        CommandLine::Absent => CommentParse::NotACommand,
-        CommandLine::Bare => {
-            CommentParse::SyntaxError(format!("nothing follows {}", quoted(prefix)))
-        }
-        CommandLine::Arguments(arguments) => match parse_arguments(&arguments, known_tests) {
+        None => CommentParse::NotACommand,
+        Some(arguments) => match parse_arguments(&arguments, known_tests) {
             Ok(command) => CommentParse::Command(command),
             Err(error) => CommentParse::SyntaxError(error),
         },
     }
 }
 
-/// The reply to a comment that addresses the service but cannot be parsed.
-pub fn syntax_error_reply(prefix: &str) -> String {
+/// The reply to a comment that addresses the service but cannot be parsed: packit-service's
+/// (`report_parsing_error_in_retriggering_comment`, `jobs.py` l. 1379-1405) with this
+/// service's prefix and documentation.
+pub fn syntax_error_reply(prefix: &str, documentation_url: &str) -> String {
     format!(
         "There appears to be a syntax error in the command provided. Please refer to the \
-         [Fedora CI documentation]({RETRIGGERING_DOCS_URL}) or use the `{prefix} help` command."
+         [Fedora CI documentation]({documentation_url}) or use the `{prefix} help` command."
     )
 }
 
-/// The reply to `help`: usage in a code block, as packit-service posts its argparse help, then
-/// a note and the documentation link.
-pub fn help_reply(prefix: &str, known_tests: &[&str]) -> String {
+/// The reply to `help`, in packit-service's shape (`GitCommentHelpHandler.run`,
+/// `handlers/forges.py` l. 339-394): argparse's usage in a code block, the note, the contact
+/// block and the documentation link. The code block also names the tests that apply to the
+/// pull request and the options, which packit-service's help leaves out.
+pub fn help_reply(
+    prefix: &str,
+    known_tests: &[&str],
+    contacts: &[HelpContact],
+    documentation_url: &str,
+) -> String {
     let tests = if known_tests.is_empty() {
         "none applies to this pull request".to_owned()
     } else {
-        known_tests.join(", ")
+        format!("one of: {}", known_tests.join(", "))
     };
     let usage = [
-        format!("usage: {prefix} help"),
-        format!("       {prefix} scratch-build [--target {{eln,rawhide}}]"),
-        format!("       {prefix} test [TEST] [--target {{eln,rawhide}}] [--failed]"),
+        format!("usage: {prefix} {{help,test,scratch-build}} ..."),
         String::new(),
-        "commands:".to_owned(),
-        "  help                    show this help message".to_owned(),
-        "  scratch-build           build the package in Koji (a scratch build)".to_owned(),
-        "  test [TEST]             run tests in Testing Farm, all of them or only TEST".to_owned(),
+        "positional arguments:".to_owned(),
+        "  {help,test,scratch-build}".to_owned(),
+        "                        commands available".to_owned(),
+        "    help                show this help message".to_owned(),
+        "    test                run tests in Testing Farm".to_owned(),
+        "    scratch-build       build package in Koji".to_owned(),
         String::new(),
-        wrap_at_commas(&format!("TEST is one of: {tests}"), HELP_LINE_WIDTH),
+        format!("usage: {prefix} test [--target [{{eln,rawhide}}]] [--failed] [TEST]"),
+        format!("usage: {prefix} scratch-build [--target [{{eln,rawhide}}]]"),
         String::new(),
-        "options:".to_owned(),
-        "  --target {eln,rawhide}  run only the checks for this target".to_owned(),
-        "                          (default: Rawhide, and ELN when the package needs it)"
-            .to_owned(),
-        "  --failed                re-run only the tests that did not pass".to_owned(),
-        "                          (test only, not together with TEST)".to_owned(),
+        "arguments:".to_owned(),
+        wrap_at_commas(&format!("  TEST                  {tests}"), HELP_LINE_WIDTH),
+        "  --target [{eln,rawhide}]".to_owned(),
+        "                        run only the checks for this target (default: all)".to_owned(),
+        "  --failed              re-run only the tests that did not pass".to_owned(),
     ]
     .join("\n");
-    format!(
+    // The trailing spaces after "**Please note**:" and "**Documentation**:" are
+    // packit-service's (`HELP_COMMENT_NOTE`, `HELP_COMMENT_DOCS`, `constants.py` l. 28, 35).
+    let mut reply = format!(
         "```\n{usage}\n```\n\
-         **Please note**:\n - `{prefix}` commands interact with Fedora CI jobs (e.g. \
-         `scratch-build`, `test rpminspect`). Only members of the `packager` group can run \
-         them. If you are looking for help on the opt-in Packit jobs (e.g. \
-         `propose-downstream`, `pull-from-upstream`), refer to `/packit`.\n\n\
-         **Documentation**:\n - {DOCS_URL}"
-    )
+         **Please note**: \n - `{prefix}` commands interact with Fedora CI jobs (e.g. \
+         `scratch-build`, `test rpminspect`, etc.). If you are looking for help on the opt-in \
+         packit jobs (e.g. `propose-downstream`, `pull-from-upstream`), refer to `/packit` or \
+         `/packit-stg`. These assume a valid Packit configuration file is present in the \
+         repo.\n\n"
+    );
+    if !contacts.is_empty() {
+        reply.push_str("**Contact**:\n");
+        for contact in contacts {
+            reply.push_str(&format!(" - *{}*: {}\n", contact.label, contact.value));
+        }
+        reply.push('\n');
+    }
+    reply.push_str(&format!("**Documentation**: \n - {documentation_url}"));
+    reply
 }
 
 /// The reply when someone outside the `packager` group tries to retrigger a check.
@@ -125,35 +145,17 @@ pub fn not_a_packager_reply(user: &str) -> String {
     format!("{user} is not a packager, retriggering is not allowed.")
 }
 
-enum CommandLine<'a> {
-    Absent,
-    /// Only lines holding the prefix alone.
-    Bare,
-    Arguments(Vec<&'a str>),
-}
-
-/// The tokens after the prefix on the command line. A line holding only the prefix does not
-/// end the search (packit-service skips it too), but if nothing better follows it is an
-/// incomplete command rather than an ordinary comment.
-fn command_arguments<'a>(prefix: &str, text: &'a str) -> CommandLine<'a> {
-    let mut saw_bare_prefix = false;
-    for line in text.split('\n') {
+/// The tokens after the prefix on the command line; `None` when no line holds the prefix
+/// followed by something (a line holding only the prefix is skipped, as packit-service does).
+fn command_arguments<'a>(prefix: &str, text: &'a str) -> Option<Vec<&'a str>> {
+    text.split('\n').find_map(|line| {
         let mut tokens = line.split_whitespace();
         if tokens.next() != Some(prefix) {
-            continue;
+            return None;
         }
         let arguments: Vec<&str> = tokens.collect();
-        if arguments.is_empty() {
-            saw_bare_prefix = true;
-        } else {
-            return CommandLine::Arguments(arguments);
-        }
-    }
-    if saw_bare_prefix {
-        CommandLine::Bare
-    } else {
-        CommandLine::Absent
-    }
+        (!arguments.is_empty()).then_some(arguments)
+    })
 }
 
 fn parse_arguments(arguments: &[&str], known_tests: &[&str]) -> Result<Command, String> {
@@ -161,17 +163,12 @@ fn parse_arguments(arguments: &[&str], known_tests: &[&str]) -> Result<Command, 
         return Err("no subcommand".to_owned());
     };
     match subcommand {
-        "help" => parse_help(rest),
+        // packit-service's `is_help_comment` (`jobs.py` l. 1331-1350) looks at the first
+        // token only: `help me` is help too.
+        "help" => Ok(Command::Help),
         "scratch-build" => parse_scratch_build(rest),
         "test" => parse_test(rest, known_tests),
         other => Err(format!("unknown subcommand {}", quoted(other))),
-    }
-}
-
-fn parse_help(rest: &[&str]) -> Result<Command, String> {
-    match rest.first() {
-        None => Ok(Command::Help),
-        Some(extra) => Err(format!("help takes no arguments, got {}", quoted(extra))),
     }
 }
 
@@ -208,7 +205,9 @@ fn parse_test(rest: &[&str], known_tests: &[&str]) -> Result<Command, String> {
 
 /// The options and positional arguments of a subcommand, in argparse's manner: options may
 /// come before or after positionals, `--target` takes its value as `--target eln` or
-/// `--target=eln` (the last one given wins), and `--` ends the options.
+/// `--target=eln` (the last one given wins), and `--` ends the options. `--target` without a
+/// value (at the end, or before another option) means every target, as argparse's
+/// `nargs="?"` gives `None` (`get_comment_parser_fedora_ci`, `utils.py` l. 340-381).
 struct ParsedOptions<'a> {
     target: Option<TargetChoice>,
     failed_only: bool,
@@ -224,7 +223,7 @@ fn parse_options<'a>(
         failed_only: false,
         positionals: Vec::new(),
     };
-    let mut remaining = tokens.iter().copied();
+    let mut remaining = tokens.iter().copied().peekable();
     while let Some(token) = remaining.next() {
         if token == "--" {
             parsed.positionals.extend(remaining.by_ref());
@@ -241,13 +240,10 @@ fn parse_options<'a>(
         match name {
             "--target" => {
                 let value = match inline_value {
-                    Some(value) => value,
-                    None => remaining
-                        .next()
-                        .filter(|value| !looks_like_option(value))
-                        .ok_or("--target needs a value: eln or rawhide")?,
+                    Some(value) => Some(value),
+                    None => remaining.next_if(|value| !looks_like_option(value)),
                 };
-                parsed.target = Some(target_value(value)?);
+                parsed.target = value.map(target_value).transpose()?;
             }
             "--failed" if accepts_failed && inline_value.is_none() => parsed.failed_only = true,
             _ => return Err(format!("unknown option {}", quoted(token))),
@@ -347,6 +343,11 @@ mod tests {
             "/packit test",
             "/PACKIT-CI test",
             "`/packit-ci test`",
+            // A bare prefix: packit-service's `get_packit_commands_from_comment` finds no
+            // command (`utils.py` l. 218-236), so the comment is ignored without a reply.
+            "/packit-ci",
+            "  /packit-ci   ",
+            "/packit-ci\nplease test it",
         ] {
             assert_eq!(parse(text), CommentParse::NotACommand, "{text:?}");
         }
@@ -367,8 +368,9 @@ mod tests {
     #[test]
     fn help() {
         assert_eq!(command("/packit-ci help"), Command::Help);
-        assert!(is_syntax_error("/packit-ci help me"));
-        assert!(is_syntax_error("/packit-ci help --target eln"));
+        // packit-service's `is_help_comment` reads only the first token (`jobs.py` l. 1331-1350).
+        assert_eq!(command("/packit-ci help me"), Command::Help);
+        assert_eq!(command("/packit-ci help --target eln"), Command::Help);
     }
 
     #[test]
@@ -392,7 +394,12 @@ mod tests {
         assert!(is_syntax_error("/packit-ci scratch-build now"));
         assert!(is_syntax_error("/packit-ci scratch-build --failed"));
         assert!(is_syntax_error("/packit-ci scratch-build --target f42"));
-        assert!(is_syntax_error("/packit-ci scratch-build --target"));
+        // `--target` has `nargs="?"` in packit-service's parser (`utils.py` l. 340-381):
+        // without a value it means every target.
+        assert_eq!(
+            command("/packit-ci scratch-build --target"),
+            Command::ScratchBuild { target: None }
+        );
     }
 
     #[test]
@@ -457,9 +464,26 @@ mod tests {
             test_command(None, Some(TargetChoice::Rawhide), false),
             "the last --target wins, as in argparse"
         );
+        assert_eq!(
+            command("/packit-ci test --target"),
+            test_command(None, None, false),
+            "no value: every target, as argparse's nargs='?'"
+        );
+        assert_eq!(
+            command("/packit-ci test rpminspect --target"),
+            test_command(Some("rpminspect"), None, false)
+        );
+        assert_eq!(
+            command("/packit-ci test --target eln --target"),
+            test_command(None, None, false),
+            "the last --target wins, even without a value"
+        );
+        assert_eq!(
+            command("/packit-ci test --target --failed"),
+            test_command(None, None, true)
+        );
         for text in [
-            "/packit-ci test --target",
-            "/packit-ci test --target --failed",
+            "/packit-ci test --target rpminspect",
             "/packit-ci test --target=",
             "/packit-ci test --target f42",
             "/packit-ci test --target ELN",
@@ -474,8 +498,6 @@ mod tests {
     #[test]
     fn malformed_commands_are_syntax_errors() {
         for text in [
-            "/packit-ci",
-            "  /packit-ci   ",
             "/packit-ci build",
             "/packit-ci copr-build",
             "/packit-ci --target eln test",
@@ -505,7 +527,6 @@ mod tests {
             Command::Help,
             "a bare prefix line is skipped, as packit-service does"
         );
-        assert!(is_syntax_error("/packit-ci\nplease test it"));
         assert_eq!(
             command("/packit-ci test\n--failed"),
             test_command(None, None, false),
@@ -585,12 +606,18 @@ mod tests {
         assert_eq!(round_trip, Some(command));
     }
 
+    const DOCS: &str = "https://docs.fedoraproject.org/en-US/ci/";
+
     #[test]
     fn replies() {
+        // packit-service: "There appears to be a syntax error in the command provided. Please
+        // refer to the [Packit Fedora CI documentation](https://packit.dev/fedora-ci/retriggering)
+        // or use the `/packit-ci help` command." (`jobs.py` l. 1379-1405); the prefix and the
+        // documentation are this service's.
         assert_eq!(
-            syntax_error_reply("/packit-ci-stg"),
+            syntax_error_reply("/packit-ci-stg", DOCS),
             "There appears to be a syntax error in the command provided. Please refer to the \
-             [Fedora CI documentation](https://packit.dev/fedora-ci/retriggering) or use the \
+             [Fedora CI documentation](https://docs.fedoraproject.org/en-US/ci/) or use the \
              `/packit-ci-stg help` command."
         );
         assert_eq!(
@@ -599,51 +626,76 @@ mod tests {
         );
     }
 
+    fn contacts() -> Vec<HelpContact> {
+        vec![
+            HelpContact::new("Email", "ci@lists.fedoraproject.org"),
+            HelpContact::new("Chat", "#fedora-ci on Libera.Chat and Matrix"),
+        ]
+    }
+
+    /// packit-service's help (computed from `get_comment_parser_fedora_ci` and the
+    /// `HELP_COMMENT_*` constants, `constants.py` l. 23-52, `handlers/forges.py` l. 339-394)
+    /// is the first code-block section, the note, **Contact** and **Documentation**; the
+    /// second usage section (tests and options) is this service's addition.
     #[test]
     fn help_reply_text() {
         let expected = "\
 ```
-usage: /packit-ci help
-       /packit-ci scratch-build [--target {eln,rawhide}]
-       /packit-ci test [TEST] [--target {eln,rawhide}] [--failed]
+usage: /packit-ci {help,test,scratch-build} ...
 
-commands:
-  help                    show this help message
-  scratch-build           build the package in Koji (a scratch build)
-  test [TEST]             run tests in Testing Farm, all of them or only TEST
+positional arguments:
+  {help,test,scratch-build}
+                        commands available
+    help                show this help message
+    test                run tests in Testing Farm
+    scratch-build       build package in Koji
 
-TEST is one of: installability, rpminspect, rpmlint, rmdepcheck, license-validate,
-                custom
+usage: /packit-ci test [--target [{eln,rawhide}]] [--failed] [TEST]
+usage: /packit-ci scratch-build [--target [{eln,rawhide}]]
 
-options:
-  --target {eln,rawhide}  run only the checks for this target
-                          (default: Rawhide, and ELN when the package needs it)
-  --failed                re-run only the tests that did not pass
-                          (test only, not together with TEST)
+arguments:
+  TEST                  one of: installability, rpminspect, rpmlint, rmdepcheck,
+                                license-validate, custom
+  --target [{eln,rawhide}]
+                        run only the checks for this target (default: all)
+  --failed              re-run only the tests that did not pass
 ```
-**Please note**:
- - `/packit-ci` commands interact with Fedora CI jobs (e.g. `scratch-build`, `test rpminspect`). \
-Only members of the `packager` group can run them. If you are looking for help on the opt-in \
-Packit jobs (e.g. `propose-downstream`, `pull-from-upstream`), refer to `/packit`.
+**Please note**: \n - `/packit-ci` commands interact with Fedora CI jobs (e.g. `scratch-build`, \
+`test rpminspect`, etc.). If you are looking for help on the opt-in packit jobs (e.g. \
+`propose-downstream`, `pull-from-upstream`), refer to `/packit` or `/packit-stg`. These assume a \
+valid Packit configuration file is present in the repo.
 
-**Documentation**:
- - https://packit.dev/fedora-ci";
-        assert_eq!(help_reply(PREFIX, TESTS), expected);
+**Contact**:
+ - *Email*: ci@lists.fedoraproject.org
+ - *Chat*: #fedora-ci on Libera.Chat and Matrix
+
+**Documentation**: \n - https://docs.fedoraproject.org/en-US/ci/";
+        assert_eq!(help_reply(PREFIX, TESTS, &contacts(), DOCS), expected);
     }
 
     #[test]
-    fn help_reply_uses_the_prefix_and_copes_without_tests() {
-        let reply = help_reply("/packit-ci-stg", &[]);
-        assert!(reply.contains("usage: /packit-ci-stg help\n"), "{reply}");
-        assert!(reply.contains("TEST is one of: none applies"), "{reply}");
+    fn help_reply_uses_the_prefix_and_copes_without_tests_or_contacts() {
+        let reply = help_reply("/packit-ci-stg", &[], &[], DOCS);
+        assert!(
+            reply.starts_with("```\nusage: /packit-ci-stg {help,test,scratch-build} ...\n"),
+            "{reply}"
+        );
+        assert!(
+            reply.contains("TEST                  none applies"),
+            "{reply}"
+        );
         assert!(!reply.contains("/packit-ci "), "{reply}");
+        assert!(!reply.contains("**Contact**"), "{reply}");
+        assert!(
+            reply.ends_with("**Documentation**: \n - https://docs.fedoraproject.org/en-US/ci/")
+        );
     }
 
     #[test]
     fn help_lines_fit_the_width() {
         let many: Vec<String> = (0..40).map(|n| format!("shared-test-{n}")).collect();
         let names: Vec<&str> = many.iter().map(String::as_str).collect();
-        let reply = help_reply(PREFIX, &names);
+        let reply = help_reply(PREFIX, &names, &contacts(), DOCS);
         let code_block = reply.split("```").nth(1).unwrap_or_default();
         for line in code_block.lines() {
             assert!(line.chars().count() <= HELP_LINE_WIDTH, "{line:?}");
