@@ -171,7 +171,7 @@ impl PipelineMetrics {
         );
         registry.register(
             "first_initial_status_time",
-            "Seconds from receiving a pull-request event to its first flag being planned",
+            "Seconds from receiving a comment command to its first \"The task was accepted.\" flag",
             first_initial_status_time,
         );
         registry.register(

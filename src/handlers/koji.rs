@@ -15,10 +15,12 @@ use crate::context::Context;
 use crate::db::Tx;
 use crate::db::runs::{self, KojiBuild, KojiBuildUpdate};
 use crate::events::KojiTaskState;
-use crate::handlers::report::{Report, report};
+use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::services::CallError;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
-use crate::handlers::{PullRequestRef, is_superseded, minutes, submission, submission_retry_delay};
+use crate::handlers::{
+    PullRequestRef, SUBMISSION_ATTEMPTS, is_superseded, minutes, submission, submission_retry_delay,
+};
 use crate::helpers::flags::{CheckStatus, koji_target};
 use crate::metrics;
 use crate::tasks::{self, BackgroundTask, queues};
@@ -60,8 +62,8 @@ pub struct KojiScratchBuild {
 impl BackgroundTask for KojiScratchBuild {
     const NAME: &'static str = "run_downstream_koji_scratch_build_handler";
     const QUEUE: &'static str = queues::LONG;
-    // The first try and three retries, 1, 2 and 4 minutes apart, as packit-service.
-    const MAX_ATTEMPTS: i32 = 4;
+    // The first try and two retries, 1 and 2 minutes apart, as packit-service.
+    const MAX_ATTEMPTS: i32 = SUBMISSION_ATTEMPTS;
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
@@ -234,15 +236,15 @@ impl KojiScratchBuild {
                 .map_err(|error| anyhow::anyhow!("cancelling Koji task {task_id}: {error}"))?;
             return Ok(());
         }
+        // packit-service links the retry and failure flags to the build's dashboard page.
+        let dashboard = dashboard_url(ctx, &format!("/jobs/koji/{}", build.id));
         let outcome = match result {
             Ok(task_id) => {
                 let web_url = task_id.map(|id| task_web_url(ctx, id));
                 let update = KojiBuildUpdate {
-                    status: Some(if task_id.is_some() {
-                        "queued"
-                    } else {
-                        "pending"
-                    }),
+                    // Stays `pending` until Koji reports OPEN, as in packit-service, so
+                    // that Koji's FREE report changes nothing (`state_report`).
+                    status: Some("pending"),
                     task_id,
                     web_url: web_url.as_deref(),
                     data: task_id.is_none().then(|| json!({"dry_run": true})),
@@ -290,7 +292,13 @@ impl KojiScratchBuild {
                     "Failed to submit the build. The task will be retried in {}.",
                     minutes(delay)
                 );
-                let flag = build_flag(pr, target, CheckStatus::Pending, &description, None);
+                let flag = build_flag(
+                    pr,
+                    target,
+                    CheckStatus::Pending,
+                    &description,
+                    dashboard.as_deref(),
+                );
                 report(&mut tx, ctx, &flag).await?;
                 Err(tasks::retry_in(
                     delay,
@@ -305,7 +313,13 @@ impl KojiScratchBuild {
                 };
                 runs::update_koji_build(&mut tx, build, &update).await?;
                 let description = submit_failure(&error);
-                let flag = build_flag(pr, target, CheckStatus::Error, &description, None);
+                let flag = build_flag(
+                    pr,
+                    target,
+                    CheckStatus::Error,
+                    &description,
+                    dashboard.as_deref(),
+                );
                 report(&mut tx, ctx, &flag).await?;
                 Err(tasks::permanent(format!(
                     "submitting the scratch build: {error}"
@@ -443,6 +457,11 @@ pub fn build_flag<'a>(
 
 /// The flag description of a submission that failed for good: whose problem it is.
 fn submit_failure(error: &KojiError) -> String {
+    // packit-service's words when its `kinit` fails (`handlers/distgit.py` l. 1031-1041):
+    // our credentials, not the package nor Koji.
+    if let KojiError::Kerberos { detail, .. } = error {
+        return format!("Kerberos authentication error: {detail}");
+    }
     if error.is_transient() {
         format!(
             "Submit of the build failed: Koji is unavailable (infrastructure failure, not a problem of the package): {error}"
@@ -746,10 +765,11 @@ pub fn pull_request_of_build(build: &KojiBuild) -> Option<PullRequestRef> {
 }
 
 /// How far a build has come: a status only ever moves to a higher rank. A submitted build is
-/// `queued`; Koji then reports FREE (`pending`), OPEN (`running`) and a final state.
+/// `pending`, as Koji's FREE leaves it; Koji then reports OPEN (`running`) and a final state.
+/// Rows of older versions say `queued` for a submitted build: the same step.
 fn state_rank(status: &str) -> u8 {
     match status {
-        "pending" => 1,
+        "pending" | "queued" => 1,
         "running" => 2,
         "success" | "failure" | "canceled" | "error" => 3,
         _ => 0,
@@ -793,6 +813,24 @@ mod tests {
             .find(|call| call["method"] == method && call["args"] == json!([task_id]))
             .unwrap()["result"]
             .clone()
+    }
+
+    /// Item 10 of issue #15: packit-service reports a failed Kerberos login as
+    /// `"Kerberos authentication error: " + stderr` (`handlers/distgit.py` l. 1031-1041);
+    /// the value is `tests/unit/test_koji_build.py::test_koji_build_failed_kerberos`'s
+    /// (l. 179-246, `stderr_output="the bad authentication error"`).
+    #[test]
+    fn a_kerberos_failure_is_reported_in_packits_words() {
+        for transient in [false, true] {
+            let error = KojiError::Kerberos {
+                detail: "the bad authentication error".to_owned(),
+                transient,
+            };
+            assert_eq!(
+                submit_failure(&error),
+                "Kerberos authentication error: the bad authentication error"
+            );
+        }
     }
 
     #[test]

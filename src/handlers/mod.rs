@@ -138,10 +138,20 @@ pub fn minutes(delay: std::time::Duration) -> String {
 }
 
 /// The delay before retrying a failed submission: `worker.submission_retry_seconds`, then
-/// twice as long each time (1, 2, 4 … minutes by default, as packit-service's handler-level
-/// retries).
+/// twice as long each time (1 and 2 minutes by default, as packit-service's
+/// `BASE_RETRY_INTERVAL_IN_MINUTES_FOR_OUTAGES * 2**retries`).
 pub fn submission_retry_delay(ctx: &Context, attempt: i32) -> std::time::Duration {
+    retry_delay(ctx.config.worker.submission_retry_seconds, attempt)
+}
+
+/// `first` seconds after attempt 1, doubling with each later attempt.
+pub fn retry_delay(first: u64, attempt: i32) -> std::time::Duration {
     let exponent = attempt.saturating_sub(1).clamp(0, 10) as u32;
-    let first = ctx.config.worker.submission_retry_seconds;
     std::time::Duration::from_secs(first.saturating_mul(2u64.pow(exponent)))
 }
+
+/// packit-service makes three attempts at a Koji or Testing Farm submission: the first try
+/// and `TaskWithRetry.max_retries` = `CELERY_RETRY_LIMIT`, default 2, retries
+/// (`worker/tasks.py`, `constants.py` `DEFAULT_RETRY_LIMIT`). An outage does not use them up
+/// (the queue waits it out, [`crate::tasks::OutagePolicy`]).
+pub const SUBMISSION_ATTEMPTS: i32 = 3;

@@ -19,7 +19,9 @@ use crate::context::Context;
 use crate::db::runs::{self, KojiBuild, NewTestRun, TestRun, TestRunUpdate};
 use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::services::CallError;
-use crate::handlers::{PullRequestRef, is_superseded, minutes, submission, submission_retry_delay};
+use crate::handlers::{
+    PullRequestRef, SUBMISSION_ATTEMPTS, is_superseded, minutes, submission, submission_retry_delay,
+};
 use crate::helpers::flags::CheckStatus;
 use crate::helpers::testing_farm::{
     FedoraCiTest, PayloadInput, compose_for_distro, distro_for_koji_target, is_listed_request,
@@ -64,7 +66,8 @@ pub struct TestingFarmSubmit {
 impl BackgroundTask for TestingFarmSubmit {
     const NAME: &'static str = "run_downstream_testing_farm_handler";
     const QUEUE: &'static str = queues::LONG;
-    const MAX_ATTEMPTS: i32 = 4;
+    // The first try and two retries, 1 and 2 minutes apart, as packit-service.
+    const MAX_ATTEMPTS: i32 = SUBMISSION_ATTEMPTS;
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
@@ -314,7 +317,8 @@ impl Submitter<'_> {
         match result {
             Ok(request_id) => {
                 let mut tx = ctx.store.begin().await?;
-                let artifacts = request_id.as_deref().map(artifacts_url);
+                // No web URL yet: Testing Farm names the artifacts (`run.artifacts`) once the
+                // request runs, and the results set it.
                 let update = TestRunUpdate {
                     status: Some(if request_id.is_some() {
                         "queued"
@@ -322,17 +326,18 @@ impl Submitter<'_> {
                         "new"
                     }),
                     request_id: request_id.as_deref(),
-                    web_url: artifacts.as_deref(),
                     submitted_time: Some(Utc::now().naive_utc()),
                     data: request_id.is_none().then(|| json!({"dry_run": true})),
+                    ..TestRunUpdate::default()
                 };
                 runs::update_test_run(&mut tx, run, &update).await?;
-                let url = request_id.as_deref().map(artifacts_url).or(dashboard);
+                // The run's dashboard page, as packit-service (`helpers/testing_farm.py`
+                // `_handle_tf_submit_successful`, l. 1724-1729).
                 let flag = self.flag(
                     run,
                     CheckStatus::Running,
                     "Tests have been submitted ...",
-                    url.as_deref(),
+                    dashboard.as_deref(),
                 );
                 report(&mut tx, ctx, &flag).await?;
                 if let (true, Some(request_id)) = (adopted, &request_id) {
@@ -372,10 +377,7 @@ impl Submitter<'_> {
                 if error.is_transient() && !tasks::current_attempt().is_last() =>
             {
                 let delay = submission_retry_delay(ctx, tasks::current_attempt().number);
-                let description = format!(
-                    "Failed to submit tests. The task will be retried in {}.",
-                    minutes(delay)
-                );
+                let description = retry_notice(delay);
                 self.finish(run, "retry", CheckStatus::Pending, &description, None)
                     .await?;
                 Ok(Some(delay))
@@ -421,6 +423,15 @@ impl Submitter<'_> {
         let available = self.ctx.services.testing_farm.public_composes().await?;
         Ok(compose_for_distro(self.distro, &available))
     }
+}
+
+/// The flag of a submission tried again after `delay`, in packit-service's words
+/// (`helpers/testing_farm.py` `_retry_on_submit_failure`).
+fn retry_notice(delay: Duration) -> String {
+    format!(
+        "Failed to submit tests. The task will be retried in {}.",
+        minutes(delay)
+    )
 }
 
 /// Marks the run's submission as started, committed before Testing Farm is called, so that a
@@ -523,11 +534,6 @@ pub async fn flag_target(ctx: &Context, run: &TestRun) -> anyhow::Result<String>
     Ok(build.map_or_else(|| "rawhide".to_owned(), |build| build.target))
 }
 
-/// Where Testing Farm keeps a request's logs and results.
-pub fn artifacts_url(request_id: &str) -> String {
-    format!("https://artifacts.dev.testing-farm.io/{request_id}")
-}
-
 /// Updates a test run from Testing Farm's view of its request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestingFarmResults {
@@ -578,17 +584,22 @@ impl BackgroundTask for TestingFarmResults {
             .and_then(|result| result.summary.clone())
             .filter(|summary| !summary.is_empty())
             .unwrap_or_else(|| default_summary.to_owned());
+        // packit-service: `self.log_url or get_testing_farm_info_url(id)`, where `log_url` is
+        // the request's `run.artifacts` (`handlers/testing_farm.py` l. 821-829).
         let log_url = details
             .raw
             .pointer("/run/artifacts")
             .and_then(|url| url.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| artifacts_url(&self.request_id));
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned);
+        let url = log_url
+            .clone()
+            .or_else(|| dashboard_url(ctx, &format!("/jobs/testing-farm/{}", run.id)));
         let target = flag_target(ctx, &run).await?;
         let mut tx = ctx.store.begin().await?;
         let update = TestRunUpdate {
             status: Some(result),
-            web_url: Some(&log_url),
+            web_url: log_url.as_deref(),
             ..TestRunUpdate::default()
         };
         runs::update_test_run(&mut tx, &run, &update).await?;
@@ -604,7 +615,7 @@ impl BackgroundTask for TestingFarmResults {
                 target: &target,
                 status: check_status,
                 description: &summary,
-                url: Some(&log_url),
+                url: url.as_deref(),
             };
             report(&mut tx, ctx, &flag).await?;
         }
@@ -709,5 +720,39 @@ impl BackgroundTask for TestingFarmPoll {
             tx.commit().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::retry_delay;
+
+    /// Item 2 of issue #15: three attempts, the flag says 1 then 2 minutes, then the final
+    /// error. packit-service `tests/integration/test_pr_comment.py`
+    /// `test_pr_test_command_handler_retries` (l. 911-985): retry 0 → "Failed to submit tests.
+    /// The task will be retried in 1 minute.", delay 60; retry 1 → "… in 2 minutes.", delay
+    /// 120; retry 2 (= `DEFAULT_RETRY_LIMIT`, the last try) → the final failure.
+    #[test]
+    fn a_submission_is_retried_twice_one_then_two_minutes_apart() {
+        let retries: Vec<(u64, String)> = (1..TestingFarmSubmit::MAX_ATTEMPTS)
+            .map(|attempt| {
+                let delay = retry_delay(60, attempt);
+                (delay.as_secs(), retry_notice(delay))
+            })
+            .collect();
+        assert_eq!(
+            retries,
+            [
+                (
+                    60,
+                    "Failed to submit tests. The task will be retried in 1 minute.".to_owned()
+                ),
+                (
+                    120,
+                    "Failed to submit tests. The task will be retried in 2 minutes.".to_owned()
+                ),
+            ]
+        );
     }
 }

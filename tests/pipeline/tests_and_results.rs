@@ -139,7 +139,8 @@ async fn successful_builds_start_every_test_with_packits_payload_for_rawhide_and
     stack.stop().await;
 }
 
-async fn notify(stack: &Stack, request_id: &str) {
+/// Delivers Testing Farm's notification of `request_id`, as its webhook would.
+pub async fn notify(stack: &Stack, request_id: &str) {
     stack
         .deliver(
             TESTING_FARM_RESULTS_TOPIC,
