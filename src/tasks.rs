@@ -729,8 +729,8 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             .hooks
             .as_ref()
             .and_then(|hooks| hooks.unavailable(&error));
-        // A task that chose its own delay has told the user about it (on its flag): the
-        // outage budget applies, with its delay and its words.
+        // A task that chose its own delay is still waiting out an outage: the outage budget
+        // and backoff apply (its delay is the least wait).
         let own_delay = error.downcast_ref::<RetryIn>().map(|retry| retry.delay);
         if let Some(outage) = recognised.or(noted) {
             return Outcome::Unavailable(
@@ -784,11 +784,14 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     });
                     store_tasks::bury(&self.store, task.id, worker, &error, now).await
                 } else {
-                    let delay = own_delay.unwrap_or_else(|| policy.next_delay(lasted));
+                    // The outage's backoff (doubling up to the cap), or the task's own delay
+                    // where that is longer: a task's own short retry (a minute) would otherwise
+                    // call the service every minute for the whole budget. The hook then tells
+                    // the user the real next try, over what the task said.
+                    let backoff = policy.next_delay(lasted);
+                    let delay = own_delay.map_or(backoff, |own| own.max(backoff));
                     warn!(service = %outage.service, reason = %outage.reason, next_try_in = ?delay, "service unavailable; waiting it out");
-                    if own_delay.is_none() {
-                        waiting = Some((outage.clone(), delay));
-                    }
+                    waiting = Some((outage.clone(), delay));
                     let error = format!("{}: {}", outage.service, outage.reason);
                     store_tasks::wait_out_outage(
                         &self.store,

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::db::runs::{self, KojiBuildUpdate, TestRunUpdate};
 use crate::db::{Tx, flags};
 use crate::handlers::koji::{BuildFor, KojiScratchBuild};
-use crate::handlers::report::{Report, report};
+use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::testing_farm::TestingFarmSubmit;
 use crate::handlers::{minutes, services};
 use crate::helpers::flags::{CheckStatus, check_name, flag_uid};
@@ -113,7 +113,12 @@ async fn is_unfinished(ctx: &Context, check: &OwnedCheck) -> anyhow::Result<bool
     Ok(flag.is_none_or(|flag| flag.status == "pending"))
 }
 
-fn flag<'a>(check: &'a OwnedCheck, status: CheckStatus, description: &'a str) -> Report<'a> {
+fn flag<'a>(
+    check: &'a OwnedCheck,
+    status: CheckStatus,
+    description: &'a str,
+    url: Option<&'a str>,
+) -> Report<'a> {
     Report {
         pull_request_id: check.pull_request_id,
         commit_sha: &check.commit_sha,
@@ -121,8 +126,22 @@ fn flag<'a>(check: &'a OwnedCheck, status: CheckStatus, description: &'a str) ->
         target: &check.target,
         status,
         description,
-        url: None,
+        url,
     }
+}
+
+/// The dashboard page of the check's work, as packit-service links its retry and error flags
+/// (`get_koji_build_info_url`, `get_testing_farm_info_url`); `None` before a build row exists.
+async fn job_page(ctx: &Context, check: &OwnedCheck) -> anyhow::Result<Option<String>> {
+    Ok(match &check.what {
+        Owner::Build {
+            project_event_id,
+            trigger,
+        } => runs::koji_build_for_trigger(&ctx.store, *project_event_id, &check.target, trigger)
+            .await?
+            .and_then(|build| dashboard_url(ctx, &format!("/jobs/koji/{}", build.id))),
+        Owner::TestRun(id) => dashboard_url(ctx, &format!("/jobs/testing-farm/{id}")),
+    })
 }
 
 /// A flag description of bounded length (Pagure keeps short comments; errors can be long).
@@ -193,7 +212,13 @@ pub async fn end_check(
             }
         }
     }
-    report(tx, ctx, &flag(check, CheckStatus::Error, &description)).await
+    let page = job_page(ctx, check).await?;
+    report(
+        tx,
+        ctx,
+        &flag(check, CheckStatus::Error, &description, page.as_deref()),
+    )
+    .await
 }
 
 impl TaskHooks<Context> for FlagHooks {
@@ -218,11 +243,12 @@ impl TaskHooks<Context> for FlagHooks {
                 if !is_unfinished(ctx, &check).await? {
                     continue;
                 }
+                let page = job_page(ctx, &check).await?;
                 let mut tx = ctx.store.begin().await?;
                 report(
                     &mut tx,
                     ctx,
-                    &flag(&check, CheckStatus::Pending, &description),
+                    &flag(&check, CheckStatus::Pending, &description, page.as_deref()),
                 )
                 .await?;
                 tx.commit().await?;

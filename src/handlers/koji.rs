@@ -13,6 +13,7 @@ use crate::clients::Transient;
 use crate::clients::koji::{BuildRequest, DistGitSource, KojiError, TaskInfo, TaskState};
 use crate::context::Context;
 use crate::db::Tx;
+use crate::db::flags;
 use crate::db::runs::{self, KojiBuild, KojiBuildUpdate};
 use crate::events::KojiTaskState;
 use crate::handlers::report::{Report, dashboard_url, report};
@@ -21,7 +22,7 @@ use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
 use crate::handlers::{
     PullRequestRef, SUBMISSION_ATTEMPTS, is_superseded, minutes, submission, submission_retry_delay,
 };
-use crate::helpers::flags::{CheckStatus, koji_target};
+use crate::helpers::flags::{CheckStatus, check_name, flag_uid, koji_target};
 use crate::metrics;
 use crate::tasks::{self, BackgroundTask, queues};
 
@@ -71,28 +72,40 @@ impl BackgroundTask for KojiScratchBuild {
         let target = self.build_for.koji_target(pr);
         if is_superseded(ctx, pr).await? {
             info!(pr = pr.pr_id, commit = %pr.head_sha, "commit superseded before its build started");
-            let mut tx = ctx.store.begin().await?;
-            self.withdraw(&mut tx, ctx, &target, "the commit was superseded")
-                .await?;
-            tx.commit().await?;
-            return Ok(());
+            let ending = (
+                CheckStatus::Canceled,
+                "Superseded by a newer commit.".to_owned(),
+            );
+            return self
+                .withdraw(ctx, &target, "the commit was superseded", Some(ending))
+                .await;
         }
-        if self.build_for == BuildFor::Eln {
-            if let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await? {
-                info!(pr = pr.pr_id, project = %pr.project_url, reason, "no ELN build");
-                let mut tx = ctx.store.begin().await?;
-                self.withdraw(&mut tx, ctx, &target, reason).await?;
-                tx.commit().await?;
-                return Ok(());
-            }
-        } else if checker::retirement::is_retired_at_head(ctx, pr).await? {
-            let mut tx = ctx.store.begin().await?;
+        if self.build_for == BuildFor::Eln
+            && let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await?
+        {
+            info!(pr = pr.pr_id, project = %pr.project_url, reason, "no ELN build");
+            // A comment that asked for it announced it ("The task was accepted.") when the
+            // ELN lists still said an ELN build applies.
+            let ending = (
+                CheckStatus::Success,
+                format!("No ELN build is needed: {reason}."),
+            );
+            return self.withdraw(ctx, &target, reason, Some(ending)).await;
+        }
+        if checker::retirement::is_retired_at_head(ctx, pr).await? {
             let description = "The package is retired (dead.package): nothing to build or test.";
-            self.withdraw(&mut tx, ctx, &target, description).await?;
-            let flag = build_flag(pr, &target, CheckStatus::Success, description, None);
-            report(&mut tx, ctx, &flag).await?;
-            tx.commit().await?;
-            return Ok(());
+            let ending = (CheckStatus::Success, description.to_owned());
+            return match self.build_for {
+                // Its flag says so even where nothing announced it: the PR is not blocked.
+                BuildFor::Branch => {
+                    let mut tx = ctx.store.begin().await?;
+                    let flag = build_flag(pr, &target, CheckStatus::Success, description, None);
+                    report(&mut tx, ctx, &flag).await?;
+                    tx.commit().await?;
+                    self.withdraw(ctx, &target, description, None).await
+                }
+                BuildFor::Eln => self.withdraw(ctx, &target, description, Some(ending)).await,
+            };
         }
         let build = self.intended_build(ctx, &target).await?;
         if build.task_id.is_some() {
@@ -129,26 +142,31 @@ impl KojiScratchBuild {
 
     /// Withdraws the row a planner created for this build, not submitted, when the task finds
     /// that nothing is to be built after all, so that nothing waits on it (and no build that
-    /// never was shows on the dashboard).
+    /// never was shows on the dashboard). A build flag left pending for it (a comment's
+    /// "The task was accepted.") ends as `ending` says; no flag is created where there was none.
     async fn withdraw(
         &self,
-        tx: &mut Tx,
         ctx: &Context,
         target: &str,
         reason: &str,
+        ending: Option<(CheckStatus, String)>,
     ) -> anyhow::Result<()> {
         let pr = &self.pull_request;
+        let mut tx = ctx.store.begin().await?;
+        if let Some((status, description)) = ending {
+            end_pending_build_flag(&mut tx, ctx, pr, target, status, &description).await?;
+        }
         let planned =
             runs::koji_build_for_trigger(&ctx.store, pr.project_event_id, target, &self.trigger)
                 .await?;
-        let Some(build) = planned.filter(|build| build.task_id.is_none()) else {
-            return Ok(());
-        };
-        // Locked, so that a `test` comment deciding to wait for it decides before or after.
-        runs::lock_koji_build_status(tx, build.id).await?;
-        if runs::delete_unsubmitted_koji_build(tx, build.id).await? {
-            info!(build = build.id, target, reason, "planned build withdrawn");
+        if let Some(build) = planned.filter(|build| build.task_id.is_none()) {
+            // Locked, so that a `test` comment deciding to wait for it decides before or after.
+            runs::lock_koji_build_status(&mut tx, build.id).await?;
+            if runs::delete_unsubmitted_koji_build(&mut tx, build.id).await? {
+                info!(build = build.id, target, reason, "planned build withdrawn");
+            }
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -367,7 +385,11 @@ async fn earlier_submission(
     let created_after = since.timestamp_micros() as f64 / 1_000_000.0;
     let mut tasks = match ctx.services.koji.own_builds_since(created_after).await {
         Ok(tasks) => tasks,
-        Err(error) if error.is_transient() => return Ok(Err(error)),
+        Err(error) if error.is_transient() => {
+            // The service is down like any transient failure of the submission: waited out.
+            tasks::note_unavailable(crate::handlers::services::KOJI, &error);
+            return Ok(Err(error));
+        }
         Err(error) => {
             // Without the list nothing can be reconciled; submitting again risks one
             // duplicate build, waiting would never end.
@@ -453,6 +475,24 @@ pub fn build_flag<'a>(
         description,
         url,
     }
+}
+
+/// Ends the build flag of `target` at the PR's commit if it is pending; a check with no flag,
+/// or a final one, is left as it is.
+async fn end_pending_build_flag(
+    tx: &mut Tx,
+    ctx: &Context,
+    pr: &PullRequestRef,
+    target: &str,
+    status: CheckStatus,
+    description: &str,
+) -> anyhow::Result<()> {
+    let username = check_name(&ctx.config.check_name_prefix, CHECK, target, &pr.head_sha);
+    let current = flags::get_in(tx, &flag_uid(&username)).await?;
+    if current.is_some_and(|flag| flag.status == "pending") {
+        report(tx, ctx, &build_flag(pr, target, status, description, None)).await?;
+    }
+    Ok(())
 }
 
 /// The flag description of a submission that failed for good: whose problem it is.

@@ -467,7 +467,11 @@ async fn earlier_request(
     let since = submission::created_after(started);
     let mut listed = match ctx.services.testing_farm.list_own_requests(since).await {
         Ok(listed) => listed,
-        Err(error) if error.is_transient() => return Ok(Err(error)),
+        Err(error) if error.is_transient() => {
+            // The service is down like any transient failure of the submission: waited out.
+            tasks::note_unavailable(crate::handlers::services::TESTING_FARM, &error);
+            return Ok(Err(error));
+        }
         Err(error) => {
             // Without the list nothing can be reconciled; submitting again risks one
             // duplicate request, waiting would never end.

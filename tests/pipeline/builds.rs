@@ -286,7 +286,7 @@ fn koji_cancels(stack: &Stack) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn koji_outage_is_retried_with_the_delay_on_the_flag_then_an_infra_error() {
+async fn koji_outage_is_retried_with_the_delay_on_the_flag() {
     let stack = Stack::start(|_| {}).await;
     stack
         .pagure
@@ -305,9 +305,10 @@ async fn koji_outage_is_retried_with_the_delay_on_the_flag_then_an_infra_error()
     stack.settle().await;
     let flag = stack.flag("rpms/optee_os", 2, RAWHIDE_BUILD).unwrap();
     assert_eq!(flag["status"], "pending");
+    // An outage: waited out, and the flag says so (issue #14).
     assert_eq!(
         flag["comment"],
-        "Failed to submit the build. The task will be retried in 1 minute."
+        "Koji is unavailable; retrying, next try in 1 minute."
     );
     // The retry is persisted in the queue, due in about a minute.
     let counts = fedora_ci::db::tasks::counts(&stack.store, chrono::Utc::now())
@@ -427,6 +428,34 @@ async fn a_retirement_pr_gets_one_explaining_flag() {
         flags[0]["comment"],
         "The package is retired (dead.package): nothing to build or test."
     );
+    stack.stop().await;
+}
+
+/// A retired package on the ELN lists without its own eln branch gets no ELN build either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retirement_pr_of_an_eln_package_gets_no_eln_build() {
+    let stack = Stack::start(|_| {}).await;
+    optee_without_eln_branch(&stack);
+    stack.pagure.add_raw_file(
+        "fork/zbyszek/rpms/optee_os",
+        OPTEE_SHA,
+        "dead.package",
+        "Retired: unmaintained\n",
+    );
+    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+    stack.settle().await;
+    assert!(stack.koji_builds().is_empty(), "{:?}", stack.koji_builds());
+    let flags = stack.flags("rpms/optee_os", 2);
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["username"], RAWHIDE_BUILD);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM koji_build_targets")
+        .fetch_one(match &stack.store {
+            fedora_ci::db::Store::Postgres(pool) => pool,
+            fedora_ci::db::Store::Sqlite(_) => panic!("PostgreSQL"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the planned builds are withdrawn");
     stack.stop().await;
 }
 

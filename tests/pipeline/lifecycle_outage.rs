@@ -137,7 +137,7 @@ async fn testing_farm_down_for_90_seconds_when_the_build_closes_still_tests() {
     assert!(stack.koji.start_build(task_id));
     assert!(stack.koji.finish_build(task_id, &BuildOutcome::Succeeds));
     stack.deliver_koji_messages().await;
-    wait_for_wanted(&stack, "Failed to submit tests. The task will be retried").await;
+    wait_for_wanted(&stack, "Testing Farm is unavailable; retrying, next try in").await;
     // 90 s more of service time.
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(stack.testing_farm.request_ids().is_empty());

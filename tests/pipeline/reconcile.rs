@@ -192,7 +192,7 @@ async fn a_build_that_never_reached_koji_is_submitted_once_after_asking() {
         flag["comment"]
             .as_str()
             .unwrap()
-            .starts_with("Failed to submit the build. The task will be retried"),
+            .starts_with("Koji is unavailable; retrying, next try in"),
         "{flag}"
     );
 
@@ -278,7 +278,7 @@ async fn a_request_that_never_reached_testing_farm_is_submitted_once_after_askin
         flag["comment"]
             .as_str()
             .unwrap()
-            .starts_with("Failed to submit tests. The task will be retried"),
+            .starts_with("Testing Farm is unavailable; retrying, next try in"),
         "{flag}"
     );
 
