@@ -236,9 +236,12 @@ pub fn comment_command(data: &[u8]) {
     let known_tests: Vec<&str> = tests.iter().map(|test| test.name.as_str()).collect();
     let parsed = commands::parse_comment(COMMAND_PREFIX, text, &known_tests);
 
-    let addresses_us = text
-        .split('\n')
-        .any(|line| line.split_whitespace().next() == Some(COMMAND_PREFIX));
+    // A line starting with the prefix and holding something after it (a bare prefix is
+    // ignored, as packit-service ignores it).
+    let addresses_us = text.split('\n').any(|line| {
+        let mut words = line.split_whitespace();
+        words.next() == Some(COMMAND_PREFIX) && words.next().is_some()
+    });
     assert_eq!(
         parsed != CommentParse::NotACommand,
         addresses_us,
