@@ -233,6 +233,11 @@ async fn test_comment_while_the_build_runs_waits_for_it_and_tests_once() {
     stack.stop().await;
 }
 
+/// Issue #15 item 9: packit-service cancels the running builds with `cancelTask` once per
+/// build with a task (`tests/unit/test_koji_build.py::test_cancel_running_builds`, l. 650-665:
+/// `cancel_task(111)`, `cancel_task(222)`), but only with `CANCEL_RUNNING_JOBS` and for every
+/// commit and target of the PR; fedora-ci always, for the same commit and target
+/// (docs/behaviour.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scratch_build_comment_while_a_build_runs_cancels_it_first() {
     let stack = teamcity_stack().await;

@@ -10,6 +10,11 @@ use crate::builds::{optee_without_eln_branch, task_id_of};
 use crate::stack::{OPTEE_SHA, Stack, TF_TOKEN};
 
 const WEBHOOK: &str = "https://fedora-ci.stg.example.org/api/testing-farm/results";
+/// The fork's git URL as Pagure serves it (issue #15 item 12): plural `forks/`, as
+/// packit-service's Koji source for the same PR in `tests/integration/test_dg_pr.py::
+/// test_downstream_koji_scratch_build` (l. 174-199) and the `git` URL Pagure answers for a fork
+/// (`pagure/api/project.py` l. 602-619); packit-service's `…/fork/packit/…` in
+/// `test_koji_build_end_downstream` is its mock's echo.
 const FORK_GIT: &str = "https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git";
 
 /// packit-service's payload for one test (reference §3.2), on staging.
