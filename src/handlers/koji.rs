@@ -84,17 +84,17 @@ impl BackgroundTask for KojiScratchBuild {
             && let Some(reason) = checker::eln::why_no_eln_build(ctx, pr).await?
         {
             info!(pr = pr.pr_id, project = %pr.project_url, reason, "no ELN build");
-            // A comment that asked for it announced it ("The task was accepted.") when the
-            // ELN lists still said an ELN build applies.
+            // A flag set before this was known (a comment's "The task was accepted.", an
+            // outage notice) ends as canceled: the check does not apply, nothing was built.
             let ending = (
-                CheckStatus::Success,
+                CheckStatus::Canceled,
                 format!("No ELN build is needed: {reason}."),
             );
             return self.withdraw(ctx, &target, reason, Some(ending)).await;
         }
         if checker::retirement::is_retired_at_head(ctx, pr).await? {
             let description = "The package is retired (dead.package): nothing to build or test.";
-            let ending = (CheckStatus::Success, description.to_owned());
+            let ending = (CheckStatus::Canceled, description.to_owned());
             return match self.build_for {
                 // Its flag says so even where nothing announced it: the PR is not blocked.
                 BuildFor::Branch => {
