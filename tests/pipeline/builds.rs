@@ -449,10 +449,7 @@ async fn a_retirement_pr_of_an_eln_package_gets_no_eln_build() {
     assert_eq!(flags.len(), 1, "{flags:?}");
     assert_eq!(flags[0]["username"], RAWHIDE_BUILD);
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM koji_build_targets")
-        .fetch_one(match &stack.store {
-            fedora_ci::db::Store::Postgres(pool) => pool,
-            fedora_ci::db::Store::Sqlite(_) => panic!("PostgreSQL"),
-        })
+        .fetch_one(stack.pg_pool())
         .await
         .unwrap();
     assert_eq!(rows, 0, "the planned builds are withdrawn");

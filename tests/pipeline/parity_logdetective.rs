@@ -1,7 +1,6 @@
 //! Parity with packit-service (issue #15): Log Detective commentary, request and rows, Log Detective metrics (items 7, 8).
 //! Each expected value cites the packit-service test or line it comes from.
 
-use fedora_ci::db::Store;
 use fedora_ci::fakes::koji::BuildOutcome;
 use serde_json::json;
 
@@ -19,13 +18,6 @@ const LD_COMMENTARY: &str = "Build was executed in downstream Koji using contain
 
 /// `log_detective_run_group_id`, `target`, `status`, `koji_build_target_id`.
 type RunRow = (Option<i32>, Option<String>, String, Option<i32>);
-
-fn pool(stack: &Stack) -> &sqlx::PgPool {
-    let Store::Postgres(pool) = &stack.store else {
-        panic!("the pipeline tests run on PostgreSQL");
-    };
-    pool
-}
 
 /// A rawhide scratch build of optee_os PR 2 that fails on x86_64 and aarch64, its FAILED
 /// report delivered.
@@ -95,7 +87,7 @@ async fn a_failed_build_gets_one_group_with_one_run_per_failed_arch() {
     assert_eq!(stack.log_detective.calls().len(), 2);
 
     let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_detective_run_groups")
-        .fetch_one(pool(&stack))
+        .fetch_one(stack.pg_pool())
         .await
         .unwrap();
     assert_eq!(groups, 1, "{}", stack.state().await);
@@ -103,7 +95,7 @@ async fn a_failed_build_gets_one_group_with_one_run_per_failed_arch() {
         "SELECT log_detective_run_group_id, target, CAST(status AS TEXT), koji_build_target_id \
          FROM log_detective_run ORDER BY target",
     )
-    .fetch_all(pool(&stack))
+    .fetch_all(stack.pg_pool())
     .await
     .unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
@@ -122,7 +114,7 @@ async fn a_failed_build_gets_one_group_with_one_run_per_failed_arch() {
                                      WHERE id = $1)",
     )
     .bind(runs[0].3)
-    .fetch_all(pool(&stack))
+    .fetch_all(stack.pg_pool())
     .await
     .unwrap();
     assert_eq!(pipelines.len(), 1, "{pipelines:?}");

@@ -6,7 +6,7 @@
 //! task (or request) id fail, after the fake accepted the call, exactly as a worker killed
 //! before its commit leaves the database; the queue then retries the task.
 
-use fedora_ci::db::{Store, runs};
+use fedora_ci::db::runs;
 use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure};
 
 use crate::builds::{FORK_SOURCE, task_id_of};
@@ -17,13 +17,6 @@ use crate::tests_and_results::{
 
 const FIRST_TASK: i64 = 140_000_000;
 const SERVER_OFFLINE: i32 = 1014;
-
-fn pool(stack: &Stack) -> &sqlx::PgPool {
-    match &stack.store {
-        Store::Postgres(pool) => pool,
-        Store::Sqlite(_) => panic!("these tests run on PostgreSQL"),
-    }
-}
 
 /// The first update of `table` that sets `id_column` fails, as if the worker died before its
 /// commit. A sequence counts the attempts: unlike a table, it keeps counting when the failing
@@ -48,7 +41,7 @@ async fn crash_before_recording(stack: &Stack, table: &str, id_column: &str) {
     ];
     for statement in statements {
         sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(pool(stack))
+            .execute(stack.pg_pool())
             .await
             .unwrap();
     }
@@ -59,7 +52,7 @@ async fn recording_attempts(stack: &Stack) -> i64 {
     sqlx::query_scalar(
         "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM recording_attempts",
     )
-    .fetch_one(pool(stack))
+    .fetch_one(stack.pg_pool())
     .await
     .unwrap()
 }

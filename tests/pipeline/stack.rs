@@ -188,13 +188,18 @@ impl Stack {
         }
     }
 
+    /// The stack's PostgreSQL pool, for the tests' own queries.
+    pub fn pg_pool(&self) -> &sqlx::PgPool {
+        match &self.store {
+            Store::Postgres(pool) => pool,
+            Store::Sqlite(_) => panic!("the pipeline stack runs on PostgreSQL"),
+        }
+    }
+
     /// Runs the retries waiting for their delay (an outage's, the queue's backoff) now.
     pub async fn run_delayed_tasks_now(&self) {
-        let Store::Postgres(pool) = &self.store else {
-            panic!("the pipeline stack runs on PostgreSQL");
-        };
         sqlx::query("UPDATE tasks SET run_at = now() WHERE state = 'pending'")
-            .execute(pool)
+            .execute(self.pg_pool())
             .await
             .unwrap();
     }
