@@ -784,12 +784,15 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
                     });
                     store_tasks::bury(&self.store, task.id, worker, &error, now).await
                 } else {
-                    // The outage's backoff (doubling up to the cap), or the task's own delay
-                    // where that is longer: a task's own short retry (a minute) would otherwise
-                    // call the service every minute for the whole budget. The hook then tells
-                    // the user the real next try, over what the task said.
-                    let backoff = policy.next_delay(lasted);
-                    let delay = own_delay.map_or(backoff, |own| own.max(backoff));
+                    // Each wait as long as the outage so far, up to the cap, from the task's
+                    // own delay where it chose one (a retry a minute apart would otherwise
+                    // call the service every minute for the whole budget). The hook then
+                    // tells the user the real next try, over what the task said.
+                    let delay = match own_delay {
+                        // Its own delay is the first wait and the least one.
+                        Some(own) => lasted.clamp(*own, policy.max_delay.max(*own)),
+                        None => policy.next_delay(lasted),
+                    };
                     warn!(service = %outage.service, reason = %outage.reason, next_try_in = ?delay, "service unavailable; waiting it out");
                     waiting = Some((outage.clone(), delay));
                     let error = format!("{}: {}", outage.service, outage.reason);
