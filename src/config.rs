@@ -10,14 +10,11 @@
 //! secret, which is how mounted OpenShift secrets arrive.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-use secrecy::{ExposeSecret, SecretString};
 
 mod messages;
 pub use messages::Sources;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// Default path of the configuration file, used when it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "fedora-ci.toml";
@@ -106,69 +103,7 @@ impl ConfigError {
     }
 }
 
-/// A secret value: never shown by `Debug`, `Display` or serialization.
-#[derive(Clone)]
-pub struct Secret(SecretString);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(SecretString::from(value.into()))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("[redacted]")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SecretVisitor)
-    }
-}
-
-/// Accepts only a string, and says what was wrong without echoing the value: a secret given
-/// with the wrong type is still a secret.
-struct SecretVisitor;
-
-impl<'de> serde::de::Visitor<'de> for SecretVisitor {
-    type Value = Secret;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
-        Ok(Secret::new(value))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
-        Err(E::custom("a secret must be a string (quote it)"))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
-        Err(E::custom("a secret must be a string (quote it)"))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
-        Err(E::custom("a secret must be a string (quote it)"))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
-        Err(E::custom("a secret must be a string (quote it)"))
-    }
-}
+pub use crate::secret::Secret;
 
 /// Which instance this is; it selects the shared-tests ref and the tmt context's
 /// `deployment`, as in packit-service.
@@ -182,13 +117,38 @@ pub enum Deployment {
 
 /// Which projects Fedora CI runs for (packit-service's `fedora_ci` settings). Each list holds
 /// full web URLs such as `https://src.fedoraproject.org/rpms/optee_os`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FedoraCiProjects {
     pub enabled_projects: Vec<String>,
     pub disabled_projects: Vec<String>,
     pub disabled_projects_for_eln: Vec<String>,
     pub disabled_projects_for_logdetective: Vec<String>,
+    /// Branches whose pull requests have a Koji target (the branch's name, `main` meaning
+    /// `rawhide`), as regular expressions matched against the whole name. A pull request to
+    /// any other branch gets no build: an `error` flag says the branch has no Koji target.
+    pub koji_target_branches: Vec<String>,
+}
+
+impl Default for FedoraCiProjects {
+    fn default() -> Self {
+        Self {
+            enabled_projects: Vec::new(),
+            disabled_projects: Vec::new(),
+            disabled_projects_for_eln: Vec::new(),
+            disabled_projects_for_logdetective: Vec::new(),
+            koji_target_branches: [
+                "rawhide",
+                "main",
+                "eln",
+                "f[0-9]+",
+                "epel[0-9]+",
+                r"epel[0-9]+\.[0-9]+",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
 }
 
 /// The HTTP server of the `api` and `serve` roles.
@@ -197,12 +157,28 @@ pub struct FedoraCiProjects {
 pub struct ApiConfig {
     /// Address and port to listen on.
     pub bind: String,
+    /// A connection that has not sent a whole request head (line and headers) this long after
+    /// it opened, or after its previous answer, is closed: silent and slow clients hold nothing.
+    pub header_read_timeout_seconds: u64,
+    /// A request whose body has not arrived this long after its head is answered 408.
+    pub body_read_timeout_seconds: u64,
+    /// The longest a request may take, whole, before it is answered 408 (or 503).
+    pub request_timeout_seconds: u64,
+    /// Requests handled at once by one server; more wait for a turn.
+    pub max_concurrent_requests: usize,
+    /// Connections open at once on one server; more wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8000".to_owned(),
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 10,
+            request_timeout_seconds: 30,
+            max_concurrent_requests: 256,
+            max_connections: 1024,
         }
     }
 }
@@ -425,6 +401,10 @@ pub struct Config {
     /// The contact block at the end of the help reply, one line per entry.
     pub help_contacts: Vec<HelpContact>,
 
+    /// The web root of the dist-git whose pull requests this instance serves; every project
+    /// and source URL a message names must be under it, or the message is rejected.
+    pub dist_git_url: String,
+    /// Where dist-git's Pagure API is called (the same host as `dist_git_url` in production).
     pub pagure_url: String,
     pub pagure_token: Option<Secret>,
     pub fasjson_url: String,
@@ -486,6 +466,7 @@ impl Default for Config {
                 HelpContact::new("Email", "ci@lists.fedoraproject.org"),
                 HelpContact::new("Chat", "#fedora-ci on Libera.Chat and Matrix"),
             ],
+            dist_git_url: "https://src.fedoraproject.org".to_owned(),
             pagure_url: "https://src.fedoraproject.org".to_owned(),
             pagure_token: None,
             fasjson_url: "https://fasjson.fedoraproject.org".to_owned(),
@@ -588,7 +569,7 @@ impl Config {
         if let Some(table) = value.as_table_mut() {
             table.insert(
                 "database_url".to_owned(),
-                toml::Value::String(crate::db::redact_url(self.database_url.expose())),
+                toml::Value::String(crate::secret::redact_url(self.database_url.expose())),
             );
             if let Some(messaging) = table
                 .get_mut("messaging")
@@ -596,7 +577,9 @@ impl Config {
             {
                 messaging.insert(
                     "amqp_url".to_owned(),
-                    toml::Value::String(crate::db::redact_url(self.messaging.amqp_url.expose())),
+                    toml::Value::String(crate::secret::redact_url(
+                        self.messaging.amqp_url.expose(),
+                    )),
                 );
             }
         }
@@ -693,6 +676,15 @@ impl Config {
                 check_http_url(key, url)?;
             }
         }
+        check_http_url("dist_git_url", &self.dist_git_url)?;
+        for pattern in &self.fedora_ci.koji_target_branches {
+            regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
+                ConfigError::invalid(
+                    "fedora_ci.koji_target_branches",
+                    format!("{pattern:?} is not a regular expression"),
+                )
+            })?;
+        }
         let mut test_names = std::collections::BTreeSet::new();
         for (index, test) in self.fedora_ci_tests.iter().enumerate() {
             if test.url != "{source_git_url}" {
@@ -785,6 +777,7 @@ impl Config {
             ));
         }
         self.validate_dashboard()?;
+        self.validate_ranges()?;
         if let Some(principal) = &self.kerberos_principal
             && (principal.is_empty() || principal.contains(char::is_whitespace))
         {
@@ -800,6 +793,127 @@ impl Config {
 }
 
 impl Config {
+    /// Every duration, size and count within bounds: a value too large to be meant (a lease of
+    /// centuries) would overflow time arithmetic deep in a running loop instead of failing here.
+    fn validate_ranges(&self) -> Result<(), ConfigError> {
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        let ranges: [(&str, u64, u64, u64); 17] = [
+            (
+                "request_timeout_seconds",
+                self.request_timeout_seconds,
+                1,
+                HOUR,
+            ),
+            (
+                "api.header_read_timeout_seconds",
+                self.api.header_read_timeout_seconds,
+                1,
+                HOUR,
+            ),
+            (
+                "api.body_read_timeout_seconds",
+                self.api.body_read_timeout_seconds,
+                1,
+                HOUR,
+            ),
+            (
+                "api.request_timeout_seconds",
+                self.api.request_timeout_seconds,
+                1,
+                HOUR,
+            ),
+            (
+                "api.max_concurrent_requests",
+                self.api.max_concurrent_requests as u64,
+                1,
+                100_000,
+            ),
+            (
+                "api.max_connections",
+                self.api.max_connections as u64,
+                1,
+                100_000,
+            ),
+            ("worker.lease_seconds", self.worker.lease_seconds, 3, DAY),
+            (
+                "worker.poll_interval_ms",
+                self.worker.poll_interval_ms,
+                1,
+                HOUR * 1000,
+            ),
+            (
+                "worker.shutdown_grace_seconds",
+                self.worker.shutdown_grace_seconds,
+                0,
+                HOUR,
+            ),
+            (
+                "worker.submission_retry_seconds",
+                self.worker.submission_retry_seconds,
+                1,
+                DAY,
+            ),
+            (
+                "worker.outage_retry_hours",
+                self.worker.outage_retry_hours,
+                1,
+                24 * 14,
+            ),
+            (
+                "worker.outage_max_delay_minutes",
+                self.worker.outage_max_delay_minutes,
+                1,
+                24 * 60,
+            ),
+            (
+                "worker.stuck_check_minutes",
+                self.worker.stuck_check_minutes,
+                1,
+                14 * 24 * 60,
+            ),
+            (
+                "messaging.batch_wait_ms",
+                self.messaging.batch_wait_ms,
+                0,
+                60_000,
+            ),
+            (
+                "messaging.batch_size",
+                self.messaging.batch_size as u64,
+                1,
+                100_000,
+            ),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+                1,
+                10_000,
+            ),
+            (
+                "database.acquire_timeout_seconds",
+                self.database.acquire_timeout_seconds,
+                1,
+                HOUR,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{value} is out of range: must be from {min} to {max}"),
+                ));
+            }
+        }
+        if self.worker.time_scale > 1e6 {
+            return Err(ConfigError::invalid(
+                "worker.time_scale",
+                "must be at most 1000000",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_dashboard(&self) -> Result<(), ConfigError> {
         const KEY: &str = "dashboard.backends";
         let backends = &self.dashboard.backends;

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::inbound::{self, NewInbound};
 use crate::db::{DbError, Store, storable_json, storable_text};
-use crate::events::{self, Identity, Parsed, Relevance, Skip};
+use crate::events::{self, Identity, Parsed, Relevance, Skip, Topic};
 use crate::jobs::ProcessMessage;
 use crate::metrics;
 use crate::tasks::{self, EnqueueError};
@@ -60,15 +60,38 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How much of a refused oversized body is kept, for diagnosis.
 pub const STORED_OVERSIZED_PREFIX_BYTES: usize = 64 * 1024;
 
+/// Where a message came from, which decides what it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// fedora-messaging: whoever may publish there. Never a Testing Farm notification, which
+    /// only the webhook, with its token, may hand over.
+    Bus,
+    /// The Testing Farm webhook, its token checked.
+    Webhook,
+    /// A file an operator gives (`process`, `replay`): stored messages of either origin.
+    File,
+}
+
 /// Decides what to do with `message`; no I/O.
-pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
-    // Webhook notifications come over HTTP, not the bus: no bus prefilter applies.
-    let from_bus = message.topic != events::TESTING_FARM_RESULTS_TOPIC;
-    if from_bus
-        && let Relevance::Irrelevant(skip) =
-            events::prefilter(&message.topic, &message.body, identity)
-    {
-        return Verdict::Irrelevant(skip);
+pub fn classify(message: &Incoming, identity: &Identity, origin: Origin) -> Verdict {
+    let is_notification = Topic::from_full_topic(&message.topic) == Some(Topic::TestingFarmResults);
+    match origin {
+        Origin::Bus if is_notification => {
+            return Verdict::Reject(format!(
+                "{}: Testing Farm notifications are taken only from the webhook, with its \
+                 token, never from the bus",
+                message.topic
+            ));
+        }
+        // Webhook notifications come over HTTP, not the bus: no bus prefilter applies.
+        Origin::Webhook | Origin::File if is_notification => {}
+        _ => {
+            if let Relevance::Irrelevant(skip) =
+                events::prefilter(&message.topic, &message.body, identity)
+            {
+                return Verdict::Irrelevant(skip);
+            }
+        }
     }
     if message.body.len() > MAX_BODY_BYTES {
         return Verdict::Reject(format!(
@@ -79,7 +102,14 @@ pub fn classify(message: &Incoming, identity: &Identity) -> Verdict {
         ));
     }
     match events::parse_with_reason(&message.topic, &message.body) {
-        Ok(Parsed::Event(_)) => Verdict::Accept,
+        Ok(Parsed::Event(event)) => match event
+            .dist_git_urls()
+            .into_iter()
+            .find_map(|url| identity.foreign_url(url))
+        {
+            Some(reason) => Verdict::Reject(format!("{}: {reason}", message.topic)),
+            None => Verdict::Accept,
+        },
         Ok(Parsed::Ignored(skip)) => Verdict::Irrelevant(skip),
         Err(error) => Verdict::Reject(error.to_string()),
     }
@@ -91,6 +121,7 @@ pub fn identity(config: &crate::config::Config) -> Identity {
         config.messaging.topic_prefix.clone(),
         config.fas_user.clone().unwrap_or_default(),
     )
+    .serving(config.dist_git_url.clone())
 }
 
 /// What [`store_batch`] did.
@@ -117,11 +148,12 @@ pub async fn store_batch(
     store: &Store,
     identity: &Identity,
     messages: &[Incoming],
+    origin: Origin,
 ) -> Result<IntakeReport, IntakeError> {
     let mut report = IntakeReport::default();
     let mut keep = Vec::new();
     for message in messages {
-        match classify(message, identity) {
+        match classify(message, identity, origin) {
             Verdict::Irrelevant(_) => report.irrelevant += 1,
             Verdict::Accept => keep.push((message, None)),
             Verdict::Reject(reason) => keep.push((message, Some(reason))),

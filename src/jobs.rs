@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use crate::checker::branches::{has_koji_target, no_koji_target};
 use crate::checker::projects::{disabled_project, is_eln_enabled, is_project_enabled};
 use crate::config::Config;
 use crate::context::Context;
@@ -77,6 +78,9 @@ pub enum Checker {
     InTestsNamespace,
     /// `IsProjectEnabledForELN` (pure).
     EnabledForEln,
+    /// The PR's branch has a Koji target (pure; see [`crate::checker::branches`]). Where it
+    /// fails for a push, the build flag says so.
+    BranchHasKojiTarget,
     /// `PackageNeedsELNBuildFromRawhide`: rawhide PR, ELN package, no `eln` branch (in task).
     PackageNeedsElnBuild,
     /// `HasEventSuccessfulScratchBuild`: a comment's tests need a build; missing, one is
@@ -110,7 +114,7 @@ pub const JOBS: &[JobSpec] = &[
         reacts_to: &[Push, Comment],
         command: Some("scratch-build"),
         target: Some(TargetChoice::Rawhide),
-        checkers: &[InRpmsNamespace, PackagerForComment],
+        checkers: &[InRpmsNamespace, BranchHasKojiTarget, PackagerForComment],
     },
     JobSpec {
         handler: Handler::ElnScratchBuild,
@@ -138,6 +142,7 @@ pub const JOBS: &[JobSpec] = &[
         target: Some(TargetChoice::Rawhide),
         checkers: &[
             InRpmsNamespace,
+            BranchHasKojiTarget,
             HasSuccessfulScratchBuild,
             PackagerForComment,
         ],
@@ -199,14 +204,45 @@ pub fn comment_jobs(
 
 /// Whether the checkers that need no I/O let the job run for this PR.
 pub fn pure_checks_pass(job: &JobSpec, config: &Config, pr: &PullRequestRef) -> bool {
-    job.checkers.iter().all(|checker| match checker {
-        InRpmsNamespace => pr.namespace == "rpms",
-        InTestsNamespace => pr.namespace == "tests",
-        EnabledForEln => is_eln_enabled(config, &pr.project_url),
+    failing_pure_check(job, config, pr).is_none()
+}
+
+/// The first checker that needs no I/O and stops the job for this PR.
+pub fn failing_pure_check(job: &JobSpec, config: &Config, pr: &PullRequestRef) -> Option<Checker> {
+    job.checkers.iter().copied().find(|checker| match checker {
+        InRpmsNamespace => pr.namespace != "rpms",
+        InTestsNamespace => pr.namespace != "tests",
+        EnabledForEln => !is_eln_enabled(config, &pr.project_url),
+        BranchHasKojiTarget => !has_koji_target(config, &pr.target_branch),
         PackageNeedsElnBuild | HasSuccessfulScratchBuild | PackagerForComment | IsFedoraCiTest => {
-            true
+            false
         }
     })
+}
+
+/// Whether the branch build (or the tests that need it) of `jobs` is stopped only because the PR's branch has no Koji
+/// target: then the build flag says so, instead of nothing.
+pub fn stopped_by_branch<'j>(
+    mut jobs: impl Iterator<Item = &'j JobSpec>,
+    config: &Config,
+    pr: &PullRequestRef,
+) -> bool {
+    jobs.any(|job| {
+        matches!(job.handler, Handler::ScratchBuild | Handler::TestingFarm)
+            && failing_pure_check(job, config, pr) == Some(BranchHasKojiTarget)
+    })
+}
+
+/// The `error` build flag of a PR whose branch has no Koji target.
+pub async fn flag_branch_without_koji_target(
+    tx: &mut Tx,
+    ctx: &Context,
+    pr: &PullRequestRef,
+) -> anyhow::Result<()> {
+    let target = BuildFor::Branch.koji_target(pr);
+    let description = no_koji_target(&pr.target_branch);
+    let flag = build_flag(pr, &target, CheckStatus::Error, &description, None);
+    report(tx, ctx, &flag).await
 }
 
 /// Turns one stored message into its event and the tasks that event causes.
@@ -434,6 +470,13 @@ async fn plan_push(ctx: &Context, tx: &mut Tx, pr: &PullRequest) -> anyhow::Resu
         },
     )
     .await?;
+    if stopped_by_branch(jobs_for(Push), &ctx.config, &pr_ref) {
+        flag_branch_without_koji_target(tx, ctx, &pr_ref).await?;
+        return Ok(Planned::Nothing(format!(
+            "the branch {} has no Koji target",
+            pr_ref.target_branch
+        )));
+    }
     let mut started = Vec::new();
     for job in jobs_for(Push).filter(|job| pure_checks_pass(job, &ctx.config, &pr_ref)) {
         let build = |build_for| KojiScratchBuild {

@@ -20,5 +20,6 @@ pub mod listener;
 pub mod metrics;
 pub mod replay;
 pub mod roles;
+pub mod secret;
 pub mod tasks;
 pub mod telemetry;

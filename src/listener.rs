@@ -14,6 +14,7 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::secret::redact_url;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::{MessagingConfig, PUBLIC_AMQP_URL};
-use crate::db::{self, Store};
+use crate::db::Store;
 use crate::events::{Identity, Topic};
 use crate::intake::{self, Incoming};
 use crate::tasks::backoff;
@@ -106,7 +107,7 @@ fn update_status(change: impl FnOnce(&mut BrokerStatus)) {
 pub fn start_status(broker: &str) {
     let _ = status_cell().set(Mutex::new(BrokerStatus {
         state: BrokerState::NeverConnected,
-        broker: db::redact_url(broker),
+        broker: redact_url(broker),
         connections: 0,
         connection_failures: 0,
         last_error: None,
@@ -153,7 +154,7 @@ fn mark_failed(error: String, was_consuming: bool) -> bool {
 
 /// `text` with the broker URL's password (and the URL itself) redacted.
 pub fn redact_broker_secret(text: &str, url: &str) -> String {
-    let mut text = text.replace(url, &db::redact_url(url));
+    let mut text = text.replace(url, &redact_url(url));
     if let Some(password) = url_password(url).filter(|password| !password.is_empty()) {
         text = text.replace(password, "[redacted]");
         // lapin may print it percent-decoded.
@@ -235,7 +236,7 @@ pub async fn run(
                 let error = redact_broker_secret(&format!("{error:#}"), url);
                 let ever_connected = mark_failed(error.clone(), consuming);
                 let wait = backoff(Duration::from_secs(1), failures).min(Duration::from_secs(60));
-                let broker = db::redact_url(url);
+                let broker = redact_url(url);
                 if ever_connected {
                     warn!(%broker, %error, attempt = failures, retry_in = ?wait, "lost the message broker; reconnecting");
                 } else {
@@ -379,7 +380,7 @@ async fn settle(
     let messages: Vec<Incoming> = batch.iter_mut().map(incoming).collect();
     let mut failures = 0;
     loop {
-        match intake::store_batch(store, identity, &messages).await {
+        match intake::store_batch(store, identity, &messages, intake::Origin::Bus).await {
             Ok(report) => {
                 debug!(?report, "stored a batch");
                 break;

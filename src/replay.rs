@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::context::Context;
 use crate::db::{Store, inbound};
 use crate::events::{self, Identity, envelope};
-use crate::intake::{self, Incoming, Verdict};
+use crate::intake::{self, Incoming, Origin, Verdict};
 use crate::jobs::{self, ProcessMessage};
 use crate::tasks::BackgroundTask;
 
@@ -34,7 +34,7 @@ pub fn read_messages(path: &Path) -> anyhow::Result<Vec<Incoming>> {
 
 /// What `process --dry-run` prints for one message: the verdict, the event, the tasks.
 pub fn plan(message: &Incoming, identity: &Identity) -> Value {
-    let verdict = intake::classify(message, identity);
+    let verdict = intake::classify(message, identity, intake::Origin::File);
     let (verdict_text, reason) = match &verdict {
         Verdict::Accept => ("accept", None),
         Verdict::Irrelevant(skip) => ("irrelevant", Some(skip.to_string())),
@@ -83,18 +83,34 @@ impl Incomplete {
 /// them. A dry run does not wait for retries.
 pub async fn dry_run(config: &crate::config::Config, file: &Path) -> anyhow::Result<Value> {
     let messages = read_messages(file)?;
-    let database =
-        std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4()));
+    let database = ThrowawayDatabase(
+        std::env::temp_dir().join(format!("fedora-ci-dry-run-{}.db", uuid::Uuid::new_v4())),
+    );
     let mut config = config.clone();
     config.dry_run = Some(true);
-    config.database_url = crate::config::Secret::new(format!("sqlite://{}", database.display()));
+    config.database_url = crate::secret::Secret::new(format!("sqlite://{}", database.0.display()));
     let store = Store::connect(config.database_url.expose(), &Default::default()).await?;
-    let result = dry_run_on(&store, config, &messages).await;
+    // A dry run can wait long on a slow service; interrupted, it still removes its database.
+    let result = tokio::select! {
+        result = dry_run_on(&store, config, &messages) => result,
+        signal = crate::roles::wait_for_signal() => {
+            Err(anyhow::anyhow!("the dry run was interrupted ({signal})"))
+        }
+    };
     store.close().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
-    }
     result
+}
+
+/// The dry run's SQLite files, removed however the run ends: an error, a panic that unwinds,
+/// SIGINT or SIGTERM.
+struct ThrowawayDatabase(std::path::PathBuf);
+
+impl Drop for ThrowawayDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
 }
 
 async fn dry_run_on(
@@ -112,7 +128,13 @@ async fn dry_run_on(
     let mut failure = None;
     for message in messages {
         let step = async {
-            intake::store_batch(store, &identity, std::slice::from_ref(message)).await?;
+            intake::store_batch(
+                store,
+                &identity,
+                std::slice::from_ref(message),
+                Origin::File,
+            )
+            .await?;
             wait_until_idle(store).await?;
             unfinished(store, &mut reported).await
         };
@@ -302,7 +324,7 @@ pub async fn replay(
     for file in files {
         let messages = read_messages(file)?;
         for chunk in messages.chunks(500) {
-            let report = intake::store_batch(store, identity, chunk).await?;
+            let report = intake::store_batch(store, identity, chunk, Origin::File).await?;
             total.accepted += report.accepted;
             total.rejected += report.rejected;
             total.irrelevant += report.irrelevant;
@@ -321,7 +343,13 @@ pub async fn process(
 ) -> anyhow::Result<Vec<Value>> {
     let mut results = Vec::new();
     for message in read_messages(file)? {
-        intake::store_batch(&ctx.store, identity, std::slice::from_ref(&message)).await?;
+        intake::store_batch(
+            &ctx.store,
+            identity,
+            std::slice::from_ref(&message),
+            Origin::File,
+        )
+        .await?;
         let id = message.id();
         let Some(row) = inbound::get_by_message_id(&ctx.store, &id).await? else {
             results.push(plan(&message, identity));

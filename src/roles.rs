@@ -13,7 +13,8 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::context::Context;
-use crate::db::{self, ConnectSettings, Store};
+use crate::db::{ConnectSettings, Store};
+use crate::secret::redact_url;
 use crate::tasks::{self, Runner, RunnerSettings};
 
 /// A token cancelled on SIGTERM or SIGINT.
@@ -29,7 +30,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
@@ -47,7 +48,7 @@ async fn wait_for_signal() -> &'static str {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "ctrl-c"
 }
@@ -63,7 +64,7 @@ fn connect_settings(config: &Config) -> ConnectSettings {
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url.expose();
     Store::open_lazy(url, &connect_settings(config))
-        .with_context(|| format!("opening database {}", db::redact_url(url)))
+        .with_context(|| format!("opening database {}", redact_url(url)))
 }
 
 /// Applies migrations, retrying with backoff while the database is unreachable.
@@ -73,7 +74,7 @@ pub async fn migrate_with_retry(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> bool {
-    let url = db::redact_url(config.database_url.expose());
+    let url = redact_url(config.database_url.expose());
     let mut attempt = 0;
     loop {
         match store.migrate().await {
@@ -100,10 +101,10 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let url = config.database_url.expose();
     let store = Store::connect(url, &connect_settings(config))
         .await
-        .with_context(|| format!("connecting to {}", db::redact_url(url)))?;
+        .with_context(|| format!("connecting to {}", redact_url(url)))?;
     store.migrate().await.context("applying migrations")?;
     let applied = store.applied_migrations().await?;
-    info!(database = %db::redact_url(url), migrations = applied.len(), "database schema is up to date");
+    info!(database = %redact_url(url), migrations = applied.len(), "database schema is up to date");
     store.close().await;
     Ok(())
 }
@@ -142,11 +143,13 @@ async fn bind_http(bind: &str, what: &str) -> anyhow::Result<tokio::net::TcpList
         .with_context(|| format!("cannot listen on {bind} ({what})"))
 }
 
-/// Serves `app` on `listener` until `shutdown`; a failure cancels `shutdown`, so the rest of
-/// the process stops too.
+/// Serves `app` on `listener` within `limits` (`api::server`) until `shutdown`. The
+/// server does not stop on its own; if it ever did, it cancels `shutdown`, so the rest of the
+/// process stops too, and fails.
 async fn serve_on(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: &crate::config::ApiConfig,
     what: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -154,14 +157,12 @@ async fn serve_on(
         .local_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .with_context(|| format!("{what} on {address} failed"));
-    if served.is_err() {
-        shutdown.cancel();
+    crate::api::server::serve(listener, app, limits, shutdown.clone()).await;
+    if shutdown.is_cancelled() {
+        return Ok(());
     }
-    served
+    shutdown.cancel();
+    anyhow::bail!("{what} on {address} stopped")
 }
 
 fn api_router(config: Arc<Config>, store: Store) -> axum::Router {
@@ -185,13 +186,16 @@ async fn health_server(
     Ok(Some((listener, router)))
 }
 
-/// Serves the health server, if any, until `shutdown`.
+/// Serves the health server, if any, until `shutdown`, with the API's limits.
 async fn serve_health(
     server: Option<(tokio::net::TcpListener, axum::Router)>,
+    limits: &crate::config::ApiConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     match server {
-        Some((listener, router)) => serve_on(listener, router, "the health server", shutdown).await,
+        Some((listener, router)) => {
+            serve_on(listener, router, limits, "the health server", shutdown).await
+        }
         None => Ok(()),
     }
 }
@@ -214,6 +218,7 @@ pub async fn api(
     let http = serve_on(
         listener,
         api_router(config.clone(), store.clone()),
+        &config.api,
         "the API",
         shutdown.clone(),
     );
@@ -238,9 +243,9 @@ pub async fn worker(
         &store,
     )
     .await?;
-    let handle = runner(store.clone(), config, queues)?.start(shutdown.clone());
+    let handle = runner(store.clone(), config.clone(), queues)?.start(shutdown.clone());
     info!("worker ready");
-    let (_, served) = tokio::join!(handle.wait(), serve_health(server, shutdown));
+    let (_, served) = tokio::join!(handle.wait(), serve_health(server, &config.api, shutdown));
     store.close().await;
     served
 }
@@ -264,7 +269,10 @@ pub async fn listen(config: Arc<Config>, shutdown: CancellationToken) -> anyhow:
         shutdown.cancel();
         result
     };
-    let (result, served) = tokio::join!(listening, serve_health(server, shutdown.clone()));
+    let (result, served) = tokio::join!(
+        listening,
+        serve_health(server, &config.api, shutdown.clone())
+    );
     store.close().await;
     result.and(served)
 }
@@ -312,6 +320,7 @@ pub async fn serve(
     let http = serve_on(
         listener,
         api_router(config.clone(), store.clone()),
+        &config.api,
         "the API",
         shutdown.clone(),
     );

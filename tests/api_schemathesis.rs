@@ -12,17 +12,6 @@ use std::time::Duration;
 use common::TestDb;
 use common::process::Running;
 
-/// The address the API logged it listens on.
-fn listening_address(line: &str) -> String {
-    let start = line
-        .find("127.0.0.1:")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    line[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_failure() -> anyhow::Result<()> {
     let python = common::python::python();
@@ -42,7 +31,7 @@ async fn schemathesis_finds_no_failure() -> anyhow::Result<()> {
         ],
     );
     let line = api.wait_for_line(&["API listening"], Duration::from_secs(30));
-    let address = listening_address(&line);
+    let address = common::process::listening_address(&line);
     api.wait_for_line(&["database schema is up to date"], Duration::from_secs(30));
 
     let output = tokio::task::spawn_blocking(move || {

@@ -555,3 +555,87 @@ async fn replay_stores_messages_once() -> anyhow::Result<()> {
     assert_eq!(counts, [("pending".to_owned(), 2)]);
     Ok(())
 }
+
+/// `process --dry-run` works on a throwaway SQLite database in the temporary directory; it
+/// is removed however the run ends: finished with work it could not plan (exit 2), failed
+/// at setting up (an unreadable Koji certificate), or interrupted (SIGINT) while it waits.
+#[test]
+fn process_dry_run_leaves_no_temporary_files_whatever_happens() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let fixture = format!(
+        "{}/tests/fixtures/packit-service/pagure_pr_new.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let port = free_port();
+    type Run = (&'static str, Vec<(String, String)>, Option<i32>);
+    let runs: [Run; 2] = [
+        ("incomplete", offline_env(port), Some(2)),
+        (
+            "setup failure",
+            [
+                ("FEDORA_CI_KOJI_CERT", "/nonexistent/koji.crt"),
+                ("FEDORA_CI_KOJI_KEY", "/nonexistent/koji.key"),
+            ]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .chain(offline_env(port))
+            .collect(),
+            Some(1),
+        ),
+    ];
+    for (name, env, code) in runs {
+        let output = Command::new(BINARY)
+            .args(["process", "--dry-run", &fixture])
+            .current_dir(dir.path())
+            .env_remove("FEDORA_CI_CONFIG")
+            .envs(env)
+            .env("TMPDIR", temp.path())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), code, "{name}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(temp.path())?
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect::<Result<_, _>>()?;
+        assert!(left.is_empty(), "{name}: left behind {left:?}");
+    }
+
+    // Interrupted while it waits on a Pagure that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let silent_url = format!("http://{}", silent.local_addr()?);
+    let mut child = Command::new(BINARY)
+        .args(["process", "--dry-run", &fixture])
+        .current_dir(dir.path())
+        .env_remove("FEDORA_CI_CONFIG")
+        .envs(offline_env(port))
+        .env("FEDORA_CI_PAGURE_URL", &silent_url)
+        .env("TMPDIR", temp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(temp.path())?.next().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no database was created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Past the database's creation, into the wait on Pagure.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()?
+            .success()
+    );
+    let status = child.wait()?;
+    assert!(!status.success(), "an interrupted dry run is not a success");
+    let left: Vec<_> = std::fs::read_dir(temp.path())?
+        .map(|entry| entry.map(|entry| entry.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert!(left.is_empty(), "interrupted: left behind {left:?}");
+    drop(silent);
+    Ok(())
+}

@@ -15,10 +15,10 @@ use fedora_ci::clients::fasjson::{
 };
 use fedora_ci::clients::pagure::PagureClient;
 use fedora_ci::clients::{RetryPolicy, Timeouts, Transient};
-use fedora_ci::config::Secret;
 use fedora_ci::fakes::fasjson::{FakeFasjson, LIST_USER_GROUPS, RecordedFasjsonCall};
 use fedora_ci::fakes::pagure::FakePagure;
 use fedora_ci::fakes::serve_on_loopback;
+use fedora_ci::secret::Secret;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,9 +12,9 @@ use fedora_ci::clients::logdetective::{
     AnalysisRequest, LogDetective, LogDetectiveClient, LogDetectiveError,
 };
 use fedora_ci::clients::{Timeouts, Transient};
-use fedora_ci::config::Secret;
 use fedora_ci::fakes::logdetective::{ANALYZE, FakeLogDetective};
 use fedora_ci::fakes::serve_on_loopback;
+use fedora_ci::secret::Secret;
 use serde_json::json;
 
 use std::time::Duration;

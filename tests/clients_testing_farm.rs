@@ -8,10 +8,10 @@ use fedora_ci::clients::testing_farm::{
     TestingFarmClient, TestingFarmError, TmtEnvironment, TmtTest, Webhook,
 };
 use fedora_ci::clients::{RetryPolicy, Timeouts};
-use fedora_ci::config::Secret;
 use fedora_ci::fakes::serve_on_loopback;
 use fedora_ci::fakes::testing_farm::FakeTestingFarm;
 use fedora_ci::helpers::testing_farm::is_listed_request;
+use fedora_ci::secret::Secret;
 use serde_json::{Value as Json, json};
 use std::sync::{Arc, Mutex};
 

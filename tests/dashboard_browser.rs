@@ -21,17 +21,6 @@ use serde_json::json;
 
 const OTHER_BACKEND: &str = "Packit";
 
-/// The address the API logged it listens on.
-fn listening_address(line: &str) -> String {
-    let start = line
-        .find("127.0.0.1:")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    line[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-        .collect()
-}
-
 fn chromium() -> PathBuf {
     let path =
         std::env::var_os("CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
@@ -80,7 +69,7 @@ fn start_api(dir: &Path, db: &TestDb, env: &[(&str, &str)]) -> (Running, String)
     let mut api = Running::start(dir, &["api", "--bind", "127.0.0.1:0"], &vars);
     let line = api.wait_for_line(&["API listening"], Duration::from_secs(30));
     api.wait_for_line(&["database schema is up to date"], Duration::from_secs(30));
-    (api, listening_address(&line))
+    (api, common::process::listening_address(&line))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

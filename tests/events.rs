@@ -384,6 +384,165 @@ fn broken_pull_request_bodies_name_the_field() {
     }
 }
 
+/// Identifiers and URLs an attacker able to publish a message could choose: each is refused
+/// by the parser, naming the field, so that it never reaches a database row, a Pagure API
+/// path or a Koji source URL.
+#[test]
+fn hostile_identifiers_urls_and_names_are_rejected_naming_the_field() {
+    let topic = "org.fedoraproject.prod.pagure.pull-request.new";
+    let fixture = fixture_json("packit-service/pagure_pr_new.json");
+    let cases: &[(&str, &str, Value)] = &[
+        // 2^31 would be cut to another PR's row by a 32-bit column.
+        ("pullrequest.id", "id", json!(2_147_483_648u64)),
+        ("pullrequest.id", "id", json!(4_294_967_298u64)),
+        ("pullrequest.id", "id", json!(0)),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("https://evil.example/fork/zbyszek/rpms/optee_os"),
+        ),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("https://src.fedoraproject.org@evil.example/fork/zbyszek/rpms/optee_os"),
+        ),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("https://src.fedoraproject.org/fork/zbyszek/rpms/../../evil"),
+        ),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os?x=1"),
+        ),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("git+ssh://src.fedoraproject.org/fork/zbyszek/rpms/optee_os"),
+        ),
+        (
+            "pullrequest.repo_from.full_url",
+            "repo_from.full_url",
+            json!("https://src.fedoraproject.org/fork/mallory/rpms/optee_os"),
+        ),
+        (
+            "pullrequest.project.full_url",
+            "project.full_url",
+            json!("https://src.fedoraproject.org/rpms/../../evil"),
+        ),
+        (
+            "pullrequest.project.full_url",
+            "project.full_url",
+            json!("https://src.fedoraproject.org/rpms/another_package"),
+        ),
+        ("pullrequest.project.name", "project.name", json!("..")),
+        (
+            "pullrequest.project.name",
+            "project.name",
+            json!("optee_os?x=1"),
+        ),
+        ("pullrequest.project.name", "project.name", json!("a/b")),
+        (
+            "pullrequest.project.namespace",
+            "project.namespace",
+            json!("../rpms"),
+        ),
+        ("pullrequest.branch", "branch", json!("../../f42")),
+        ("pullrequest.branch", "branch", json!("f42 --scratch")),
+        ("pullrequest.branch", "branch", json!("")),
+        ("agent", "agent", json!("../admin")),
+    ];
+    for (field, place, value) in cases {
+        let mut body = fixture.clone();
+        let slot = match *place {
+            "agent" => &mut body["agent"],
+            path => path
+                .split('.')
+                .fold(&mut body["pullrequest"], |value, key| &mut value[key]),
+        };
+        *slot = value.clone();
+        let error =
+            parse_value(topic, &body).expect_err(&format!("{place} = {value} was accepted"));
+        assert!(
+            error.contains(&format!("field `{field}`")),
+            "{place} = {value}: {error}"
+        );
+    }
+    // The fixture itself, and the forms Fedora uses, pass.
+    for branch in ["rawhide", "f42", "epel10.1", "private-foo/bar"] {
+        let mut body = fixture.clone();
+        body["pullrequest"]["branch"] = json!(branch);
+        parse_value(topic, &body).unwrap_or_else(|error| panic!("{branch}: {error}"));
+    }
+}
+
+/// A well-formed project URL on another host is refused where the configured dist-git is
+/// known: at intake, with the reason recorded.
+#[test]
+fn project_urls_must_be_under_the_served_dist_git() {
+    use fedora_ci::intake::{Incoming, Origin, Verdict, classify};
+    let topic = "org.fedoraproject.prod.pagure.pull-request.new";
+    let message = |full_url: &str, fork_url: &str| {
+        let mut body = fixture_json("packit-service/pagure_pr_new.json");
+        body["pullrequest"]["project"]["full_url"] = json!(full_url);
+        body["pullrequest"]["repo_from"]["full_url"] = json!(fork_url);
+        Incoming {
+            message_id: None,
+            topic: topic.to_owned(),
+            headers: json!({}),
+            body: serde_json::to_vec(&body).unwrap(),
+            received_at: chrono::Utc::now(),
+        }
+    };
+    let serving = identity().serving("https://src.fedoraproject.org");
+    let ours = message(
+        "https://src.fedoraproject.org/rpms/optee_os",
+        "https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os",
+    );
+    assert_eq!(classify(&ours, &serving, Origin::Bus), Verdict::Accept);
+    let theirs = message(
+        "https://src.fedoraproject.org.evil.example/rpms/optee_os",
+        "https://src.fedoraproject.org.evil.example/fork/zbyszek/rpms/optee_os",
+    );
+    let Verdict::Reject(reason) = classify(&theirs, &serving, Origin::Bus) else {
+        panic!("a project on another host was accepted");
+    };
+    assert!(
+        reason.contains("is not under the dist-git this service serves"),
+        "{reason}"
+    );
+}
+
+/// A Testing Farm notification is a pointer whose token the webhook checks; on the bus, where
+/// no token is asked, one is rejected whatever its prefix.
+#[test]
+fn testing_farm_notifications_are_taken_from_the_webhook_only() {
+    use fedora_ci::intake::{Incoming, Origin, Verdict, classify};
+    let body = json!({"request_id": "0e5a4ae5-4a0a-4c5b-9a0e-6a4f8a1c9f10"});
+    let message = |topic: &str| Incoming {
+        message_id: None,
+        topic: topic.to_owned(),
+        headers: json!({}),
+        body: serde_json::to_vec(&body).unwrap(),
+        received_at: chrono::Utc::now(),
+    };
+    let webhook = message(TESTING_FARM_RESULTS_TOPIC);
+    assert_eq!(
+        classify(&webhook, &identity(), Origin::Webhook),
+        Verdict::Accept
+    );
+    for topic in [
+        TESTING_FARM_RESULTS_TOPIC.to_owned(),
+        format!("org.fedoraproject.prod.{TESTING_FARM_RESULTS_TOPIC}"),
+    ] {
+        let Verdict::Reject(reason) = classify(&message(&topic), &identity(), Origin::Bus) else {
+            panic!("{topic} from the bus was not rejected");
+        };
+        assert!(reason.contains("only from the webhook"), "{reason}");
+    }
+}
+
 #[test]
 fn comment_message_without_comments_is_rejected() {
     let mut body = fixture_json("packit-service/pagure_pr_comment.json");

@@ -11,7 +11,7 @@ use fedora_ci::clients::logdetective::{AnalysisRequest, LogDetective, LogDetecti
 use fedora_ci::clients::pagure::{Forge, PagureClient};
 use fedora_ci::clients::testing_farm::TestingFarmClient;
 use fedora_ci::clients::{RetryPolicy, Timeouts};
-use fedora_ci::config::Secret;
+use fedora_ci::secret::Secret;
 use serde_json::Value as Json;
 use std::process::Stdio;
 use std::time::Duration;

@@ -404,6 +404,7 @@ async fn wrong_types_in_every_field_read_are_rejected_naming_the_field() {
                     received_at: chrono::Utc::now(),
                 },
                 &identity,
+                intake::Origin::Bus,
             )
         };
         assert_eq!(

@@ -60,7 +60,7 @@ async fn relevant_stored_once_irrelevant_dropped_malformed_recorded(
         fixture("pagure_pr_new_no_fork.json", "m-pagure-io"),
         broken,
     ];
-    let report = intake::store_batch(&store, &identity(), &batch).await?;
+    let report = intake::store_batch(&store, &identity(), &batch, intake::Origin::Bus).await?;
     assert_eq!(
         report,
         IntakeReport {
@@ -86,7 +86,7 @@ async fn relevant_stored_once_irrelevant_dropped_malformed_recorded(
     assert_eq!(stored.body.as_bytes(), batch[0].body.as_slice());
 
     // The broker redelivers the whole batch: nothing new, no second task.
-    let again = intake::store_batch(&store, &identity(), &batch).await?;
+    let again = intake::store_batch(&store, &identity(), &batch, intake::Origin::Bus).await?;
     assert_eq!(
         again,
         IntakeReport {
@@ -108,8 +108,20 @@ async fn a_message_without_id_is_keyed_by_its_content(db: TestDb) -> anyhow::Res
     let store = db.store().await?;
     let mut message = fixture("pagure_pr_new.json", "unused");
     message.message_id = None;
-    let first = intake::store_batch(&store, &identity(), std::slice::from_ref(&message)).await?;
-    let second = intake::store_batch(&store, &identity(), std::slice::from_ref(&message)).await?;
+    let first = intake::store_batch(
+        &store,
+        &identity(),
+        std::slice::from_ref(&message),
+        intake::Origin::Bus,
+    )
+    .await?;
+    let second = intake::store_batch(
+        &store,
+        &identity(),
+        std::slice::from_ref(&message),
+        intake::Origin::Bus,
+    )
+    .await?;
     assert_eq!((first.accepted, second.duplicates), (1, 1));
     assert!(message.id().starts_with("sha256:"));
     Ok(())
@@ -121,7 +133,7 @@ async fn workers_process_stored_messages(db: TestDb) -> anyhow::Result<()> {
         fixture("pagure_pr_new.json", "p-1"),
         fixture("koji_build_scratch_end.json", "p-2"),
     ];
-    intake::store_batch(&store, &identity(), &batch).await?;
+    intake::store_batch(&store, &identity(), &batch, intake::Origin::Bus).await?;
     let context = Context::new(store.clone(), Arc::new(Config::default()))?;
     let settings = RunnerSettings {
         poll_interval: Duration::from_millis(50),

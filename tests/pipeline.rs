@@ -18,6 +18,9 @@ mod builds;
 mod comments;
 #[path = "pipeline/flags.rs"]
 mod flags;
+/// Hostile identifiers, URLs and branches (issue #16).
+#[path = "pipeline/hostile.rs"]
+mod hostile;
 /// Koji and Log Detective state read from the source of truth, sessions the hub forgot.
 #[path = "pipeline/lifecycle_koji.rs"]
 mod lifecycle_koji;

@@ -99,7 +99,7 @@ fn check_message(topic: &str, body: &[u8]) {
         body: body.to_vec(),
         received_at: DateTime::UNIX_EPOCH,
     };
-    let verdict = intake::classify(&incoming, &identity);
+    let verdict = intake::classify(&incoming, &identity, intake::Origin::Bus);
     assert!(incoming.id().starts_with("sha256:"));
 
     let from_bus = topic != events::TESTING_FARM_RESULTS_TOPIC;

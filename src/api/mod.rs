@@ -4,7 +4,8 @@
 //! status codes. The read endpoints answer with packit-service's paths, query parameters,
 //! JSON field names and pagination, so the packit dashboard can read this service; they send
 //! CORS headers so a dashboard on another host can. `/api/openapi.json` describes them all.
-//! The dashboard (`dashboard.rs`) is served at `/` and its client routes.
+//! The dashboard (`dashboard.rs`) is served at `/` and its client routes. Every role serves
+//! its routes with `server::serve`, which bounds slow and greedy clients.
 
 mod dashboard;
 mod error;
@@ -18,6 +19,7 @@ mod projects;
 mod pull_requests;
 mod queue;
 mod runs;
+pub mod server;
 mod testing_farm;
 mod testing_farm_results;
 

@@ -3,17 +3,21 @@
 //! The body is only a pointer (`{"request_id", "token"}`): the result itself is fetched from
 //! Testing Farm by the handler, never taken from the body. The token must equal the configured
 //! `testing_farm_secret` (compared in constant time).
+//!
+//! Refused before the body is read: a Content-Type other than JSON (415; Testing Farm sends
+//! `application/json`), and a declared length over [`MAX_BODY_BYTES`] (413), so a client that
+//! announces a large body holds nothing while it does not send it.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest as _, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tracing::warn;
+use tracing::info;
 
 use super::{ApiError, AppState};
 use crate::events::TESTING_FARM_RESULTS_TOPIC;
@@ -28,15 +32,13 @@ const LOGGED_REQUEST_ID_CHARS: usize = 64;
 
 pub async fn receive_results(
     State(app): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(|rejection| {
-        metrics::global().webhook_rejected("unreadable");
-        ApiError::new(
-            rejection.status(),
-            format!("the body cannot be read: {}", rejection.body_text()),
-        )
-    })?;
+    refuse_other_content_types(request.headers())?;
+    refuse_declared_oversize(request.headers())?;
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(unreadable)?;
     let Some((token, notification)) = split_token(&body) else {
         metrics::global().webhook_rejected("not_json");
         return Err(ApiError::bad_request(
@@ -50,7 +52,8 @@ pub async fn receive_results(
             let id = id.to_string();
             id.chars().take(LOGGED_REQUEST_ID_CHARS).collect::<String>()
         });
-        warn!(
+        // Not a warning: anyone on the internet can make this call; the metric counts them.
+        info!(
             ?request_id,
             "Testing Farm webhook with a missing or wrong token"
         );
@@ -65,19 +68,72 @@ pub async fn receive_results(
         received_at: Utc::now(),
     };
     let identity = intake::identity(&app.config);
-    let verdict = intake::classify(&message, &identity);
+    let verdict = intake::classify(&message, &identity, intake::Origin::Webhook);
     // A malformed notification is stored too, with its reason, so that a broken sender can be
     // diagnosed from the database.
-    intake::store_batch(&app.store, &identity, std::slice::from_ref(&message))
-        .await
-        .map_err(|error| {
-            ApiError::unavailable(format!("cannot store the notification: {error}"))
-        })?;
+    intake::store_batch(
+        &app.store,
+        &identity,
+        std::slice::from_ref(&message),
+        intake::Origin::Webhook,
+    )
+    .await
+    .map_err(|error| ApiError::unavailable(format!("cannot store the notification: {error}")))?;
     if let intake::Verdict::Reject(reason) = verdict {
         metrics::global().webhook_rejected("invalid");
         return Err(ApiError::bad_request(reason));
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+}
+
+/// 415 unless the body is declared JSON (`application/json`, parameters such as `charset`
+/// allowed). A missing Content-Type is accepted: the body must parse as a JSON object anyway,
+/// and refusing it would protect nothing (nothing of the body is ever sniffed or guessed).
+fn refuse_other_content_types(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = content_type
+        .to_str()
+        .ok()
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    if essence.is_some_and(|essence| essence.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
+    }
+    metrics::global().webhook_rejected("content_type");
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "the body must be application/json",
+    ))
+}
+
+/// 413 at once for a declared length over [`MAX_BODY_BYTES`], before any of it is read.
+fn refuse_declared_oversize(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            metrics::global().webhook_rejected("unreadable");
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body cannot be read: it is larger than {MAX_BODY_BYTES} bytes"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A body that could not be read: too large, or cut short (the server's body deadline turns
+/// the latter into a 408).
+fn unreadable(rejection: BytesRejection) -> ApiError {
+    metrics::global().webhook_rejected("unreadable");
+    ApiError::new(
+        rejection.status(),
+        format!("the body cannot be read: {}", rejection.body_text()),
+    )
 }
 
 /// The token and the rest of the notification, when the body is a JSON object whose

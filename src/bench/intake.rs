@@ -138,7 +138,9 @@ fn filtering_rate(stream: &[(String, Vec<u8>, bool)]) -> f64 {
     let started = Instant::now();
     let accepted = messages
         .iter()
-        .filter(|message| intake::classify(message, &identity) == Verdict::Accept)
+        .filter(|message| {
+            intake::classify(message, &identity, intake::Origin::Bus) == Verdict::Accept
+        })
         .count();
     let rate = messages.len() as f64 / started.elapsed().as_secs_f64();
     let expected = stream.iter().filter(|(_, _, relevant)| *relevant).count();

@@ -84,7 +84,7 @@ async fn queue_throughput(
     };
     let store = Store::connect(url, &settings)
         .await
-        .with_context(|| format!("connecting to {}", db::redact_url(url)))?;
+        .with_context(|| format!("connecting to {}", crate::secret::redact_url(url)))?;
     store.migrate().await?;
     db::tasks::delete_queue(&store, NoopTask::QUEUE).await?;
     db::tasks::vacuum(&store).await?;

@@ -37,7 +37,7 @@ use crate::clients::pagure::{Forge, ForgeError};
 use crate::clients::{
     BoxFuture, ExpiringCache, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;

@@ -11,8 +11,8 @@
 //! its result carries an id we never recorded, and the result handler drops unknown ids.
 
 use crate::clients::{BoxFuture, Timeouts, Transient, http_client_builder};
-use crate::config::Secret;
 use crate::events::LogDetectiveAnalysisId;
+use crate::secret::Secret;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};

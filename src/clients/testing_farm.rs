@@ -1,7 +1,7 @@
 //! Testing Farm API v0.1 client: submit, read and cancel test requests, list composes.
 
 use crate::clients::{RetryPolicy, Timeouts, Transient, http_client_builder, with_retries};
-use crate::config::Secret;
+use crate::secret::Secret;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};

@@ -725,3 +725,77 @@ fn urls_are_checked() {
     .unwrap();
     assert_eq!(config.pagure_url, "http://127.0.0.1:9");
 }
+
+#[test]
+fn every_form_of_a_database_password_is_redacted() -> anyhow::Result<()> {
+    for (url, secret) in [
+        ("postgres://ci@db/ci?password=q-s3cret", "q-s3cret"),
+        ("postgres://ci:sl/ash-s3cret@db/ci", "ash-s3cret"),
+        ("postgres://ci:at@sign-s3cret@db/ci", "sign-s3cret"),
+        (
+            "postgres://ci@db/ci?sslmode=require&sslpassword=ssl-s3cret",
+            "ssl-s3cret",
+        ),
+    ] {
+        let config = load_text(&format!("database_url = {url:?}\n"), &[])?;
+        for shown in [
+            format!("{config:?}"),
+            config.to_redacted_toml(),
+            crate::secret::redact_url(config.database_url.expose()),
+        ] {
+            assert!(!shown.contains(secret), "{url}: {shown}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_syntax_error_never_shows_the_line_of_a_secret() {
+    for text in [
+        "database_url = \"postgres://ci:line-s3cret@db/ci\n",
+        "pagure_token = line-s3cret\n",
+        "pagure_token = \"line-s3cret\" trailing\n",
+        "[messaging]\namqp_url = 'amqps://u:line-s3cret@broker/' 'x'\n",
+        "sentry_dsn = \"\"\"line-s3cret\n",
+    ] {
+        let error = error_text(load_text(text, &[]));
+        assert!(error.contains("not valid TOML"), "{text:?}: {error}");
+        assert!(!error.contains("s3cret"), "{text:?}: {error}");
+    }
+}
+
+#[test]
+fn durations_and_sizes_too_large_to_be_meant_are_refused() {
+    for (text, key) in [
+        (
+            "[worker]\nlease_seconds = 99999999999999\n",
+            "worker.lease_seconds",
+        ),
+        (
+            "[worker]\nshutdown_grace_seconds = 86401\n",
+            "worker.shutdown_grace_seconds",
+        ),
+        (
+            "[worker]\noutage_retry_hours = 100000\n",
+            "worker.outage_retry_hours",
+        ),
+        (
+            "[api]\nheader_read_timeout_seconds = 0\n",
+            "api.header_read_timeout_seconds",
+        ),
+        ("[api]\nmax_connections = 10000000\n", "api.max_connections"),
+        (
+            "request_timeout_seconds = 360000\n",
+            "request_timeout_seconds",
+        ),
+        (
+            "[database]\nacquire_timeout_seconds = 0\n",
+            "database.acquire_timeout_seconds",
+        ),
+    ] {
+        let error = error_text(load_text(text, &[]));
+        assert!(error.contains(&format!("`{key}`")), "{text:?}: {error}");
+    }
+    let text = "[worker]\nlease_seconds = 86400\n";
+    assert!(load_text(text, &[]).is_ok(), "a day's lease is allowed");
+}

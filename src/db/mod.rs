@@ -218,27 +218,8 @@ pub fn backend_of(url: &str) -> DbResult<Backend> {
         Ok(Backend::Sqlite)
     } else {
         Err(DbError::UnsupportedUrl {
-            url: redact_url(url),
+            url: crate::secret::redact_url(url),
         })
-    }
-}
-
-/// `url` with any password replaced, fit for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:[redacted]@{host}{path}")
-            } else {
-                format!("{scheme}://{user}@{host}{path}")
-            }
-        }
-        None => url.to_owned(),
     }
 }
 
@@ -288,19 +269,6 @@ pub fn storable_json(value: &serde_json::Value) -> std::borrow::Cow<'_, serde_js
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_url_hides_the_password_only() {
-        assert_eq!(
-            redact_url("postgres://fedora:s3cret@db.example:5432/ci"),
-            "postgres://fedora:[redacted]@db.example:5432/ci"
-        );
-        assert_eq!(
-            redact_url("postgres://fedora@db/ci"),
-            "postgres://fedora@db/ci"
-        );
-        assert_eq!(redact_url("sqlite://fedora-ci.db"), "sqlite://fedora-ci.db");
-    }
 
     #[test]
     fn nul_becomes_a_replacement_character_everywhere_else_nothing_changes() {

@@ -3,15 +3,33 @@
 use std::fmt;
 
 macro_rules! numeric_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, max = $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(pub u64);
 
         impl $name {
+            /// The largest value the database column (and the service that issues it) holds;
+            /// a message with a larger one is rejected, never cut to fit another row.
+            pub const MAX: u64 = $max;
+
             pub fn get(self) -> u64 {
                 self.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = u64::deserialize(deserializer)?;
+                if (1..=Self::MAX).contains(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        "{value} is out of range: an id from 1 to {}",
+                        Self::MAX
+                    )))
+                }
             }
         }
 
@@ -24,16 +42,20 @@ macro_rules! numeric_id {
 }
 
 numeric_id!(
-    /// A pull request's number within its dist-git project (`pullrequest.id`).
-    PrId
+    /// A pull request's number within its dist-git project (`pullrequest.id`); packit-service's
+    /// `pull_requests.pr_id` is an `INTEGER`.
+    PrId,
+    max = i32::MAX as u64
 );
 numeric_id!(
-    /// A Pagure comment's id, unique across the Pagure instance.
-    CommentId
+    /// A Pagure comment's id, unique across the Pagure instance (stored as `BIGINT`).
+    CommentId,
+    max = i64::MAX as u64
 );
 numeric_id!(
-    /// A Koji task id.
-    KojiTaskId
+    /// A Koji task id (Koji's own `task.id` is an `INTEGER`, and XML-RPC's `int` 32 bits).
+    KojiTaskId,
+    max = i32::MAX as u64
 );
 
 /// A full git commit hash: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
@@ -103,6 +125,20 @@ mod tests {
         let sha1 = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
         assert_eq!(CommitSha::parse(sha1).unwrap().as_str(), sha1);
         assert!(CommitSha::parse(&"ab".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn ids_beyond_their_database_column_are_refused_not_cut() {
+        let pr: PrId = serde_json::from_str("2147483647").unwrap();
+        assert_eq!(pr.get(), 2_147_483_647);
+        for (text, what) in [("2147483648", "PR"), ("4294967297", "PR"), ("0", "PR")] {
+            let error = serde_json::from_str::<PrId>(text).unwrap_err().to_string();
+            assert!(error.contains("out of range"), "{what} {text}: {error}");
+        }
+        assert!(serde_json::from_str::<KojiTaskId>("2147483648").is_err());
+        assert!(serde_json::from_str::<CommentId>("9223372036854775808").is_err());
+        assert!(serde_json::from_str::<CommentId>("9223372036854775807").is_ok());
+        assert!(serde_json::from_str::<PrId>("-1").is_err());
     }
 
     #[test]

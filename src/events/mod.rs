@@ -62,6 +62,25 @@ pub enum Event {
     TestingFarmResult(TestingFarmNotification),
 }
 
+impl Event {
+    /// The dist-git web URLs the event names (target project, PR source): each must be under
+    /// the dist-git this instance serves ([`Identity::dist_git_url`]).
+    pub fn dist_git_urls(&self) -> Vec<&str> {
+        match self {
+            Event::PullRequestOpened(pull_request)
+            | Event::PullRequestSynchronized { pull_request, .. }
+            | Event::PullRequestComment(PullRequestComment { pull_request, .. }) => vec![
+                pull_request.target_repo.url.as_str(),
+                pull_request.source.url.as_str(),
+            ],
+            Event::PullRequestClosed(closed) => vec![closed.target_repo.url.as_str()],
+            Event::KojiTaskStateChanged(_)
+            | Event::LogDetectiveResult(_)
+            | Event::TestingFarmResult(_) => Vec::new(),
+        }
+    }
+}
+
 /// The outcome of parsing a well-formed message.
 #[derive(Debug, Clone)]
 #[expect(

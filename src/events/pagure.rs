@@ -182,7 +182,7 @@ pub(super) fn parse_closed(topic: &str, body: &[u8]) -> Result<Parsed, ParseErro
     let pull_request = message.pullrequest;
     Ok(Parsed::Event(Event::PullRequestClosed(PullRequestClosed {
         id: pull_request.id,
-        target_repo: target_repo(pull_request.project),
+        target_repo: checked_target_repo(topic, pull_request.project)?,
         actor: message.agent,
         merged,
     })))
@@ -194,13 +194,20 @@ fn pull_request<Comments: Default>(
     wire: WirePullRequest<Comments>,
 ) -> Result<PullRequest, ParseError> {
     let head_commit = head_commit(topic, wire.commit_stop.as_deref())?;
-    let target_repo = target_repo(wire.project);
+    let invalid = |field: &str, problem: String| ParseError::invalid_field(topic, field, problem);
+    user_name(&agent).map_err(|problem| invalid("agent", problem))?;
+    branch_name(&wire.branch).map_err(|problem| invalid("pullrequest.branch", problem))?;
+    let target_repo = checked_target_repo(topic, wire.project)?;
     let source = match wire.repo_from {
-        Some(repo_from) => PullRequestSource {
-            owner: repo_from.user.name,
-            repo_name: repo_from.name,
-            url: repo_from.full_url,
-        },
+        Some(repo_from) => {
+            source_url(&repo_from, &target_repo)
+                .map_err(|problem| invalid("pullrequest.repo_from.full_url", problem))?;
+            PullRequestSource {
+                owner: repo_from.user.name,
+                repo_name: repo_from.name,
+                url: repo_from.full_url,
+            }
+        }
         None => PullRequestSource {
             owner: agent.clone(),
             repo_name: target_repo.name.clone(),
@@ -218,12 +225,117 @@ fn pull_request<Comments: Default>(
     })
 }
 
-fn target_repo(project: WireProject) -> DistGitRepo {
-    DistGitRepo {
+/// The target repository, once its names are safe in an API path and its URL is the web URL
+/// of exactly that repository.
+fn checked_target_repo(topic: &str, project: WireProject) -> Result<DistGitRepo, ParseError> {
+    let invalid = |field: &str, problem: String| ParseError::invalid_field(topic, field, problem);
+    if let Some(namespace) = &project.namespace {
+        path_segment(namespace)
+            .map_err(|problem| invalid("pullrequest.project.namespace", problem))?;
+    }
+    path_segment(&project.name).map_err(|problem| invalid("pullrequest.project.name", problem))?;
+    let expected: Vec<&str> = project
+        .namespace
+        .iter()
+        .map(String::as_str)
+        .chain([project.name.as_str()])
+        .collect();
+    let (_, path) = web_url(&project.full_url)
+        .map_err(|problem| invalid("pullrequest.project.full_url", problem))?;
+    if path != expected {
+        return Err(invalid(
+            "pullrequest.project.full_url",
+            format!(
+                "{:?} is not the web URL of {}",
+                project.full_url,
+                expected.join("/")
+            ),
+        ));
+    }
+    Ok(DistGitRepo {
         namespace: project.namespace,
         name: project.name,
         url: project.full_url,
+    })
+}
+
+/// A pull request's source is the target repository itself or a fork of it on the same host:
+/// `<host>/fork/<user>/<namespace>/<name>`. Koji is asked to build from it, so nothing else
+/// (another host, userinfo, `..`) may get through.
+fn source_url(repo_from: &WireRepoFrom, target: &DistGitRepo) -> Result<(), String> {
+    if repo_from.full_url == target.url {
+        return Ok(());
     }
+    user_name(&repo_from.user.name)?;
+    let (origin, path) = web_url(&repo_from.full_url)?;
+    let (target_origin, target_path) = web_url(&target.url)?;
+    let mut fork_path = vec!["fork", repo_from.user.name.as_str()];
+    fork_path.extend(&target_path[..target_path.len() - 1]);
+    fork_path.push(repo_from.name.as_str());
+    if origin != target_origin || path != fork_path {
+        return Err(format!(
+            "{:?} is neither {:?} nor its fork {target_origin}/{}",
+            repo_from.full_url,
+            target.url,
+            fork_path.join("/")
+        ));
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]` and the path's segments of a dist-git web URL; refused: other
+/// schemes, userinfo (`https://src.fedoraproject.org@evil.example/`), a query, a fragment,
+/// empty, `.` and `..` segments, and characters Pagure never puts in a project path.
+fn web_url(url: &str) -> Result<(&str, Vec<&str>), String> {
+    let not_a_project = |why: &str| format!("{url:?} is not a dist-git project URL: {why}");
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| not_a_project("not http(s)"))?;
+    let (authority, path) = rest
+        .split_once('/')
+        .ok_or_else(|| not_a_project("no path"))?;
+    let host_chars = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+    if authority.is_empty() || !authority.chars().all(host_chars) {
+        return Err(not_a_project("the host is not a plain host name"));
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    for segment in &segments {
+        path_segment(segment).map_err(|problem| not_a_project(&problem))?;
+    }
+    Ok((&url[..url.len() - path.len() - 1], segments))
+}
+
+/// The longest name accepted in a path segment or branch: far beyond any real one.
+const MAX_NAME_CHARS: usize = 255;
+
+/// A project, namespace or user name as Pagure allows them: letters, digits, `.`, `_`, `+`,
+/// `-`; never `.` or `..`, so that it is one path segment of an API URL whatever it says.
+fn path_segment(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._+-".contains(c);
+    if name.is_empty() || name.len() > MAX_NAME_CHARS {
+        return Err(format!("{name:?} must be 1 to {MAX_NAME_CHARS} characters"));
+    }
+    if name == "." || name == ".." || !name.chars().all(allowed) {
+        return Err(format!(
+            "{name:?} is not a name (letters, digits, '.', '_', '+', '-')"
+        ));
+    }
+    Ok(())
+}
+
+/// A Pagure (FAS) user name: one path segment.
+fn user_name(name: &str) -> Result<(), String> {
+    path_segment(name)
+}
+
+/// A git branch name as dist-git has them (`rawhide`, `f42`, `epel10.1`, `private-x/y`):
+/// letters, digits, `.`, `_`, `+`, `-`, and `/` between non-empty parts that are not `.`/`..`.
+fn branch_name(branch: &str) -> Result<(), String> {
+    if branch.len() > MAX_NAME_CHARS {
+        return Err(format!("is longer than {MAX_NAME_CHARS} characters"));
+    }
+    branch.split('/').try_for_each(path_segment)
 }
 
 fn head_commit(topic: &str, commit_stop: Option<&str>) -> Result<CommitSha, ParseError> {

@@ -4,7 +4,7 @@
 //! in namespaces without Fedora CI. This drops them before any database work, reading only
 //! the one or two fields that decide, borrowed from the body.
 
-use super::{Skip, TESTING_FARM_RESULTS_TOPIC, Topic, koji, pagure};
+use super::{Skip, Topic, koji, pagure};
 
 /// Fedora CI runs for these dist-git namespaces only.
 const CI_NAMESPACES: [&str; 2] = ["rpms", "tests"];
@@ -18,6 +18,9 @@ pub struct Identity {
     pub koji_owners: Vec<String>,
     /// FAS users whose pull-request comments are our own, never commands.
     pub fas_users: Vec<String>,
+    /// The dist-git web root (`https://src.fedoraproject.org`) every project URL of a message
+    /// must be under; `None` checks nothing (tools reading messages outside a deployment).
+    pub dist_git_url: Option<String>,
 }
 
 impl Identity {
@@ -29,7 +32,24 @@ impl Identity {
             topic_prefix: topic_prefix.into(),
             koji_owners: vec![fas_user.clone()],
             fas_users: vec![fas_user],
+            dist_git_url: None,
         }
+    }
+
+    /// The same, checking that project URLs are under `dist_git_url`.
+    pub fn serving(mut self, dist_git_url: impl Into<String>) -> Identity {
+        self.dist_git_url = Some(dist_git_url.into());
+        self
+    }
+
+    /// Why `url` is not under our dist-git, if it is not. The URL's shape was checked by the
+    /// parser (no userinfo, no `..`), so a prefix is enough.
+    pub fn foreign_url(&self, url: &str) -> Option<String> {
+        let base = self.dist_git_url.as_deref()?.trim_end_matches('/');
+        let under = url
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('/'));
+        (!under).then(|| format!("{url:?} is not under the dist-git this service serves ({base})"))
     }
 
     /// The topic name after our prefix, or `None` when the topic is not under it.
@@ -59,10 +79,6 @@ pub enum Relevance {
 /// A body too broken to read those fields is `Relevant`: the full parse then reports
 /// exactly what is wrong with it.
 pub fn prefilter(topic: &str, body: &[u8], identity: &Identity) -> Relevance {
-    // The webhook hands its bodies over under this topic; they never travel on the bus.
-    if topic == TESTING_FARM_RESULTS_TOPIC {
-        return Relevance::Relevant;
-    }
     let Some(name) = identity.topic_name(topic) else {
         return Relevance::Irrelevant(Skip::OutsideTopicPrefix {
             topic: topic.to_owned(),

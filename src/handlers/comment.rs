@@ -101,57 +101,16 @@ impl BackgroundTask for CommentCommand {
     }
 }
 
-/// The configured tests that apply to the pull request at its head, in configured order:
-/// packit-service's `get_fedora_ci_tests` with its checkers `IsProjectOutsideOfTestsNamespace`
-/// (here: the test's namespaces) and `IsFMFConfigPresent` (`.fmf/version` at the head).
+/// The names of the configured tests that apply to the pull request at its head.
 async fn applicable_tests(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<Vec<String>> {
-    let mut has_fmf = None;
-    let mut applicable = Vec::new();
-    for test in &ctx.config.fedora_ci_tests {
-        if !test.runs_in_namespace(&pr.namespace) {
-            continue;
-        }
-        if test.requires_fmf {
-            if has_fmf.is_none() {
-                has_fmf = Some(fmf_present(ctx, pr).await?);
-            }
-            if has_fmf != Some(true) {
-                continue;
-            }
-        }
-        applicable.push(test.name.clone());
-    }
-    Ok(applicable)
+    let tests = checker::tests_applicable::applicable_tests(ctx, pr, |_| true).await?;
+    Ok(tests.into_iter().map(|test| test.name.clone()).collect())
 }
 
 /// Whether the configured test `name` applies to the pull request at its head.
 async fn test_applies(ctx: &Context, pr: &PullRequestRef, name: &str) -> anyhow::Result<bool> {
-    let Some(test) = ctx
-        .config
-        .fedora_ci_tests
-        .iter()
-        .find(|test| test.name == name)
-    else {
-        return Ok(false);
-    };
-    if !test.runs_in_namespace(&pr.namespace) {
-        return Ok(false);
-    }
-    if !test.requires_fmf {
-        return Ok(true);
-    }
-    fmf_present(ctx, pr).await
-}
-
-/// `.fmf/version` at the head, read where the Testing Farm submission reads it, so that a
-/// test accepted here is one the submission runs.
-async fn fmf_present(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
-    Ok(ctx
-        .services
-        .forge
-        .file_at_commit(&pr.source_project(), &pr.head_sha, ".fmf/version")
-        .await?
-        .is_some())
+    let tests = checker::tests_applicable::applicable_tests(ctx, pr, |test| test.name == name);
+    Ok(!tests.await?.is_empty())
 }
 
 impl CommentCommand {
@@ -238,6 +197,17 @@ impl CommentCommand {
             }
             Command::Help => return Ok(()),
         };
+        if jobs::stopped_by_branch(jobs::comment_jobs(name, target), &ctx.config, pr) {
+            info!(
+                comment = self.comment_id,
+                branch = pr.target_branch,
+                "the branch has no Koji target; the command builds nothing"
+            );
+            let mut tx = ctx.store.begin().await?;
+            jobs::flag_branch_without_koji_target(&mut tx, ctx, pr).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let mut jobs: Vec<_> = jobs::comment_jobs(name, target)
             .filter(|job| jobs::pure_checks_pass(job, &ctx.config, pr))
             .collect();

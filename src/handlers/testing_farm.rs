@@ -11,6 +11,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::checker::projects::disabled_project;
+use crate::checker::tests_applicable::applicable_tests;
 use crate::clients::Transient;
 use crate::clients::testing_farm::{
     RequestDetails, RequestState, TestRequest, TestingFarmError, Webhook,
@@ -189,34 +190,13 @@ impl TestingFarmSubmit {
             }
             _ => Vec::new(),
         };
-        let mut has_fmf = None;
-        let mut selected = Vec::new();
-        for test in &ctx.config.fedora_ci_tests {
-            let wanted = match &self.selection {
-                TestSelection::All => true,
-                TestSelection::One(name) => &test.name == name,
-                TestSelection::FailedOnly => failed.contains(&test.name),
-            };
-            if !wanted || !test.namespaces.contains(&pr.namespace) {
-                continue;
-            }
-            if test.requires_fmf {
-                if has_fmf.is_none() {
-                    has_fmf = Some(
-                        ctx.services
-                            .forge
-                            .file_at_commit(&pr.source_project(), &pr.head_sha, ".fmf/version")
-                            .await?
-                            .is_some(),
-                    );
-                }
-                if has_fmf != Some(true) {
-                    continue;
-                }
-            }
-            selected.push(test.clone());
-        }
-        Ok(selected)
+        let selected = applicable_tests(ctx, pr, |test| match &self.selection {
+            TestSelection::All => true,
+            TestSelection::One(name) => &test.name == name,
+            TestSelection::FailedOnly => failed.contains(&test.name),
+        })
+        .await?;
+        Ok(selected.into_iter().cloned().collect())
     }
 }
 

@@ -436,7 +436,7 @@ fn reads_back(sent: &serde_json::Value, listed: &serde_json::Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
     use serde_json::{Value, json};
 
     const TASK_ID: i64 = 45270170;

@@ -126,3 +126,14 @@ impl Running {
         let _ = self.child.wait();
     }
 }
+
+/// The loopback address a process logged it listens on (`... 127.0.0.1:PORT ...`).
+pub fn listening_address(line: &str) -> String {
+    let start = line
+        .find("127.0.0.1:")
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect()
+}

@@ -353,7 +353,13 @@ async fn skip_ci_in_the_title_and_disabled_projects_plan_nothing() {
         .await;
     stack.settle().await;
     assert!(stack.koji_builds().is_empty());
-    assert!(stack.pagure.calls().iter().all(|call| call.method == "GET"));
+    assert!(
+        stack
+            .pagure
+            .calls()
+            .iter()
+            .all(|call| call.method == "GET" || call.method == "HEAD")
+    );
     let outcomes = fedora_ci::db::inbound::count_by_outcome(&stack.store)
         .await
         .unwrap();

@@ -147,8 +147,15 @@ impl Stack {
             body: serde_json::to_vec(body).unwrap(),
             received_at: Utc::now(),
         };
-        let identity = Identity::new("org.fedoraproject.prod", "packit");
-        intake::store_batch(&self.store, &identity, &[message])
+        let identity = Identity::new("org.fedoraproject.prod", "packit")
+            .serving(self.config.dist_git_url.clone());
+        // Notifications come from the webhook, everything else from the bus.
+        let origin = if topic == fedora_ci::events::TESTING_FARM_RESULTS_TOPIC {
+            intake::Origin::Webhook
+        } else {
+            intake::Origin::Bus
+        };
+        intake::store_batch(&self.store, &identity, &[message], origin)
             .await
             .unwrap();
     }

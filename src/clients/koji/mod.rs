@@ -28,7 +28,7 @@ pub use source_url::{DistGitSource, SourceUrlError};
 pub use types::{BuildRequest, BuildTarget, TaskInfo, TaskState};
 
 use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};
-use crate::config::Secret;
+use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json, json};
 use std::path::PathBuf;

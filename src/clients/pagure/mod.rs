@@ -11,7 +11,7 @@ pub use types::{
 use crate::clients::{
     BoxFuture, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -89,13 +89,13 @@ pub trait Forge: Send + Sync {
         &'a self,
         group: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, ForgeError>>;
-    /// A file's content at a commit; `None` when the file does not exist there.
-    fn file_at_commit<'a>(
+    /// Whether a file exists at a commit (its content is never read).
+    fn file_exists_at_commit<'a>(
         &'a self,
         project: &'a ProjectRef,
         commit: &'a str,
         path: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, ForgeError>>;
+    ) -> BoxFuture<'a, Result<bool, ForgeError>>;
     fn branches<'a>(
         &'a self,
         project: &'a ProjectRef,
@@ -105,7 +105,9 @@ pub trait Forge: Send + Sync {
 #[derive(Debug)]
 pub struct PagureClient {
     instance_url: String,
-    token: Option<Secret>,
+    /// `token <API token>`, marked sensitive: hyper and reqwest never print it, and HTTP/2
+    /// never puts it in its header-compression table.
+    authorization: Option<reqwest::header::HeaderValue>,
     http: reqwest::Client,
     retry: RetryPolicy,
 }
@@ -133,9 +135,24 @@ impl PagureClient {
         let http = http_client_builder(timeouts)
             .build()
             .map_err(|error| ForgeError::Setup(error.to_string()))?;
+        let authorization = token
+            .map(|token| {
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
+                        .map_err(|_| {
+                            // The token itself is never part of the message.
+                            ForgeError::Setup(
+                                "the Pagure token has characters an HTTP header cannot carry"
+                                    .to_owned(),
+                            )
+                        })?;
+                value.set_sensitive(true);
+                Ok(value)
+            })
+            .transpose()?;
         Ok(PagureClient {
             instance_url: instance_url.trim_end_matches('/').to_owned(),
-            token,
+            authorization,
             http,
             retry,
         })
@@ -226,14 +243,16 @@ impl PagureClient {
         Ok(answer.branches)
     }
 
-    /// The raw file from the web side, `/<project>/raw/<commit>/f/<path>`.
-    pub async fn read_file(
+    /// Whether a file exists at a commit, asked by `HEAD` on the web side's
+    /// `/<project>/raw/<commit>/f/<path>`: the PR's author controls the file, and only its
+    /// existence matters, so its content is never downloaded.
+    pub async fn file_exists(
         &self,
         project: &ProjectRef,
         commit: &str,
         file_path: &str,
-    ) -> Result<Option<String>, ForgeError> {
-        let operation = "read file";
+    ) -> Result<bool, ForgeError> {
+        let operation = "look for a file";
         let path = format!(
             "/{}/raw/{commit}/f/{}",
             project.path(),
@@ -241,17 +260,13 @@ impl PagureClient {
         );
         with_retries(&self.retry, operation, || async {
             let response = self
-                .request(Method::GET, &path, &[])
+                .request(Method::HEAD, &path, &[])
                 .send()
                 .await
                 .map_err(|source| transport(operation, source))?;
             match response.status() {
-                StatusCode::NOT_FOUND => Ok(None),
-                status if status.is_success() => response
-                    .text()
-                    .await
-                    .map(Some)
-                    .map_err(|source| transport(operation, source)),
+                StatusCode::NOT_FOUND => Ok(false),
+                status if status.is_success() => Ok(true),
                 status => Err(ForgeError::HttpStatus {
                     operation: operation.into(),
                     status: status.as_u16(),
@@ -266,11 +281,8 @@ impl PagureClient {
             .http
             .request(method, format!("{}{path}", self.instance_url))
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(token) = &self.token {
-            request = request.header(
-                reqwest::header::AUTHORIZATION,
-                format!("token {}", token.expose()),
-            );
+        if let Some(authorization) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
         }
         if !form.is_empty() {
             request = request
@@ -377,13 +389,13 @@ impl Forge for PagureClient {
         Box::pin(self.get_group_members(group))
     }
 
-    fn file_at_commit<'a>(
+    fn file_exists_at_commit<'a>(
         &'a self,
         project: &'a ProjectRef,
         commit: &'a str,
         path: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, ForgeError>> {
-        Box::pin(self.read_file(project, commit, path))
+    ) -> BoxFuture<'a, Result<bool, ForgeError>> {
+        Box::pin(self.file_exists(project, commit, path))
     }
 
     fn branches<'a>(
