@@ -238,7 +238,7 @@ impl Metrics {
         let webhook_rejected = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "webhook_rejected",
-            "Testing Farm webhook calls refused, by reason: unreadable (too large), not_json, bad_token, invalid",
+            "Testing Farm webhook calls refused, by reason: content_type (not JSON), unreadable (too large), not_json, bad_token, invalid",
             webhook_rejected.clone(),
         );
         let outbound_calls = Family::<ServiceOutcomeLabels, Counter>::default();
