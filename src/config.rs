@@ -627,12 +627,15 @@ impl Config {
                 ConfigError::invalid(key, message)
             })?;
         }
-        crate::db::backend_of(self.database_url.expose()).map_err(|_| {
+        let backend = crate::db::backend_of(self.database_url.expose()).map_err(|_| {
             ConfigError::invalid(
                 "database_url",
                 "must start with postgres://, postgresql:// or sqlite:",
             )
         })?;
+        if backend == crate::db::Backend::Postgres {
+            check_postgres_parameters(self.database_url.expose())?;
+        }
         if self.request_timeout_seconds == 0 {
             return Err(ConfigError::invalid(
                 "request_timeout_seconds",
@@ -960,6 +963,49 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The query parameters of a PostgreSQL URL that the driver understands. It logs any other
+/// one with its value as a warning, which could print a secret (`sslpassword=…`); refused
+/// here by name only.
+fn check_postgres_parameters(url: &str) -> Result<(), ConfigError> {
+    const UNDERSTOOD: &[&str] = &[
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ];
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        if !UNDERSTOOD.contains(&key) {
+            let shown: String = key.chars().take(40).collect();
+            return Err(ConfigError::invalid(
+                "database_url",
+                format!(
+                    "the parameter {shown:?} is not one the PostgreSQL driver understands ({})",
+                    UNDERSTOOD.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {

@@ -639,3 +639,59 @@ fn process_dry_run_leaves_no_temporary_files_whatever_happens() -> anyhow::Resul
     drop(silent);
     Ok(())
 }
+
+/// Every form of a secret the hardening review found shown (issue #16) stays hidden from what
+/// the binary prints: `check-config`, the error of a start that cannot reach the database,
+/// a TOML syntax error on a secret's line.
+#[test]
+fn secrets_in_urls_and_broken_lines_are_never_printed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    for url in [
+        format!("postgres://ci@127.0.0.1:{port}/ci?password=q-s3cret"),
+        format!("postgres://ci:sl/ash-s3cret@127.0.0.1:{port}/ci"),
+        format!("postgres://ci@127.0.0.1:{port}/ci?sslmode=disable&password=p-s3cret"),
+        // A parameter the driver does not understand (it would log it with its value) is
+        // refused by name.
+        format!("postgres://ci@127.0.0.1:{port}/ci?sslmode=disable&sslpassword=ssl-s3cret"),
+    ] {
+        for args in [vec!["check-config"], vec!["migrate"]] {
+            let output = Command::new(BINARY)
+                .args(&args)
+                .current_dir(dir.path())
+                .env_remove("FEDORA_CI_CONFIG")
+                .env("FEDORA_CI_DATABASE_URL", &url)
+                .env("FEDORA_CI_DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")
+                .env("RUST_LOG", "trace")
+                .output()?;
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!printed.contains("s3cret"), "{args:?} {url}: {printed}");
+            // Shown, bar the secret: the address, or the parameter refused by name.
+            assert!(
+                printed.contains("127.0.0.1") || printed.contains("\"sslpassword\" is not one"),
+                "{args:?} {url}: {printed}"
+            );
+        }
+    }
+    let config = dir.path().join("broken.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"postgres://ci:line-s3cret@db/ci\" trailing\n",
+    )?;
+    let output = Command::new(BINARY)
+        .args([
+            "--config",
+            config.to_str().unwrap_or_default(),
+            "check-config",
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("not valid TOML"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    Ok(())
+}

@@ -733,7 +733,7 @@ fn every_form_of_a_database_password_is_redacted() -> anyhow::Result<()> {
         ("postgres://ci:sl/ash-s3cret@db/ci", "ash-s3cret"),
         ("postgres://ci:at@sign-s3cret@db/ci", "sign-s3cret"),
         (
-            "postgres://ci@db/ci?sslmode=require&sslpassword=ssl-s3cret",
+            "postgres://ci@db/ci?sslmode=require&password=ssl-s3cret",
             "ssl-s3cret",
         ),
     ] {
@@ -798,4 +798,12 @@ fn durations_and_sizes_too_large_to_be_meant_are_refused() {
     }
     let text = "[worker]\nlease_seconds = 86400\n";
     assert!(load_text(text, &[]).is_ok(), "a day's lease is allowed");
+}
+
+#[test]
+fn a_postgres_parameter_the_driver_would_log_is_refused_by_name() {
+    let text = "database_url = \"postgres://ci@db/ci?sslpassword=ssl-s3cret\"\n";
+    let error = error_text(load_text(text, &[]));
+    assert!(error.contains("\"sslpassword\" is not one"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
 }

@@ -405,3 +405,31 @@ impl Forge for PagureClient {
         Box::pin(self.list_branches(project))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_sent_as_a_sensitive_header_and_never_printed() {
+        let token = Secret::new("pagure-s3cret");
+        let client = PagureClient::new(
+            "https://src.fedoraproject.org",
+            Some(token),
+            Timeouts::default(),
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        let authorization = client.authorization.as_ref().unwrap();
+        assert!(authorization.is_sensitive());
+        assert!(!format!("{client:?}").contains("s3cret"));
+        let refused = PagureClient::new(
+            "https://src.fedoraproject.org",
+            Some(Secret::new("line\nbreak-s3cret")),
+            Timeouts::default(),
+            RetryPolicy::default(),
+        )
+        .unwrap_err();
+        assert!(!refused.to_string().contains("s3cret"), "{refused}");
+    }
+}
