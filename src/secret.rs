@@ -96,15 +96,21 @@ fn is_secret_parameter(name: &str) -> bool {
 /// query parameters become `[redacted]`. Everything before the URL's last `@` is taken as
 /// userinfo, so that a password with an unencoded `/`, `?` or `@` is hidden whole; whatever
 /// cannot be read as `scheme:...` (spaces, control characters, no host after the `@`, a user
-/// name that is not one) is printed as `[redacted]`: a URL we cannot take apart may hide its
-/// secret anywhere.
+/// name that is not one) is printed as `scheme://[redacted]` (`[redacted]` without a scheme):
+/// a URL we cannot take apart may hide its secret anywhere.
 pub fn redact_url(url: &str) -> String {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return REDACTED.to_owned();
-    }
     let Some((scheme, rest)) = split_scheme(url) else {
         return REDACTED.to_owned();
     };
+    // Hidden whole, but with its scheme, so that it still reads as the URL it stands for (a
+    // configuration printed by `check-config` loads again).
+    let hidden = || match rest.starts_with("//") {
+        true => format!("{scheme}://{REDACTED}"),
+        false => format!("{scheme}:{REDACTED}"),
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return hidden();
+    }
     let (credentials, location) = match rest.rsplit_once('@') {
         Some((userinfo, location)) => (Some(userinfo), location),
         None => (None, rest),
@@ -112,10 +118,10 @@ pub fn redact_url(url: &str) -> String {
     let credentials = match credentials.map(redact_userinfo) {
         None => String::new(),
         Some(Some(shown)) => shown,
-        Some(None) => return REDACTED.to_owned(),
+        Some(None) => return hidden(),
     };
     if !credentials.is_empty() && (location.is_empty() || location.starts_with(['/', ':', '?'])) {
-        return REDACTED.to_owned();
+        return hidden();
     }
     let mut shown = format!("{scheme}:{credentials}");
     match location.split_once('?') {
@@ -234,18 +240,23 @@ mod tests {
     }
 
     #[test]
-    fn what_cannot_be_taken_apart_is_hidden_whole() {
-        for url in [
-            // An unencoded `/` in the password: the authority seems to end at it.
-            "postgres://ci:pass word@db/ci",
-            "no scheme here s3cret",
-            "ci:s3cret@db",
-            "postgres://ci:s3cret@",
-            "postgres://ci:pw\n@db",
-            "1postgres://ci:pw@db",
-            "https://host/path/s3cret@x",
+    fn what_cannot_be_taken_apart_is_hidden_whole_but_its_scheme() {
+        for (url, shown) in [
+            ("postgres://ci:pass word@db/ci", "postgres://[redacted]"),
+            ("no scheme here s3cret", "[redacted]"),
+            ("ci:s3cret@db", "ci:[redacted]"),
+            ("postgres://ci:s3cret@", "postgres://[redacted]"),
+            ("postgres://ci:pw\n@db", "postgres://[redacted]"),
+            ("1postgres://ci:pw@db", "[redacted]"),
+            ("https://host/path/s3cret@x", "https://[redacted]"),
+            (
+                "amqps://fedora# a comment (41-ci.stg:@rabbitmq.stg.fedoraproject.org/%2Fpubsub",
+                "amqps://[redacted]",
+            ),
         ] {
-            assert_eq!(redact_url(url), "[redacted]", "{url}");
+            assert_eq!(redact_url(url), shown, "{url}");
+            // Stable: what is shown is shown the same again.
+            assert_eq!(redact_url(&redact_url(url)), shown, "{url}");
         }
     }
 }
