@@ -205,7 +205,79 @@ fn both_backends_have_the_same_migrations() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `20261206000501_flag_keys`: a flag row under a bare Pagure uid, and the pending post of it,
+/// as a previous release left them, get the key `<pull_request_id>:<uid>`.
+async fn flag_rows_and_their_pending_posts_get_keys(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let (now, payload) = match &store {
+        Store::Postgres(_) => ("now()", "'{\"uid\": \"abc123\"}'::jsonb"),
+        Store::Sqlite(_) => ("'2026-12-06T00:00:00Z'", "'{\"uid\": \"abc123\"}'"),
+    };
+    let setup = [
+        "INSERT INTO git_projects (id, namespace, repo_name, project_url, instance_url) \
+         VALUES (7, 'rpms', 'optee_os', 'https://src.fedoraproject.org/rpms/optee_os', 'src.fedoraproject.org')"
+            .to_owned(),
+        "INSERT INTO pull_requests (id, pr_id, project_id) VALUES (41, 2, 7)".to_owned(),
+        format!(
+            "INSERT INTO pr_flags (uid, pull_request_id, commit_sha, check_name, username, status, \
+             comment, url, updated_at) VALUES ('abc123', 41, 'sha', 'scratch build', 'name', \
+             'pending', 'queued', 'https://example.org', {now})"
+        ),
+        format!(
+            "INSERT INTO tasks (name, queue, payload, max_attempts, run_at, created_at, updated_at, \
+             dedup_key) VALUES ('set_flag', 'short', {payload}, 8, {now}, {now}, {now}, 'set_flag:abc123')"
+        ),
+    ];
+    let migration = match &store {
+        Store::Postgres(_) => include_str!("../migrations/postgres/20261206000501_flag_keys.sql"),
+        Store::Sqlite(_) => include_str!("../migrations/sqlite/20261206000501_flag_keys.sql"),
+    };
+    const FLAG: &str = "SELECT uid FROM pr_flags";
+    const TASK: &str = "SELECT dedup_key FROM tasks WHERE name = 'set_flag'";
+    let (flag, task_key): (String, Option<String>) = match &store {
+        Store::Postgres(pool) => {
+            for statement in &setup {
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(pool)
+                    .await?;
+            }
+            sqlx::raw_sql(migration).execute(pool).await?;
+            let payload: serde_json::Value =
+                sqlx::query_scalar("SELECT payload FROM tasks WHERE name = 'set_flag'")
+                    .fetch_one(pool)
+                    .await?;
+            assert_eq!(payload["uid"], "41:abc123");
+            (
+                sqlx::query_scalar(FLAG).fetch_one(pool).await?,
+                sqlx::query_scalar(TASK).fetch_one(pool).await?,
+            )
+        }
+        Store::Sqlite(pool) => {
+            for statement in &setup {
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(pool)
+                    .await?;
+            }
+            sqlx::raw_sql(migration).execute(pool).await?;
+            let payload: String =
+                sqlx::query_scalar("SELECT payload FROM tasks WHERE name = 'set_flag'")
+                    .fetch_one(pool)
+                    .await?;
+            let payload: serde_json::Value = serde_json::from_str(&payload)?;
+            assert_eq!(payload["uid"], "41:abc123");
+            (
+                sqlx::query_scalar(FLAG).fetch_one(pool).await?,
+                sqlx::query_scalar(TASK).fetch_one(pool).await?,
+            )
+        }
+    };
+    assert_eq!(flag, "41:abc123");
+    assert_eq!(task_key.as_deref(), Some("set_flag:41:abc123"));
+    Ok(())
+}
+
 on_both_backends!(
     migrations_create_the_packit_schema,
-    enum_columns_accept_packit_labels_only
+    enum_columns_accept_packit_labels_only,
+    flag_rows_and_their_pending_posts_get_keys
 );

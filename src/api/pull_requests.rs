@@ -15,7 +15,7 @@ use super::params::{PathParams, row_id, timestamp};
 use super::{ApiError, AppState};
 use crate::db::api::{self, PullRequestRuns};
 use crate::db::flags::{self, Flag};
-use crate::helpers::flags::{check_name, flag_uid};
+use crate::helpers::flags::check_name;
 
 /// The check names the handlers report under (`handlers::koji::CHECK`, …).
 const SCRATCH_BUILD: &str = "scratch build";
@@ -224,8 +224,11 @@ pub async fn pull_request(
     for check in checks(&runs) {
         by_event.entry(check.event).or_default().push(check);
     }
-    let flags_by_uid: HashMap<&str, &Flag> =
-        flags.iter().map(|flag| (flag.uid.as_str(), flag)).collect();
+    // The PR's own flags, so its check names identify them.
+    let flags_by_name: HashMap<&str, &Flag> = flags
+        .iter()
+        .map(|flag| (flag.username.as_str(), flag))
+        .collect();
 
     let commits: Vec<Value> = events
         .into_iter()
@@ -244,10 +247,10 @@ pub async fn pull_request(
             let checks: Vec<Value> = checks
                 .into_iter()
                 .map(|check| {
-                    let uid = flag_uid(&check_name(prefix, &check.check, &check.target, &sha));
+                    let name = check_name(prefix, &check.check, &check.target, &sha);
                     let mut body = check.body;
-                    body["flag"] = flags_by_uid
-                        .get(uid.as_str())
+                    body["flag"] = flags_by_name
+                        .get(name.as_str())
                         .map_or(Value::Null, |flag| flag_json(flag));
                     body
                 })

@@ -214,6 +214,34 @@ pub async fn release_post_lease(store: &Store, uid: &str, holder: &str) -> DbRes
     Ok(())
 }
 
+/// The key a flag row has now for `uid`: `uid` itself, or for a bare Pagure uid (a `SetFlag`
+/// of a previous release) the key of the row it became.
+pub async fn current_key(store: &Store, uid: &str) -> DbResult<Option<String>> {
+    const SQL: &str = "SELECT uid FROM pr_flags WHERE uid = $1 OR uid LIKE '%:' || $1 \
+         ORDER BY CASE WHEN uid = $1 THEN 0 ELSE 1 END, updated_at DESC LIMIT 1";
+    if uid.contains(':') {
+        return Ok(Some(uid.to_owned()));
+    }
+    let key =
+        on_backend!(store, pool => sqlx::query_scalar(SQL).bind(uid).fetch_optional(pool).await?);
+    Ok(key)
+}
+
+/// Rows a previous release wrote under a bare Pagure uid during a rolling upgrade get their
+/// keys (`<pull_request_id>:<uid>`); a bare row whose keyed twin exists is dropped, the twin
+/// holding the state this release wants. Returns how many rows were adopted or dropped.
+pub async fn adopt_bare_uids(store: &Store) -> DbResult<u64> {
+    const DROP: &str = "DELETE FROM pr_flags WHERE uid NOT LIKE '%:%' AND EXISTS \
+         (SELECT 1 FROM pr_flags keyed \
+          WHERE keyed.uid = CAST(pr_flags.pull_request_id AS TEXT) || ':' || pr_flags.uid)";
+    const KEY: &str = "UPDATE pr_flags SET uid = CAST(pull_request_id AS TEXT) || ':' || uid \
+         WHERE uid NOT LIKE '%:%'";
+    let dropped =
+        on_backend!(store, pool => sqlx::query(DROP).execute(pool).await?.rows_affected());
+    let keyed = on_backend!(store, pool => sqlx::query(KEY).execute(pool).await?.rows_affected());
+    Ok(dropped + keyed)
+}
+
 /// Pending flags not changed since `before`, oldest first: candidates for the reconciler.
 pub async fn pending_since(
     store: &Store,

@@ -21,7 +21,7 @@ use crate::handlers::koji::{BuildFor, KojiScratchBuild};
 use crate::handlers::report::{Report, dashboard_url, report};
 use crate::handlers::testing_farm::TestingFarmSubmit;
 use crate::handlers::{minutes, services};
-use crate::helpers::flags::{CheckStatus, check_name, flag_uid};
+use crate::helpers::flags::{CheckStatus, check_name, flag_key};
 use crate::tasks::{BackgroundTask, GiveUp, TaskHooks, TaskRef, Unavailable, human_duration};
 
 /// The queue's hooks for every handler task.
@@ -109,7 +109,7 @@ async fn is_unfinished(ctx: &Context, check: &OwnedCheck) -> anyhow::Result<bool
         &check.target,
         &check.commit_sha,
     );
-    let flag = flags::get(&ctx.store, &flag_uid(&username)).await?;
+    let flag = flags::get(&ctx.store, &flag_key(check.pull_request_id, &username)).await?;
     Ok(flag.is_none_or(|flag| flag.status == "pending"))
 }
 

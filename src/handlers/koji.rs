@@ -22,7 +22,7 @@ use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit};
 use crate::handlers::{
     PullRequestRef, SUBMISSION_ATTEMPTS, is_superseded, minutes, submission, submission_retry_delay,
 };
-use crate::helpers::flags::{CheckStatus, check_name, flag_uid, koji_target};
+use crate::helpers::flags::{CheckStatus, check_name, flag_key, koji_target};
 use crate::metrics;
 use crate::tasks::{self, BackgroundTask, queues};
 
@@ -488,7 +488,7 @@ async fn end_pending_build_flag(
     description: &str,
 ) -> anyhow::Result<()> {
     let username = check_name(&ctx.config.check_name_prefix, CHECK, target, &pr.head_sha);
-    let current = flags::get_in(tx, &flag_uid(&username)).await?;
+    let current = flags::get_in(tx, &flag_key(pr.pull_request_id, &username)).await?;
     if current.is_some_and(|flag| flag.status == "pending") {
         report(tx, ctx, &build_flag(pr, target, status, description, None)).await?;
     }

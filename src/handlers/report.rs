@@ -16,7 +16,7 @@ use crate::clients::pagure::{FlagStatus, ProjectRef, PullRequestFlag};
 use crate::context::Context;
 use crate::db::{Tx, flags, runs};
 use crate::handlers::services::CallError;
-use crate::helpers::flags::{CheckStatus, check_name, flag_uid};
+use crate::helpers::flags::{CheckStatus, check_name, flag_key, flag_uid};
 use crate::tasks::{self, BackgroundTask, queues};
 
 /// Pagure refuses a flag without a URL; this is where one points when nothing better exists:
@@ -56,7 +56,7 @@ pub async fn report(tx: &mut Tx, ctx: &Context, report: &Report<'_>) -> anyhow::
         report.target,
         report.commit_sha,
     );
-    let uid = flag_uid(&username);
+    let uid = flag_key(report.pull_request_id, &username);
     // Read under the PR's lock: a push's cancellation, which takes it too, then sees this
     // flag if it was stored while the commit was still the head.
     let head = flags::lock_head_commit(tx, report.pull_request_id)
@@ -136,6 +136,16 @@ impl BackgroundTask for SetFlag {
     type Context = Context;
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
+        // A previous release's task names its flag by the bare Pagure uid.
+        match flags::current_key(&ctx.store, &self.uid).await? {
+            Some(key) if key != self.uid => return SetFlag { uid: key }.post_leased(ctx).await,
+            _ => self.post_leased(ctx).await,
+        }
+    }
+}
+
+impl SetFlag {
+    async fn post_leased(&self, ctx: &Context) -> anyhow::Result<()> {
         // One post of a flag in flight at a time: two identical posts milliseconds apart
         // are noise on the PR, and two different ones may land in either order. A second
         // SetFlag waits briefly for the holder and otherwise comes back later; the holder
@@ -176,9 +186,7 @@ impl BackgroundTask for SetFlag {
         }
         result
     }
-}
 
-impl SetFlag {
     /// Posts the newest wanted state until Pagure has it (the caller holds the post lease).
     async fn post_newest(&self, ctx: &Context) -> anyhow::Result<()> {
         // A post from before the leases (or of a lease that ran out) may land around the
@@ -231,7 +239,8 @@ impl SetFlag {
             comment: flag.comment.clone(),
             url: flag.url.clone(),
             status: flag_status(&flag.status),
-            uid: flag.uid.clone(),
+            // Pagure's uid, not the row's key: the same as packit-service's for the same check.
+            uid: flag_uid(&flag.username),
             percent: None,
         };
         let project = ProjectRef::new(

@@ -56,6 +56,13 @@ impl BackgroundTask for ReconcileStuckChecks {
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
         let before = Utc::now() - chrono::Duration::from_std(stuck_age(ctx))?;
+        let adopted = flags::adopt_bare_uids(&ctx.store).await?;
+        if adopted > 0 {
+            info!(
+                adopted,
+                "flag rows of a previous release keyed by their pull request"
+            );
+        }
         for uid in flags::unposted_since(&ctx.store, before, BATCH).await? {
             let mut tx = ctx.store.begin().await?;
             enqueue_set_flag(&mut tx, &uid).await?;

@@ -19,6 +19,13 @@ pub fn flag_uid(check_name: &str) -> String {
     hex::encode(digest)[..32].to_owned()
 }
 
+/// The key of a flag's row: its pull request and its Pagure uid. The uid alone names a flag
+/// only within its pull request (Pagure keys flags per PR): two PRs whose head commits share
+/// their first seven hex digits have the same check names and uids.
+pub fn flag_key(pull_request_id: i32, check_name: &str) -> String {
+    format!("{pull_request_id}:{}", flag_uid(check_name))
+}
+
 /// The status of a check, as the handlers report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

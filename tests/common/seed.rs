@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use fedora_ci::db::runs::{self, KojiBuildUpdate, NewTestRun, PullRequestKey, TestRunUpdate};
 use fedora_ci::db::{Store, flags, inbound, tasks};
-use fedora_ci::helpers::flags::{check_name, flag_uid};
+use fedora_ci::helpers::flags::{check_name, flag_key};
 use serde_json::json;
 
 pub const NAMESPACE: &str = "rpms";
@@ -110,7 +110,7 @@ async fn flag(
     status: &str,
 ) -> anyhow::Result<()> {
     let username = check_name(PREFIX, check, "rawhide", sha);
-    let uid = flag_uid(&username);
+    let uid = flag_key(pull_request_id, &username);
     let mut tx = store.begin().await?;
     flags::want(
         &mut tx,

@@ -184,10 +184,15 @@ async fn two_set_flags_for_one_uid_post_once() {
     let stack = Stack::start(|_| {}).await;
     open_pr(&stack).await;
     stack.settle().await;
-    let uid = stack.flag(PROJECT, 2, RAWHIDE_BUILD).unwrap()["uid"]
+    let pagure_uid = stack.flag(PROJECT, 2, RAWHIDE_BUILD).unwrap()["uid"]
         .as_str()
         .unwrap()
         .to_owned();
+    // The row's key: the pull request and Pagure's uid.
+    let uid = flags::current_key(&stack.store, &pagure_uid)
+        .await
+        .unwrap()
+        .unwrap();
     let flag = flags::get(&stack.store, &uid).await.unwrap().unwrap();
     let mut tx = stack.store.begin().await.unwrap();
     flags::want(
