@@ -46,7 +46,8 @@ async fn record_wanted_flags(stack: &Stack) {
          BEGIN
            IF TG_OP = 'INSERT' OR NEW.wanted_seq <> OLD.wanted_seq THEN
              INSERT INTO wanted_flag_history (uid, username, status, comment, url)
-             VALUES (NEW.uid, NEW.username, NEW.status, NEW.comment, NEW.url);
+             VALUES (regexp_replace(NEW.uid, '^[0-9]+:', ''), NEW.username, NEW.status,
+                     NEW.comment, NEW.url);
            END IF;
            RETURN NEW;
          END $$;
@@ -58,8 +59,8 @@ async fn record_wanted_flags(stack: &Stack) {
     .unwrap();
 }
 
-/// The "The task was accepted." states wanted after history row `after`: (username, uid,
-/// status, url), in order.
+/// The "The task was accepted." states wanted after history row `after`: (username, Pagure
+/// uid (the row's key without its pull request), status, url), in order.
 async fn accepted_since(stack: &Stack, after: i64) -> Vec<(String, String, String, String)> {
     let Store::Postgres(pool) = &stack.store else {
         panic!("the pipeline stack runs on PostgreSQL");
