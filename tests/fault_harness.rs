@@ -351,6 +351,11 @@ fn write_config(
             "shutdown_grace_seconds": 5,
             // 5, 10, 20 s instead of 1, 2, 4 minutes: the same schedule, sooner.
             "submission_retry_seconds": 5,
+            // 30 % of calls fail at random, so a service is "unavailable" for most of the run
+            // and its outage waits would grow to many minutes, past the settle bound: the
+            // harness is about losing nothing and doing nothing twice, the outage schedule is
+            // `pipeline::lifecycle_outage`'s.
+            "outage_max_delay_minutes": 1,
         },
         "messaging": {
             "enabled": true,
