@@ -271,7 +271,7 @@ impl BackgroundTask for ProcessMessage {
         let (outcome, reason) =
             match events::parse_with_reason(&message.topic, message.body.as_bytes()) {
                 Ok(Parsed::Event(event)) => {
-                    match plan(ctx, &mut tx, &event, message.received_at).await? {
+                    match plan(ctx, &mut tx, &event, message.id, message.received_at).await? {
                         Planned::Work(what) => {
                             (inbound::PROCESSED, format!("{}: {what}", describe(&event)))
                         }
@@ -305,12 +305,13 @@ pub async fn plan(
     ctx: &Context,
     tx: &mut Tx,
     event: &Event,
+    message_seq: i64,
     received_at: DateTime<Utc>,
 ) -> anyhow::Result<Planned> {
     match event {
-        Event::PullRequestOpened(pr) => plan_push(ctx, tx, pr).await,
+        Event::PullRequestOpened(pr) => plan_push(ctx, tx, pr, message_seq).await,
         Event::PullRequestSynchronized { pull_request, .. } => {
-            plan_push(ctx, tx, pull_request).await
+            plan_push(ctx, tx, pull_request, message_seq).await
         }
         Event::PullRequestComment(comment) => {
             let pr = &comment.pull_request;
@@ -320,7 +321,7 @@ pub async fn plan(
                     "Fedora CI is not enabled for the project".into(),
                 ));
             }
-            let pr_ref = record_pull_request(tx, pr).await?;
+            let pr_ref = record_pull_request(tx, pr, message_seq).await?;
             // The same comment may come again under a new message id; carried out twice, a
             // `scratch-build` would set a finished build flag back to "accepted".
             if !comments::claim_comment(
@@ -433,7 +434,12 @@ async fn log_detective_project_disabled(
 
 /// A push: the registry's push jobs, the first ("queued") flags at once, and the
 /// cancellation of what runs for older commits.
-async fn plan_push(ctx: &Context, tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<Planned> {
+async fn plan_push(
+    ctx: &Context,
+    tx: &mut Tx,
+    pr: &PullRequest,
+    message_seq: i64,
+) -> anyhow::Result<Planned> {
     if !is_project_enabled(&ctx.config, &pr.target_repo.url) {
         return Ok(Planned::Nothing(
             "Fedora CI is not enabled for the project".into(),
@@ -444,10 +450,11 @@ async fn plan_push(ctx: &Context, tx: &mut Tx, pr: &PullRequest) -> anyhow::Resu
             "[skip ci] in the pull request title".into(),
         ));
     }
-    let pr_ref = record_pull_request(tx, pr).await?;
+    let pr_ref = record_pull_request(tx, pr, message_seq).await?;
     let short: String = pr_ref.head_sha.chars().take(7).collect();
-    // A message for a commit that is no longer the newest one known (a late or re-sent event
-    // of an older head) would cancel the newer head's work and set old flags back.
+    // A message for a commit that is not the head (a late, re-sent or late-processed event
+    // of an older head; heads are ordered by the messages' arrival) would cancel the newer
+    // head's work and set old flags back.
     if runs::newest_project_event_id(tx, pr_ref.pull_request_id).await?
         != Some(pr_ref.project_event_id)
     {
@@ -595,7 +602,13 @@ async fn adopt_comment_build(
 }
 
 /// Finds or creates the project, PR and PR × commit rows.
-async fn record_pull_request(tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<PullRequestRef> {
+/// Records the PR × commit event; `message_seq` (the message's `inbound_messages.id`) orders
+/// the heads of the PR by arrival, whatever order the messages are processed in.
+async fn record_pull_request(
+    tx: &mut Tx,
+    pr: &PullRequest,
+    message_seq: i64,
+) -> anyhow::Result<PullRequestRef> {
     let instance = pr
         .target_repo
         .url
@@ -613,6 +626,7 @@ async fn record_pull_request(tx: &mut Tx, pr: &PullRequest) -> anyhow::Result<Pu
             pr_id: pr.id.0 as i64,
         },
         pr.head_commit.as_str(),
+        message_seq,
     )
     .await?;
     Ok(PullRequestRef::from_event(

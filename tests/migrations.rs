@@ -276,8 +276,53 @@ async fn flag_rows_and_their_pending_posts_get_keys(db: TestDb) -> anyhow::Resul
     Ok(())
 }
 
+/// `20261207000101_pull_request_heads`: each pull request a previous release recorded gets its
+/// newest PR × commit row as its head; a head already recorded stays.
+async fn pull_requests_get_their_newest_event_as_head(db: TestDb) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let setup = [
+        "INSERT INTO git_projects (id, namespace, repo_name, project_url, instance_url) \
+         VALUES (7, 'rpms', 'optee_os', 'https://src.fedoraproject.org/rpms/optee_os', 'src.fedoraproject.org')",
+        "INSERT INTO pull_requests (id, pr_id, project_id) VALUES (41, 2, 7), (42, 3, 7)",
+        "INSERT INTO project_events (id, type, event_id, commit_sha) VALUES \
+         (100, 'pull_request', 41, 'old'), (101, 'pull_request', 41, 'new'), \
+         (102, 'pull_request', 42, 'x'), (103, 'pull_request', 42, 'y')",
+        "INSERT INTO pull_request_heads (pull_request_id, project_event_id, message_seq) \
+         VALUES (42, 102, 5)",
+    ];
+    let migration = match &store {
+        Store::Postgres(_) => {
+            include_str!("../migrations/postgres/20261207000101_pull_request_heads.sql")
+        }
+        Store::Sqlite(_) => {
+            include_str!("../migrations/sqlite/20261207000101_pull_request_heads.sql")
+        }
+    };
+    const HEADS: &str = "SELECT pull_request_id, project_event_id FROM pull_request_heads \
+         ORDER BY pull_request_id";
+    let heads: Vec<(i32, i32)> = match &store {
+        Store::Postgres(pool) => {
+            for statement in setup {
+                sqlx::query(statement).execute(pool).await?;
+            }
+            sqlx::raw_sql(migration).execute(pool).await?;
+            sqlx::query_as(HEADS).fetch_all(pool).await?
+        }
+        Store::Sqlite(pool) => {
+            for statement in setup {
+                sqlx::query(statement).execute(pool).await?;
+            }
+            sqlx::raw_sql(migration).execute(pool).await?;
+            sqlx::query_as(HEADS).fetch_all(pool).await?
+        }
+    };
+    assert_eq!(heads, vec![(41, 101), (42, 102)]);
+    Ok(())
+}
+
 on_both_backends!(
     migrations_create_the_packit_schema,
     enum_columns_accept_packit_labels_only,
-    flag_rows_and_their_pending_posts_get_keys
+    flag_rows_and_their_pending_posts_get_keys,
+    pull_requests_get_their_newest_event_as_head
 );

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{DbResult, Store, Tx, on_backend, on_tx};
+use super::{DbResult, Store, Tx, head_event_id, on_backend, on_tx};
 
 /// Records that the comment `comment_id` of the pull request `pull_request_id` (our row id)
 /// is being handled; `false` when it already was (the same comment delivered again).
@@ -24,15 +24,16 @@ pub async fn claim_comment(
     Ok(inserted == 1)
 }
 
-/// The pull request's newest PR × commit event, `(project_events.id, commit_sha)`: its head
-/// as far as we know.
+/// The pull request's head PR × commit event, `(project_events.id, commit_sha)`, as far as we
+/// know (`pull_request_heads`).
 pub async fn pull_request_head(
     store: &Store,
     pull_request_id: i32,
 ) -> DbResult<Option<(i32, String)>> {
-    const SQL: &str = "SELECT id, commit_sha FROM project_events \
-         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 AND commit_sha IS NOT NULL \
-         ORDER BY id DESC LIMIT 1";
+    const SQL: &str = concat!(
+        "SELECT id, commit_sha FROM project_events WHERE commit_sha IS NOT NULL AND id = ",
+        head_event_id!()
+    );
     let row = on_backend!(store, pool => sqlx::query_as::<_, (i32, String)>(SQL)
         .bind(pull_request_id).fetch_optional(pool).await?);
     Ok(row)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{DbResult, Store, Tx, on_backend, on_tx};
+use super::{DbResult, Store, Tx, head_event_id, on_backend, on_tx};
 
 /// The state a check should show on a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -61,21 +61,23 @@ pub async fn want(tx: &mut Tx, state: &FlagState<'_>) -> DbResult<bool> {
     Ok(changed == 1)
 }
 
-/// The pull request's head commit as far as we know (the commit of its newest event), read in
+/// The pull request's head commit as far as we know (`pull_request_heads`), read in
 /// `tx` with the pull request's row locked until `tx` ends (PostgreSQL; SQLite's write
 /// transactions are serial anyway). Every change of a PR's flags takes this lock first, so a
 /// handler that found its commit to be the head has stored its flag before the cancellation
 /// of superseded commits reads that commit's flags.
 pub async fn lock_head_commit(tx: &mut Tx, pull_request_id: i32) -> DbResult<Option<String>> {
     const LOCK: &str = "SELECT id FROM pull_requests WHERE id = $1 FOR UPDATE";
-    const HEAD: &str = "SELECT commit_sha FROM project_events \
-         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
     if let Tx::Postgres(tx) = tx {
         sqlx::query(LOCK)
             .bind(pull_request_id)
             .execute(&mut **tx)
             .await?;
     }
+    const HEAD: &str = concat!(
+        "SELECT commit_sha FROM project_events WHERE id = ",
+        head_event_id!()
+    );
     let sha: Option<Option<String>> = on_tx!(tx, conn => sqlx::query_scalar(HEAD)
         .bind(pull_request_id).fetch_optional(conn).await?);
     Ok(sha.flatten())

@@ -103,7 +103,19 @@ macro_rules! on_tx {
     };
 }
 
-pub(crate) use {on_backend, on_tx};
+/// The id of a pull request's head event (`$1` = `pull_requests.id`), as an SQL expression:
+/// the one `pull_request_heads` names or, for a PR only a previous release recorded, its
+/// newest row. A macro so the queries that use it stay `&'static str`.
+macro_rules! head_event_id {
+    () => {
+        "COALESCE(\
+         (SELECT project_event_id FROM pull_request_heads WHERE pull_request_id = $1), \
+         (SELECT MAX(id) FROM project_events \
+          WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1))"
+    };
+}
+
+pub(crate) use {head_event_id, on_backend, on_tx};
 
 impl Store {
     /// Opens a pool on `url` (`postgres://…` or `sqlite://…`) that connects on first use, so

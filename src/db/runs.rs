@@ -11,7 +11,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{DbResult, Store, Tx, on_backend, on_tx};
+use super::{DbResult, Store, Tx, head_event_id, on_backend, on_tx};
 
 /// Runs `$body` with `$conn` and `$sql` chosen for the transaction's backend.
 macro_rules! on_tx_sql {
@@ -62,6 +62,10 @@ pub struct PullRequestEventIds {
     pub project_id: i32,
     pub pull_request_id: i32,
     pub project_event_id: i32,
+    /// Whether this event's commit is the PR's head once recorded: false for a message older
+    /// (by arrival) than the one that told a newer commit, and for a commit that was
+    /// superseded before.
+    pub is_head: bool,
 }
 
 /// Finds or creates the project, pull request and project event (PR × commit) rows, as
@@ -70,6 +74,7 @@ pub async fn upsert_pull_request_event(
     tx: &mut Tx,
     key: &PullRequestKey<'_>,
     commit_sha: &str,
+    message_seq: i64,
 ) -> DbResult<PullRequestEventIds> {
     // packit's tables have no unique keys here; two workers seeing the first event of a PR
     // at once must not both insert, so the project URL is locked for the transaction.
@@ -81,12 +86,52 @@ pub async fn upsert_pull_request_event(
     }
     let project_id = project_id(tx, key).await?;
     let pull_request_id = pull_request_id(tx, project_id, key.pr_id).await?;
-    let project_event_id = project_event_id(tx, pull_request_id, commit_sha).await?;
+    let (project_event_id, created) = project_event_id(tx, pull_request_id, commit_sha).await?;
+    let is_head = advance_head(tx, pull_request_id, project_event_id, created, message_seq).await?;
     Ok(PullRequestEventIds {
         project_id,
         pull_request_id,
         project_event_id,
+        is_head,
     })
+}
+
+/// Moves the PR's head to this event when its message is newer (by arrival, `message_seq`)
+/// than the one that set the head and its commit is new; returns whether the event is the
+/// head now. A commit seen before that is not the head was superseded and never becomes the
+/// head again (a late or re-sent message of it must not set old work back). Called under the
+/// project's lock, so heads of one PR move one at a time.
+async fn advance_head(
+    tx: &mut Tx,
+    pull_request_id: i32,
+    project_event_id: i32,
+    created: bool,
+    message_seq: i64,
+) -> DbResult<bool> {
+    const CURRENT: &str =
+        "SELECT project_event_id, message_seq FROM pull_request_heads WHERE pull_request_id = $1";
+    const NEWEST_ROW: &str = "SELECT MAX(id) FROM project_events \
+         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1";
+    const UPSERT: &str = "INSERT INTO pull_request_heads (pull_request_id, project_event_id, message_seq) \
+         VALUES ($1, $2, $3) ON CONFLICT (pull_request_id) DO UPDATE \
+         SET project_event_id = excluded.project_event_id, message_seq = excluded.message_seq";
+    let current: Option<(i32, i64)> = on_tx!(tx, conn => sqlx::query_as(CURRENT)
+        .bind(pull_request_id).fetch_optional(conn).await?);
+    let (becomes_head, seq) = match current {
+        Some((head, seq)) if head == project_event_id => (true, seq.max(message_seq)),
+        Some((_, seq)) => (created && message_seq > seq, message_seq),
+        // Recorded by a release before this table was filled: the newest row is the head.
+        None => {
+            let newest: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(NEWEST_ROW)
+                .bind(pull_request_id).fetch_one(conn).await?);
+            (newest == Some(project_event_id), message_seq)
+        }
+    };
+    if becomes_head {
+        on_tx!(tx, conn => sqlx::query(UPSERT).bind(pull_request_id).bind(project_event_id)
+            .bind(seq).execute(conn).await?.rows_affected());
+    }
+    Ok(becomes_head)
 }
 
 async fn project_id(tx: &mut Tx, key: &PullRequestKey<'_>) -> DbResult<i32> {
@@ -117,13 +162,18 @@ async fn pull_request_id(tx: &mut Tx, project_id: i32, pr_id: i64) -> DbResult<i
     Ok(id)
 }
 
-async fn project_event_id(tx: &mut Tx, pull_request_id: i32, commit_sha: &str) -> DbResult<i32> {
+/// The PR × commit event's id, and whether it was created now.
+async fn project_event_id(
+    tx: &mut Tx,
+    pull_request_id: i32,
+    commit_sha: &str,
+) -> DbResult<(i32, bool)> {
     const FIND: &str = "SELECT id FROM project_events \
          WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 AND commit_sha = $2 \
          ORDER BY id LIMIT 1";
     let found: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(FIND).bind(pull_request_id).bind(commit_sha).fetch_optional(conn).await?);
     if let Some(id) = found {
-        return Ok(id);
+        return Ok((id, false));
     }
     let id = on_tx_sql!(tx,
         pg: "INSERT INTO project_events (type, event_id, commit_sha) \
@@ -131,23 +181,26 @@ async fn project_event_id(tx: &mut Tx, pull_request_id: i32, commit_sha: &str) -
         sqlite: "INSERT INTO project_events (type, event_id, commit_sha) \
              VALUES ('pull_request', $1, $2) RETURNING id",
         |conn, sql| sqlx::query_scalar(sql).bind(pull_request_id).bind(commit_sha).fetch_one(conn).await?);
-    Ok(id)
+    Ok((id, true))
 }
 
-/// The commit of the newest event of a pull request: its head as far as we know.
+/// The commit of a pull request's head event (`pull_request_heads`): its head as far as we know.
 pub async fn head_commit(store: &Store, pull_request_id: i32) -> DbResult<Option<String>> {
-    const SQL: &str = "SELECT commit_sha FROM project_events \
-         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
-    let sha = on_backend!(store, pool => sqlx::query_scalar(SQL).bind(pull_request_id).fetch_optional(pool).await?);
-    Ok(sha)
+    const SQL: &str = concat!(
+        "SELECT commit_sha FROM project_events WHERE id = ",
+        head_event_id!()
+    );
+    let sha: Option<Option<String>> = on_backend!(store, pool => sqlx::query_scalar(SQL)
+        .bind(pull_request_id).fetch_optional(pool).await?);
+    Ok(sha.flatten())
 }
 
-/// The id of a pull request's newest project event (the head as far as we know), read in
-/// the caller's transaction.
+/// The id of a pull request's head project event (`pull_request_heads`), read in the caller's
+/// transaction.
 pub async fn newest_project_event_id(tx: &mut Tx, pull_request_id: i32) -> DbResult<Option<i32>> {
-    const SQL: &str = "SELECT id FROM project_events \
-         WHERE CAST(type AS TEXT) = 'pull_request' AND event_id = $1 ORDER BY id DESC LIMIT 1";
-    let id = on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(pull_request_id).fetch_optional(conn).await?);
+    const SQL: &str = concat!("SELECT ", head_event_id!());
+    let id: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(SQL)
+        .bind(pull_request_id).fetch_one(conn).await?);
     Ok(id)
 }
 

@@ -140,8 +140,8 @@ pub async fn seed(store: &Store) -> anyhow::Result<Seeded> {
         pr_id: PR_ID,
     };
     let mut tx = store.begin().await?;
-    let old = runs::upsert_pull_request_event(&mut tx, &key, OLD_SHA).await?;
-    let new = runs::upsert_pull_request_event(&mut tx, &key, NEW_SHA).await?;
+    let old = runs::upsert_pull_request_event(&mut tx, &key, OLD_SHA, 1).await?;
+    let new = runs::upsert_pull_request_event(&mut tx, &key, NEW_SHA, 2).await?;
     tx.commit().await?;
 
     let old_build = build(store, REPO, old.project_event_id, "success", 1001).await?;
@@ -258,7 +258,7 @@ pub async fn seed_other(store: &Store) -> anyhow::Result<i32> {
         pr_id: OTHER_PR_ID,
     };
     let mut tx = store.begin().await?;
-    let event = runs::upsert_pull_request_event(&mut tx, &key, OTHER_SHA).await?;
+    let event = runs::upsert_pull_request_event(&mut tx, &key, OTHER_SHA, 3).await?;
     tx.commit().await?;
     let build = build(
         store,

@@ -129,6 +129,9 @@ impl<'a> Run<'a> {
                 break;
             }
             self.end_outages();
+            if std::env::var_os("FCI_MODEL_VERBOSE").is_some() {
+                eprintln!("model: step {index}: {step:?}");
+            }
             self.step(index, step).await;
             // Moving a fake on or starting an outage tells the service nothing.
             if !matches!(
