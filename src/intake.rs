@@ -102,11 +102,12 @@ pub fn classify(message: &Incoming, identity: &Identity, origin: Origin) -> Verd
         ));
     }
     match events::parse_with_reason(&message.topic, &message.body) {
-        Ok(Parsed::Event(event)) => match event
-            .dist_git_urls()
-            .into_iter()
-            .find_map(|url| identity.foreign_url(url))
-        {
+        Ok(Parsed::Event(event)) => match event.forge().and_then(|forge| {
+            event
+                .dist_git_urls()
+                .into_iter()
+                .find_map(|url| identity.foreign_url(forge, url))
+        }) {
             Some(reason) => Verdict::Reject(format!("{}: {reason}", message.topic)),
             None => Verdict::Accept,
         },

@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{MessagingConfig, PUBLIC_AMQP_URL};
 use crate::db::Store;
-use crate::events::{Identity, Topic};
+use crate::events::{ForgeKind, Identity, Topic};
 use crate::intake::{self, Incoming};
 use crate::tasks::backoff;
 
@@ -42,11 +42,16 @@ const PUBLIC_CA: &str = include_str!("../certs/fedora-messaging/cacert.pem");
 const PUBLIC_CERT: &[u8] = include_bytes!("../certs/fedora-messaging/fedora-cert.pem");
 const PUBLIC_KEY: &[u8] = include_bytes!("../certs/fedora-messaging/fedora-key.pem");
 
-/// The routing keys the listener binds, under the configured topic prefix.
-pub fn routing_keys(topic_prefix: &str) -> Vec<String> {
+/// The routing keys the listener binds, under the configured topic prefix: the topics of
+/// the forges `identity` serves, Koji and Log Detective.
+pub fn routing_keys(topic_prefix: &str, identity: &Identity) -> Vec<String> {
     Topic::ALL
         .iter()
         .filter(|topic| **topic != Topic::TestingFarmResults)
+        .filter(|topic| match topic.forge() {
+            Some(ForgeKind::Forgejo) => identity.forgejo.is_some(),
+            Some(ForgeKind::Pagure) | None => true,
+        })
         .map(|topic| format!("{topic_prefix}.{}", topic.name()))
         .collect()
 }
@@ -312,7 +317,7 @@ async fn consume(
     let keys = if config.passive_declares {
         Vec::new()
     } else {
-        routing_keys(&config.topic_prefix)
+        routing_keys(&config.topic_prefix, identity)
     };
     for key in keys {
         channel

@@ -485,7 +485,8 @@ fn the_playbook_binds_the_listeners_topics() {
         .filter(|key| key.starts_with(prefix))
         .map(str::to_owned)
         .collect();
-    let mut wanted = fedora_ci::listener::routing_keys(prefix);
+    let identity = fedora_ci::events::Identity::new(prefix, "packit");
+    let mut wanted = fedora_ci::listener::routing_keys(prefix, &identity);
     bound.sort();
     wanted.sort();
     assert_eq!(bound, wanted);

@@ -8,17 +8,28 @@ use std::path::{Path, PathBuf};
 
 use fedora_ci::events::envelope::{self, Form, StoredMessage};
 use fedora_ci::events::{
-    Event, Identity, KojiTaskState, Parsed, PullRequest, Relevance, Skip, SyncKind,
-    TESTING_FARM_RESULTS_TOPIC, parse, parse_with_reason, prefilter,
+    Event, ForgeKind, Identity, KojiTaskState, Parsed, PullRequest, Relevance, ServedForgejo, Skip,
+    SyncKind, TESTING_FARM_RESULTS_TOPIC, parse, parse_with_reason, prefilter,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const KOJI_TASK_TOPIC: &str = "org.fedoraproject.prod.buildsys.task.state.change";
+const FORGEJO_PR_TOPIC: &str = "org.fedoraproject.prod.forgejo.pull_request";
+const FORGEJO_COMMENT_TOPIC: &str = "org.fedoraproject.prod.forgejo.issue_comment";
 
 /// Every message file, with the topic to use when the file names none.
 const MESSAGE_FIXTURES: &[(&str, Option<&str>)] = &[
+    ("forgejo/forgejo.pull_request.synchronized.fork.json", None),
+    ("forgejo/forgejo.issue_comment.on-pull-request.json", None),
+    ("forgejo/forgejo.issue_comment.on-issue.json", None),
+    ("forgejo/forgejo.push.branch.json", None),
+    ("forgejo/forgejo.action_run_success.pull_request.json", None),
+    (
+        "forgejo/webhook.pull_request.opened.same-repo.codeberg.json",
+        Some(FORGEJO_PR_TOPIC),
+    ),
     ("packit-service/pagure_pr_new.json", None),
     ("packit-service/pagure_pr_new_no_fork.json", None),
     ("packit-service/pagure_pr_updated.json", None),
@@ -108,12 +119,23 @@ const NOT_MESSAGES: &[&str] = &[
     "protocols/pagure/",
     "protocols/testing-farm/results.xunit.xml",
     "packit-service/SOURCES.md",
+    "forgejo/SOURCES.md",
     "protocols/SOURCES.md",
     "SOURCES.md",
 ];
 
 fn identity() -> Identity {
     Identity::new("org.fedoraproject.prod", "packit")
+}
+
+/// Also serving forge.fedoraproject.org, where our bot is `fedora-ci`.
+fn forgejo_identity() -> Identity {
+    identity()
+        .serving("https://src.fedoraproject.org")
+        .serving_forgejo(ServedForgejo {
+            web_url: "https://forge.fedoraproject.org".to_owned(),
+            own_logins: vec!["fedora-ci".to_owned()],
+        })
 }
 
 fn read_fixture(relative: &str) -> Vec<u8> {
@@ -152,7 +174,7 @@ fn describe(message: &StoredMessage) -> String {
         Ok(Parsed::Ignored(skip)) => format!("ignored: {skip}"),
         Err(error) => format!("rejected: {error}"),
     };
-    let relevance = match prefilter(&message.topic, &message.body, &identity()) {
+    let relevance = match prefilter(&message.topic, &message.body, &forgejo_identity()) {
         Relevance::Relevant => "relevant".to_owned(),
         Relevance::Irrelevant(skip) => format!("irrelevant: {skip}"),
     };
@@ -244,6 +266,11 @@ fn fork_pull_request_builds_from_the_fork() {
     assert_eq!(pull_request.source.owner, repo_from["user"]["name"]);
     assert_eq!(pull_request.source.repo_name, repo_from["name"]);
     assert_ne!(pull_request.source.url, pull_request.target_repo.url);
+    assert_eq!(
+        pull_request.source.clone_url,
+        "https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git"
+    );
+    assert_eq!(pull_request.forge, ForgeKind::Pagure);
     assert!(pull_request.is_from_fork());
 }
 
@@ -509,7 +536,7 @@ fn project_urls_must_be_under_the_served_dist_git() {
         panic!("a project on another host was accepted");
     };
     assert!(
-        reason.contains("is not under the dist-git this service serves"),
+        reason.contains("is not under the Pagure dist-git this service serves"),
         "{reason}"
     );
 }
@@ -1006,4 +1033,377 @@ fn array_index(text: &str, len: usize) -> usize {
     } else {
         index.unsigned_abs()
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Forgejo (webhook-to-fedora-messaging)
+
+const SYNC_FORK: &str = "forgejo/forgejo.pull_request.synchronized.fork.json";
+const PR_COMMENT: &str = "forgejo/forgejo.issue_comment.on-pull-request.json";
+const CODEBERG_OPENED: &str = "forgejo/webhook.pull_request.opened.same-repo.codeberg.json";
+
+/// A Forgejo fixture's webhook JSON, and its message with a field edited.
+fn forgejo_parse(
+    relative: &str,
+    topic: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Result<Parsed, String> {
+    let mut message = fixture_json(relative);
+    edit(&mut message["body"]);
+    parse_value(topic, &message)
+}
+
+fn forgejo_event(relative: &str, topic: &str, edit: impl FnOnce(&mut Value)) -> Event {
+    match forgejo_parse(relative, topic, edit) {
+        Ok(Parsed::Event(event)) => event,
+        other => panic!("{relative}: {other:?}"),
+    }
+}
+
+fn forgejo_skip(relative: &str, topic: &str, edit: impl FnOnce(&mut Value)) -> Skip {
+    match forgejo_parse(relative, topic, edit) {
+        Ok(Parsed::Ignored(skip)) => skip,
+        other => panic!("{relative}: {other:?}"),
+    }
+}
+
+/// The fields Fedora CI needs, checked against the webhook JSON they come from.
+fn assert_forgejo_fields(pull_request: &PullRequest, webhook: &Value, actor: &Value) {
+    let pr = &webhook["pull_request"];
+    let base = &webhook["repository"];
+    let head = &pr["head"]["repo"];
+    assert_eq!(pull_request.forge, ForgeKind::Forgejo);
+    assert_eq!(pull_request.id.get(), pr["number"].as_u64().unwrap());
+    assert_eq!(pull_request.target_repo.url, base["html_url"]);
+    assert_eq!(pull_request.target_repo.name, base["name"]);
+    assert_eq!(
+        pull_request.target_repo.namespace.as_deref(),
+        base["owner"]["login"].as_str()
+    );
+    assert_eq!(pull_request.target_branch, pr["base"]["ref"]);
+    assert_eq!(pull_request.head_commit.as_str(), pr["head"]["sha"]);
+    assert_eq!(pull_request.source.url, head["html_url"]);
+    assert_eq!(pull_request.source.clone_url, head["clone_url"]);
+    assert_eq!(pull_request.source.owner, head["owner"]["login"]);
+    assert_eq!(pull_request.source.repo_name, head["name"]);
+    assert_eq!(pull_request.title, pr["title"]);
+    assert_eq!(&pull_request.actor, actor);
+}
+
+#[test]
+fn forgejo_synchronized_from_a_fork_is_a_new_head_built_from_the_fork() {
+    let Event::PullRequestSynchronized { pull_request, kind } = event_of(SYNC_FORK) else {
+        panic!("not a synchronization");
+    };
+    let webhook = &fixture_json(SYNC_FORK)["body"];
+    assert_eq!(kind, SyncKind::Synchronized);
+    assert_forgejo_fields(&pull_request, webhook, &webhook["sender"]["login"]);
+    assert_eq!(
+        pull_request.source.clone_url,
+        "https://forge.fedoraproject.org/jpodivin/ansible.git"
+    );
+    assert!(pull_request.is_from_fork());
+}
+
+#[test]
+fn forgejo_opened_same_repository_pull_request_builds_from_the_project() {
+    let message = only_message(CODEBERG_OPENED, Some(FORGEJO_PR_TOPIC));
+    let Some(Event::PullRequestOpened(pull_request)) =
+        parse(&message.topic, &message.body).unwrap()
+    else {
+        panic!("not an opened PR");
+    };
+    let webhook = &fixture_json(CODEBERG_OPENED)["body"];
+    assert_forgejo_fields(&pull_request, webhook, &webhook["sender"]["login"]);
+    assert!(!pull_request.is_from_fork());
+    assert_eq!(
+        pull_request.source.clone_url,
+        format!("{}.git", pull_request.target_repo.url)
+    );
+    // Reopened is opened again.
+    let reopened = forgejo_event(CODEBERG_OPENED, FORGEJO_PR_TOPIC, |body| {
+        body["action"] = json!("reopened")
+    });
+    assert!(
+        matches!(reopened, Event::PullRequestOpened(_)),
+        "{reopened:?}"
+    );
+}
+
+#[test]
+fn forgejo_pull_request_comment_carries_the_comment_and_its_author() {
+    let Event::PullRequestComment(comment) = event_of(PR_COMMENT) else {
+        panic!("not a PR comment");
+    };
+    let webhook = &fixture_json(PR_COMMENT)["body"];
+    assert_eq!(
+        comment.comment_id.0,
+        webhook["comment"]["id"].as_u64().unwrap()
+    );
+    assert_eq!(comment.text, webhook["comment"]["body"]);
+    assert_eq!(comment.pull_request.actor, "kparal");
+    assert_forgejo_fields(
+        &comment.pull_request,
+        webhook,
+        &webhook["comment"]["user"]["login"],
+    );
+}
+
+#[test]
+fn forgejo_messages_that_ask_nothing_of_ci_are_skipped_with_the_reason() {
+    assert_eq!(
+        forgejo_skip(
+            "forgejo/forgejo.issue_comment.on-issue.json",
+            FORGEJO_COMMENT_TOPIC,
+            |_| {}
+        ),
+        Skip::NotAPullRequest
+    );
+    for relative in [
+        "forgejo/forgejo.push.branch.json",
+        "forgejo/forgejo.action_run_success.pull_request.json",
+    ] {
+        let message = only_message(relative, None);
+        assert!(
+            matches!(
+                parse_with_reason(&message.topic, &message.body),
+                Ok(Parsed::Ignored(Skip::UnhandledTopic { .. }))
+            ),
+            "{relative}"
+        );
+    }
+    assert_eq!(
+        forgejo_skip(SYNC_FORK, FORGEJO_PR_TOPIC, |body| body["action"] =
+            json!("edited")),
+        Skip::EditWithoutNewHead
+    );
+    // GitHub's spelling is not Forgejo's: never taken for a new head.
+    for action in [
+        "label_updated",
+        "assigned",
+        "review_requested",
+        "synchronize",
+    ] {
+        assert_eq!(
+            forgejo_skip(SYNC_FORK, FORGEJO_PR_TOPIC, |body| body["action"] =
+                json!(action)),
+            Skip::IgnoredAction {
+                action: action.to_owned()
+            }
+        );
+    }
+    for action in ["edited", "deleted"] {
+        assert_eq!(
+            forgejo_skip(PR_COMMENT, FORGEJO_COMMENT_TOPIC, |body| body["action"] =
+                json!(action)),
+            Skip::IgnoredAction {
+                action: action.to_owned()
+            }
+        );
+    }
+    assert_eq!(
+        forgejo_skip(
+            SYNC_FORK,
+            FORGEJO_PR_TOPIC,
+            |body| body["pull_request"]["flow"] = json!(1)
+        ),
+        Skip::AgitPullRequest
+    );
+    assert_eq!(
+        forgejo_skip(
+            SYNC_FORK,
+            FORGEJO_PR_TOPIC,
+            |body| body["pull_request"]["head"]["repo"] = Value::Null
+        ),
+        Skip::HeadRepositoryGone
+    );
+    assert_eq!(
+        forgejo_skip(
+            SYNC_FORK,
+            FORGEJO_PR_TOPIC,
+            |body| body["pull_request"]["head"]["repo_id"] = json!(-1)
+        ),
+        Skip::HeadRepositoryGone
+    );
+}
+
+#[test]
+fn forgejo_closed_says_whether_it_was_merged() {
+    for merged in [true, false] {
+        let event = forgejo_event(SYNC_FORK, FORGEJO_PR_TOPIC, |body| {
+            body["action"] = json!("closed");
+            body["pull_request"]["merged"] = json!(merged);
+        });
+        let Event::PullRequestClosed(closed) = event else {
+            panic!("not closed: {event:?}");
+        };
+        assert_eq!(
+            (closed.forge, closed.id.get(), closed.merged),
+            (ForgeKind::Forgejo, 3501, merged)
+        );
+        assert_eq!(
+            closed.target_repo.url,
+            "https://forge.fedoraproject.org/infra/ansible"
+        );
+    }
+}
+
+#[test]
+fn forgejo_hostile_urls_and_names_are_rejected_naming_the_field() {
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 8] = [
+        ("body.pull_request.head.repo.clone_url", |body| {
+            body["pull_request"]["head"]["repo"]["clone_url"] =
+                json!("https://evil.example/jpodivin/ansible.git")
+        }),
+        ("body.pull_request.head.repo.html_url", |body| {
+            body["pull_request"]["head"]["repo"]["html_url"] =
+                json!("https://forge.fedoraproject.org/someone/else");
+        }),
+        ("body.pull_request.head.repo.html_url", |body| {
+            let repo = &mut body["pull_request"]["head"]["repo"];
+            repo["html_url"] = json!("https://evil.example/jpodivin/ansible");
+            repo["clone_url"] = json!("https://evil.example/jpodivin/ansible.git");
+        }),
+        ("body.repository.html_url", |body| {
+            body["repository"]["html_url"] =
+                json!("https://user@forge.fedoraproject.org/infra/ansible");
+        }),
+        ("body.repository.name", |body| {
+            body["repository"]["name"] = json!("..")
+        }),
+        ("body.pull_request.base.ref", |body| {
+            body["pull_request"]["base"]["ref"] = json!("main/../x")
+        }),
+        ("body.pull_request.head.sha", |body| {
+            body["pull_request"]["head"]["sha"] = json!("1a69eb79")
+        }),
+        ("body.sender.login", |body| {
+            body["sender"]["login"] = json!("a/b")
+        }),
+    ];
+    for (field, edit) in cases {
+        let error = forgejo_parse(SYNC_FORK, FORGEJO_PR_TOPIC, edit).unwrap_err();
+        assert!(error.contains(field), "{field}: {error}");
+    }
+    let error = forgejo_parse(PR_COMMENT, FORGEJO_COMMENT_TOPIC, |body| {
+        body.as_object_mut().unwrap().remove("pull_request");
+    })
+    .unwrap_err();
+    assert!(error.contains("body.pull_request"), "{error}");
+}
+
+#[test]
+fn forgejo_events_never_carry_the_webhook_headers() {
+    for relative in [SYNC_FORK, PR_COMMENT] {
+        let fixture = fixture_json(relative);
+        let authorization = fixture["headers"]["authorization"].as_str().unwrap();
+        assert!(!authorization.is_empty());
+        let event = format!("{:?}", event_of(relative));
+        assert!(!event.contains(authorization), "{relative}");
+        assert!(!event.contains("authorization"), "{relative}");
+    }
+}
+
+#[test]
+fn forgejo_prefilter_needs_a_served_forgejo_ci_namespaces_and_others_comments() {
+    let body = |relative: &str, owner: &str| {
+        let mut message = fixture_json(relative);
+        message["body"]["repository"]["owner"]["login"] = json!(owner);
+        serde_json::to_vec(&message).unwrap()
+    };
+    assert_eq!(
+        prefilter(FORGEJO_PR_TOPIC, &body(SYNC_FORK, "rpms"), &identity()),
+        Relevance::Irrelevant(Skip::ForgeNotServed {
+            forge: ForgeKind::Forgejo
+        })
+    );
+    assert_eq!(
+        prefilter(
+            FORGEJO_PR_TOPIC,
+            &body(SYNC_FORK, "rpms"),
+            &forgejo_identity()
+        ),
+        Relevance::Relevant
+    );
+    assert_eq!(
+        prefilter(
+            FORGEJO_PR_TOPIC,
+            &body(SYNC_FORK, "infra"),
+            &forgejo_identity()
+        ),
+        Relevance::Irrelevant(Skip::NamespaceWithoutCi {
+            namespace: Some("infra".to_owned())
+        })
+    );
+    assert_eq!(
+        prefilter(
+            FORGEJO_COMMENT_TOPIC,
+            &body(PR_COMMENT, "tests"),
+            &forgejo_identity()
+        ),
+        Relevance::Relevant
+    );
+    let mut ours = fixture_json(PR_COMMENT);
+    ours["body"]["repository"]["owner"]["login"] = json!("rpms");
+    ours["body"]["comment"]["user"]["login"] = json!("fedora-ci");
+    assert_eq!(
+        prefilter(
+            FORGEJO_COMMENT_TOPIC,
+            &serde_json::to_vec(&ours).unwrap(),
+            &forgejo_identity()
+        ),
+        Relevance::Irrelevant(Skip::OwnComment {
+            author: "fedora-ci".to_owned()
+        })
+    );
+}
+
+#[test]
+fn forgejo_repositories_must_be_under_the_served_forgejo() {
+    use fedora_ci::intake::{Incoming, Origin, Verdict, classify};
+    let incoming = |origin: &str| {
+        let mut message = fixture_json(SYNC_FORK);
+        let body = &mut message["body"];
+        body["repository"]["owner"]["login"] = json!("rpms");
+        body["repository"]["html_url"] = json!(format!("{origin}/rpms/ansible"));
+        body["repository"]["clone_url"] = json!(format!("{origin}/rpms/ansible.git"));
+        body["pull_request"]["head"]["repo"]["html_url"] =
+            json!(format!("{origin}/jpodivin/ansible"));
+        body["pull_request"]["head"]["repo"]["clone_url"] =
+            json!(format!("{origin}/jpodivin/ansible.git"));
+        Incoming {
+            message_id: None,
+            topic: FORGEJO_PR_TOPIC.to_owned(),
+            headers: json!({}),
+            body: serde_json::to_vec(&message).unwrap(),
+            received_at: chrono::Utc::now(),
+        }
+    };
+    let ours = incoming("https://forge.fedoraproject.org");
+    assert_eq!(
+        classify(&ours, &forgejo_identity(), Origin::Bus),
+        Verdict::Accept
+    );
+    assert_eq!(
+        classify(
+            &ours,
+            &identity().serving("https://src.fedoraproject.org"),
+            Origin::Bus
+        ),
+        Verdict::Irrelevant(Skip::ForgeNotServed {
+            forge: ForgeKind::Forgejo
+        })
+    );
+    let Verdict::Reject(reason) = classify(
+        &incoming("https://src.fedoraproject.org"),
+        &forgejo_identity(),
+        Origin::Bus,
+    ) else {
+        panic!("a Forgejo project on the Pagure host was accepted");
+    };
+    assert!(
+        reason.contains("is not under the Forgejo dist-git this service serves"),
+        "{reason}"
+    );
 }

@@ -327,7 +327,8 @@ async fn passive_declares_consume_the_queue_the_administrators_made() -> anyhow:
             lapin::types::FieldTable::default(),
         )
         .await?;
-    for key in fedora_ci::listener::routing_keys(&bus.prefix) {
+    let identity = fedora_ci::events::Identity::new(bus.prefix.as_str(), "packit");
+    for key in fedora_ci::listener::routing_keys(&bus.prefix, &identity) {
         channel
             .queue_bind(
                 bus.queue.as_str().into(),

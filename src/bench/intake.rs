@@ -172,7 +172,7 @@ async fn publish(
     channel
         .queue_declare(queue.into(), durable, FieldTable::default())
         .await?;
-    for key in routing_keys(PREFIX) {
+    for key in routing_keys(PREFIX, &Identity::new(PREFIX, OWNER)) {
         channel
             .queue_bind(
                 queue.into(),

@@ -3,7 +3,8 @@
 //! On the bus the topic is the AMQP routing key and the body is the payload; files put both
 //! into one JSON document, in one of three ways:
 //! - packit-service's test data: the body itself, with the `topic` (and `timestamp`) that
-//!   packit's consumer added to it;
+//!   packit's consumer added to it (for Forgejo, the whole `{"body", "headers", "agent"}`
+//!   that webhook-to-fedora-messaging publishes);
 //! - fedora-messaging's serialized form (`fedora_messaging.message.dumps`, which its CLI
 //!   reads and writes): `{"topic", "headers", "id", "body", …}`, one object per line or a
 //!   single object;
@@ -127,7 +128,10 @@ fn decode_object(
         let body = object.remove("msg").unwrap_or(Value::Null);
         return wrapped_message(Form::Datagrepper, object, body, "msg_id", at);
     }
-    if has("topic") && has("body") && (has("headers") || has("id")) {
+    // A webhook-to-fedora-messaging body (`{"body", "headers", "agent"}`, Forgejo) with the
+    // `topic` and `id` packit's consumer adds looks like a dump; `agent` tells it apart, as
+    // fedora-messaging never writes one beside the body.
+    if has("topic") && has("body") && (has("headers") || has("id")) && !has("agent") {
         let body = object.remove("body").unwrap_or(Value::Null);
         return wrapped_message(Form::FedoraMessagingDump, object, body, "id", at);
     }

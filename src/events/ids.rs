@@ -2,6 +2,49 @@
 
 use std::fmt;
 
+/// The kind of dist-git forge a pull request lives on. Fedora moves dist-git from Pagure
+/// to Forgejo; for a while both may be served.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    /// src.fedoraproject.org as it is today.
+    #[default]
+    Pagure,
+    Forgejo,
+}
+
+impl ForgeKind {
+    /// The lower-case name used in configuration and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForgeKind::Pagure => "pagure",
+            ForgeKind::Forgejo => "forgejo",
+        }
+    }
+}
+
+impl fmt::Display for ForgeKind {
+    /// As packagers read it in flags and replies.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ForgeKind::Pagure => "Pagure",
+            ForgeKind::Forgejo => "Forgejo",
+        })
+    }
+}
+
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident, max = $max:expr) => {
         $(#[$doc])*

@@ -18,6 +18,7 @@
 
 pub mod envelope;
 mod error;
+mod forgejo;
 mod ids;
 mod koji;
 mod logdetective;
@@ -28,7 +29,7 @@ mod topic;
 
 pub use error::ParseError;
 pub use ids::{
-    CommentId, CommitSha, InvalidCommitSha, KojiTaskId, LogDetectiveAnalysisId, PrId,
+    CommentId, CommitSha, ForgeKind, InvalidCommitSha, KojiTaskId, LogDetectiveAnalysisId, PrId,
     TestingFarmRequestId,
 };
 pub use koji::{KojiBuildRequest, KojiTaskState, KojiTaskStateChange};
@@ -36,23 +37,24 @@ pub use logdetective::{LogDetectiveBuildSystem, LogDetectiveResult, LogDetective
 pub use pagure::{
     DistGitRepo, PullRequest, PullRequestClosed, PullRequestComment, PullRequestSource, SyncKind,
 };
-pub use prefilter::{Identity, Relevance, prefilter};
+pub use prefilter::{Identity, Relevance, ServedForgejo, prefilter};
 pub use testing_farm::TestingFarmNotification;
 pub use topic::{TESTING_FARM_RESULTS_TOPIC, Topic};
 
 /// Something Fedora CI reacts to.
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum Event {
-    /// `pagure.pull-request.new`.
+    /// `pagure.pull-request.new`; Forgejo's `opened` and `reopened`.
     PullRequestOpened(PullRequest),
-    /// `pagure.pull-request.updated` and `.rebased`: the PR has a new head commit.
+    /// `pagure.pull-request.updated` and `.rebased`, Forgejo's `synchronized`: the PR has a
+    /// new head commit.
     PullRequestSynchronized {
         pull_request: PullRequest,
         kind: SyncKind,
     },
-    /// `pagure.pull-request.comment.added`.
+    /// `pagure.pull-request.comment.added`; Forgejo's `issue_comment` on a pull request.
     PullRequestComment(PullRequestComment),
-    /// `pagure.pull-request.closed`, merged or not.
+    /// `pagure.pull-request.closed`, Forgejo's `closed`; merged or not.
     PullRequestClosed(PullRequestClosed),
     /// `buildsys.task.state.change`.
     KojiTaskStateChanged(KojiTaskStateChange),
@@ -63,8 +65,24 @@ pub enum Event {
 }
 
 impl Event {
-    /// The dist-git web URLs the event names (target project, PR source): each must be under
-    /// the dist-git this instance serves ([`Identity::dist_git_url`]).
+    /// The forge a pull-request event comes from; `None` for the other events.
+    pub fn forge(&self) -> Option<ForgeKind> {
+        match self {
+            Event::PullRequestOpened(pull_request)
+            | Event::PullRequestSynchronized { pull_request, .. }
+            | Event::PullRequestComment(PullRequestComment { pull_request, .. }) => {
+                Some(pull_request.forge)
+            }
+            Event::PullRequestClosed(closed) => Some(closed.forge),
+            Event::KojiTaskStateChanged(_)
+            | Event::LogDetectiveResult(_)
+            | Event::TestingFarmResult(_) => None,
+        }
+    }
+
+    /// The dist-git URLs the event names (target project, PR source, its git URL): each must
+    /// be under the dist-git of [`Event::forge`] this instance serves
+    /// ([`Identity::foreign_url`]).
     pub fn dist_git_urls(&self) -> Vec<&str> {
         match self {
             Event::PullRequestOpened(pull_request)
@@ -72,6 +90,7 @@ impl Event {
             | Event::PullRequestComment(PullRequestComment { pull_request, .. }) => vec![
                 pull_request.target_repo.url.as_str(),
                 pull_request.source.url.as_str(),
+                pull_request.source.clone_url.as_str(),
             ],
             Event::PullRequestClosed(closed) => vec![closed.target_repo.url.as_str()],
             Event::KojiTaskStateChanged(_)
@@ -119,6 +138,19 @@ pub enum Skip {
     OwnComment { author: String },
     /// Fedora CI only understands Log Detective analyses of Koji and Copr builds.
     UnsupportedBuildSystem { build_system: String },
+    /// This instance does not serve that forge (no such forge is configured).
+    ForgeNotServed { forge: ForgeKind },
+    /// A Forgejo action that asks nothing of CI (labels, assignees, reviews, …).
+    IgnoredAction { action: String },
+    /// A Forgejo PR edit (title, description, target branch): the head is unchanged.
+    EditWithoutNewHead,
+    /// A Forgejo comment on an issue, not on a pull request.
+    NotAPullRequest,
+    /// The pull request's head repository was deleted: its commit cannot be fetched.
+    HeadRepositoryGone,
+    /// An AGit pull request (`refs/for/…`): its head is only in the target's
+    /// `refs/pull/N/head`, which a plain clone does not fetch.
+    AgitPullRequest,
 }
 
 impl std::fmt::Display for Skip {
@@ -147,6 +179,16 @@ impl std::fmt::Display for Skip {
                     f,
                     "Log Detective build system {build_system:?} is not supported"
                 )
+            }
+            Skip::ForgeNotServed { forge } => write!(f, "{forge} is not served by this instance"),
+            Skip::IgnoredAction { action } => write!(f, "action {action:?} asks nothing of CI"),
+            Skip::EditWithoutNewHead => f.write_str("pull request edited, its head unchanged"),
+            Skip::NotAPullRequest => f.write_str("comment on an issue, not a pull request"),
+            Skip::HeadRepositoryGone => {
+                f.write_str("the pull request's head repository no longer exists")
+            }
+            Skip::AgitPullRequest => {
+                f.write_str("AGit pull request: its head is not in a repository to build from")
             }
         }
     }
@@ -179,5 +221,7 @@ pub fn parse_with_reason(topic: &str, body: &[u8]) -> Result<Parsed, ParseError>
         Topic::KojiTaskStateChange => koji::parse(topic, body),
         Topic::LogDetectiveAnalysis => logdetective::parse(topic, body),
         Topic::TestingFarmResults => testing_farm::parse(topic, body),
+        Topic::ForgejoPullRequest => forgejo::parse_pull_request(topic, body),
+        Topic::ForgejoIssueComment => forgejo::parse_issue_comment(topic, body),
     }
 }

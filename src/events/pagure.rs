@@ -1,4 +1,5 @@
-//! Pagure (src.fedoraproject.org) pull-request messages.
+//! Pagure (src.fedoraproject.org) pull-request messages, and the pull-request types both
+//! forges' messages become.
 //!
 //! Every body is `{"agent": <user>, "pullrequest": <PR JSON>}`, published by Pagure's
 //! `pagure.lib.notify.log()`; the fields read are those packit-service's parser reads.
@@ -9,12 +10,13 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::error::{ParseError, deserialize_body};
-use super::{CommentId, CommitSha, Event, Parsed, PrId};
+use super::{CommentId, CommitSha, Event, ForgeKind, Parsed, PrId};
 
-/// A dist-git repository (`pullrequest.project`).
+/// A dist-git repository (Pagure's `pullrequest.project`, Forgejo's `repository`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DistGitRepo {
-    /// `rpms`, `tests`, …; null for projects outside any namespace (pagure.io).
+    /// `rpms`, `tests`, …; null for projects outside any namespace (pagure.io). On Forgejo,
+    /// the owning organisation.
     pub namespace: Option<String>,
     pub name: String,
     /// Web URL, e.g. `https://src.fedoraproject.org/rpms/optee_os`; projects are configured by it.
@@ -31,11 +33,16 @@ pub struct PullRequestSource {
     /// `repo_from.full_url`, e.g. `https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os`,
     /// or the target repository's URL.
     pub url: String,
+    /// The git URL the head commit is fetched from, e.g.
+    /// `https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git` (Pagure's `fork/` web
+    /// path is `forks/` on the git side; Forgejo gives `head.repo.clone_url`).
+    pub clone_url: String,
 }
 
 /// A pull request as an opened, synchronized or commented message carries it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequest {
+    pub forge: ForgeKind,
     pub id: PrId,
     pub target_repo: DistGitRepo,
     /// `pullrequest.branch`, e.g. `rawhide`, `main` or `f42`.
@@ -64,6 +71,9 @@ pub enum SyncKind {
     NewCommits,
     /// `pagure.pull-request.rebased`: the PR's history was rewritten.
     Rebased,
+    /// Forgejo's `synchronized`: new commits, pushed on top or forced (Forgejo does not
+    /// tell them apart).
+    Synchronized,
 }
 
 /// A comment added to a pull request; its author is `pull_request.actor`.
@@ -82,6 +92,7 @@ pub struct PullRequestComment {
 /// only what identifies the pull request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PullRequestClosed {
+    pub forge: ForgeKind,
     pub id: PrId,
     pub target_repo: DistGitRepo,
     pub actor: String,
@@ -181,6 +192,7 @@ pub(super) fn parse_closed(topic: &str, body: &[u8]) -> Result<Parsed, ParseErro
     };
     let pull_request = message.pullrequest;
     Ok(Parsed::Event(Event::PullRequestClosed(PullRequestClosed {
+        forge: ForgeKind::Pagure,
         id: pull_request.id,
         target_repo: checked_target_repo(topic, pull_request.project)?,
         actor: message.agent,
@@ -200,21 +212,24 @@ fn pull_request<Comments: Default>(
     let target_repo = checked_target_repo(topic, wire.project)?;
     let source = match wire.repo_from {
         Some(repo_from) => {
-            source_url(&repo_from, &target_repo)
+            let clone_url = source_clone_url(&repo_from, &target_repo)
                 .map_err(|problem| invalid("pullrequest.repo_from.full_url", problem))?;
             PullRequestSource {
                 owner: repo_from.user.name,
                 repo_name: repo_from.name,
                 url: repo_from.full_url,
+                clone_url,
             }
         }
         None => PullRequestSource {
             owner: agent.clone(),
             repo_name: target_repo.name.clone(),
             url: target_repo.url.clone(),
+            clone_url: format!("{}.git", target_repo.url),
         },
     };
     Ok(PullRequest {
+        forge: ForgeKind::Pagure,
         id: wire.id,
         target_repo,
         target_branch: wire.branch,
@@ -261,10 +276,10 @@ fn checked_target_repo(topic: &str, project: WireProject) -> Result<DistGitRepo,
 
 /// A pull request's source is the target repository itself or a fork of it on the same host:
 /// `<host>/fork/<user>/<namespace>/<name>`. Koji is asked to build from it, so nothing else
-/// (another host, userinfo, `..`) may get through.
-fn source_url(repo_from: &WireRepoFrom, target: &DistGitRepo) -> Result<(), String> {
+/// (another host, userinfo, `..`) may get through. Returns its git URL.
+fn source_clone_url(repo_from: &WireRepoFrom, target: &DistGitRepo) -> Result<String, String> {
     if repo_from.full_url == target.url {
-        return Ok(());
+        return Ok(format!("{}.git", target.url));
     }
     user_name(&repo_from.user.name)?;
     let (origin, path) = web_url(&repo_from.full_url)?;
@@ -280,13 +295,14 @@ fn source_url(repo_from: &WireRepoFrom, target: &DistGitRepo) -> Result<(), Stri
             fork_path.join("/")
         ));
     }
-    Ok(())
+    fork_path[0] = "forks";
+    Ok(format!("{origin}/{}.git", fork_path.join("/")))
 }
 
 /// `scheme://host[:port]` and the path's segments of a dist-git web URL; refused: other
 /// schemes, userinfo (`https://src.fedoraproject.org@evil.example/`), a query, a fragment,
 /// empty, `.` and `..` segments, and characters Pagure never puts in a project path.
-fn web_url(url: &str) -> Result<(&str, Vec<&str>), String> {
+pub(super) fn web_url(url: &str) -> Result<(&str, Vec<&str>), String> {
     let not_a_project = |why: &str| format!("{url:?} is not a dist-git project URL: {why}");
     let rest = url
         .strip_prefix("https://")
@@ -311,7 +327,7 @@ const MAX_NAME_CHARS: usize = 255;
 
 /// A project, namespace or user name as Pagure allows them: letters, digits, `.`, `_`, `+`,
 /// `-`; never `.` or `..`, so that it is one path segment of an API URL whatever it says.
-fn path_segment(name: &str) -> Result<(), String> {
+pub(super) fn path_segment(name: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._+-".contains(c);
     if name.is_empty() || name.len() > MAX_NAME_CHARS {
         return Err(format!("{name:?} must be 1 to {MAX_NAME_CHARS} characters"));
@@ -325,13 +341,13 @@ fn path_segment(name: &str) -> Result<(), String> {
 }
 
 /// A Pagure (FAS) user name: one path segment.
-fn user_name(name: &str) -> Result<(), String> {
+pub(super) fn user_name(name: &str) -> Result<(), String> {
     path_segment(name)
 }
 
 /// A git branch name as dist-git has them (`rawhide`, `f42`, `epel10.1`, `private-x/y`):
 /// letters, digits, `.`, `_`, `+`, `-`, and `/` between non-empty parts that are not `.`/`..`.
-fn branch_name(branch: &str) -> Result<(), String> {
+pub(super) fn branch_name(branch: &str) -> Result<(), String> {
     if branch.len() > MAX_NAME_CHARS {
         return Err(format!("is longer than {MAX_NAME_CHARS} characters"));
     }

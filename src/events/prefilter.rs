@@ -4,7 +4,7 @@
 //! in namespaces without Fedora CI. This drops them before any database work, reading only
 //! the one or two fields that decide, borrowed from the body.
 
-use super::{Skip, Topic, koji, pagure};
+use super::{ForgeKind, Skip, Topic, forgejo, koji, pagure};
 
 /// Fedora CI runs for these dist-git namespaces only.
 const CI_NAMESPACES: [&str; 2] = ["rpms", "tests"];
@@ -21,6 +21,19 @@ pub struct Identity {
     /// The dist-git web root (`https://src.fedoraproject.org`) every project URL of a message
     /// must be under; `None` checks nothing (tools reading messages outside a deployment).
     pub dist_git_url: Option<String>,
+    /// The Forgejo dist-git this instance serves, if any; without one, Forgejo messages are
+    /// not for us.
+    pub forgejo: Option<ServedForgejo>,
+}
+
+/// A Forgejo dist-git this instance serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedForgejo {
+    /// Its web root (`https://forge.fedoraproject.org`): every repository URL of a message,
+    /// web or git, must be under it.
+    pub web_url: String,
+    /// Forgejo logins whose comments are our own, never commands.
+    pub own_logins: Vec<String>,
 }
 
 impl Identity {
@@ -33,7 +46,14 @@ impl Identity {
             koji_owners: vec![fas_user.clone()],
             fas_users: vec![fas_user],
             dist_git_url: None,
+            forgejo: None,
         }
+    }
+
+    /// The same, also serving a Forgejo dist-git.
+    pub fn serving_forgejo(mut self, forgejo: ServedForgejo) -> Identity {
+        self.forgejo = Some(forgejo);
+        self
     }
 
     /// The same, checking that project URLs are under `dist_git_url`.
@@ -42,14 +62,24 @@ impl Identity {
         self
     }
 
-    /// Why `url` is not under our dist-git, if it is not. The URL's shape was checked by the
-    /// parser (no userinfo, no `..`), so a prefix is enough.
-    pub fn foreign_url(&self, url: &str) -> Option<String> {
-        let base = self.dist_git_url.as_deref()?.trim_end_matches('/');
+    /// Why `url`, named by an event of `forge`, is not under the dist-git we serve on that
+    /// forge, if it is not. The URL's shape was checked by the parser (no userinfo, no `..`),
+    /// so a prefix is enough.
+    pub fn foreign_url(&self, forge: ForgeKind, url: &str) -> Option<String> {
+        let base = match forge {
+            ForgeKind::Pagure => self.dist_git_url.as_deref()?,
+            ForgeKind::Forgejo => match &self.forgejo {
+                Some(served) => served.web_url.as_str(),
+                None => return Some(format!("{forge} is not served by this instance")),
+            },
+        };
+        let base = base.trim_end_matches('/');
         let under = url
             .strip_prefix(base)
             .is_some_and(|rest| rest.starts_with('/'));
-        (!under).then(|| format!("{url:?} is not under the dist-git this service serves ({base})"))
+        (!under).then(|| {
+            format!("{url:?} is not under the {forge} dist-git this service serves ({base})")
+        })
     }
 
     /// The topic name after our prefix, or `None` when the topic is not under it.
@@ -98,6 +128,35 @@ pub fn prefilter(topic: &str, body: &[u8], identity: &Identity) -> Relevance {
         Topic::PullRequestCommentAdded => comment_relevance(body, identity),
         Topic::KojiTaskStateChange => koji_task_relevance(body, identity),
         Topic::LogDetectiveAnalysis | Topic::TestingFarmResults => Relevance::Relevant,
+        Topic::ForgejoPullRequest | Topic::ForgejoIssueComment => forgejo_relevance(body, identity),
+    }
+}
+
+/// A Forgejo message is for us when we serve Forgejo, its repository's owner is a CI
+/// namespace, and, for a comment, it is not our own.
+fn forgejo_relevance(body: &[u8], identity: &Identity) -> Relevance {
+    let Some(served) = &identity.forgejo else {
+        return Relevance::Irrelevant(Skip::ForgeNotServed {
+            forge: ForgeKind::Forgejo,
+        });
+    };
+    let Some(peek) = forgejo::peek(body) else {
+        return Relevance::Relevant;
+    };
+    if let Some(author) = peek.commenter()
+        && served.own_logins.iter().any(|ours| ours == author)
+    {
+        return Relevance::Irrelevant(Skip::OwnComment {
+            author: author.to_owned(),
+        });
+    }
+    match peek.owner() {
+        Some(owner) if !CI_NAMESPACES.contains(&owner) => {
+            Relevance::Irrelevant(Skip::NamespaceWithoutCi {
+                namespace: Some(owner.to_owned()),
+            })
+        }
+        _ => Relevance::Relevant,
     }
 }
 

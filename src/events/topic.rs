@@ -1,5 +1,7 @@
 //! The topics Fedora CI handles.
 
+use super::ForgeKind;
+
 /// Topic under which Testing Farm webhook bodies are parsed; it never appears on the bus.
 ///
 /// Named after packit-service's `Parser.MAPPING["testing-farm"]["results"]`.
@@ -16,10 +18,14 @@ pub enum Topic {
     KojiTaskStateChange,
     LogDetectiveAnalysis,
     TestingFarmResults,
+    /// Forgejo's `pull_request` webhook as webhook-to-fedora-messaging publishes it.
+    ForgejoPullRequest,
+    /// Forgejo's `issue_comment` webhook (issues and pull requests alike).
+    ForgejoIssueComment,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 10] = [
         Topic::PullRequestNew,
         Topic::PullRequestUpdated,
         Topic::PullRequestRebased,
@@ -28,6 +34,8 @@ impl Topic {
         Topic::KojiTaskStateChange,
         Topic::LogDetectiveAnalysis,
         Topic::TestingFarmResults,
+        Topic::ForgejoPullRequest,
+        Topic::ForgejoIssueComment,
     ];
 
     /// The topic as its publisher names it, e.g. `pagure.pull-request.new`.
@@ -41,6 +49,24 @@ impl Topic {
             Topic::KojiTaskStateChange => "buildsys.task.state.change",
             Topic::LogDetectiveAnalysis => "logdetective.analysis",
             Topic::TestingFarmResults => TESTING_FARM_RESULTS_TOPIC,
+            Topic::ForgejoPullRequest => "forgejo.pull_request",
+            Topic::ForgejoIssueComment => "forgejo.issue_comment",
+        }
+    }
+
+    /// The forge whose events the topic carries; `None` for Koji, Log Detective and Testing
+    /// Farm, which serve every forge.
+    pub fn forge(self) -> Option<ForgeKind> {
+        match self {
+            Topic::PullRequestNew
+            | Topic::PullRequestUpdated
+            | Topic::PullRequestRebased
+            | Topic::PullRequestCommentAdded
+            | Topic::PullRequestClosed => Some(ForgeKind::Pagure),
+            Topic::ForgejoPullRequest | Topic::ForgejoIssueComment => Some(ForgeKind::Forgejo),
+            Topic::KojiTaskStateChange
+            | Topic::LogDetectiveAnalysis
+            | Topic::TestingFarmResults => None,
         }
     }
 
@@ -100,5 +126,23 @@ mod tests {
         for topic in Topic::ALL {
             assert_eq!(Topic::from_name(topic.name()), Some(topic));
         }
+    }
+
+    #[test]
+    fn forgejo_topics_match_whole_names_only() {
+        assert_eq!(
+            Topic::from_full_topic("org.fedoraproject.prod.forgejo.pull_request"),
+            Some(Topic::ForgejoPullRequest)
+        );
+        for other in [
+            "org.fedoraproject.prod.forgejo.pull_request_comment",
+            "org.fedoraproject.prod.forgejo.pull_request_sync",
+            "org.fedoraproject.prod.xforgejo.issue_comment",
+        ] {
+            assert_eq!(Topic::from_full_topic(other), None, "{other}");
+        }
+        assert_eq!(Topic::ForgejoIssueComment.forge(), Some(ForgeKind::Forgejo));
+        assert_eq!(Topic::PullRequestNew.forge(), Some(ForgeKind::Pagure));
+        assert_eq!(Topic::KojiTaskStateChange.forge(), None);
     }
 }
