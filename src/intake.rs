@@ -143,6 +143,15 @@ pub enum IntakeError {
     Enqueue(#[from] EnqueueError),
 }
 
+/// The text stored for a body: its storable prefix, as text the database accepts.
+fn stored_text(body: &[u8]) -> Cow<'_, str> {
+    let body = &body[..stored_body_len(body)];
+    match String::from_utf8_lossy(body) {
+        Cow::Borrowed(text) => storable_text(text),
+        Cow::Owned(text) => Cow::Owned(storable_text(&text).into_owned()),
+    }
+}
+
 /// Classifies `messages` and stores the relevant ones with their processing tasks in one
 /// transaction. When this returns Ok, every message may be acknowledged.
 pub async fn store_batch(
@@ -173,13 +182,12 @@ pub async fn store_batch(
         .collect();
     let bodies: Vec<Cow<'_, str>> = keep
         .iter()
-        .map(|(message, _)| {
-            let body = &message.body[..stored_body_len(&message.body)];
-            match String::from_utf8_lossy(body) {
-                Cow::Borrowed(text) => storable_text(text),
-                Cow::Owned(text) => Cow::Owned(storable_text(&text).into_owned()),
-            }
-        })
+        .map(
+            |(message, _)| match events::storable_body(&message.topic, &message.body) {
+                Cow::Borrowed(body) => stored_text(body),
+                Cow::Owned(body) => Cow::Owned(stored_text(&body).into_owned()),
+            },
+        )
         .collect();
     let headers: Vec<Cow<'_, serde_json::Value>> = keep
         .iter()

@@ -13,7 +13,7 @@ use common::{TestDb, wait_for};
 use fedora_ci::config::Config;
 use fedora_ci::context::Context;
 use fedora_ci::db::{Store, inbound, tasks as rows};
-use fedora_ci::events::{Identity, envelope};
+use fedora_ci::events::{Identity, ServedForgejo, envelope};
 use fedora_ci::intake::{self, Incoming, IntakeReport};
 use fedora_ci::jobs::ProcessMessage;
 use fedora_ci::tasks::{Runner, RunnerSettings};
@@ -173,8 +173,92 @@ async fn workers_process_stored_messages(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A Forgejo message for `rpms/ansible` on forge.fedoraproject.org, from the real
+/// synchronized fixture (its `headers` hold the webhook's `authorization`).
+fn forgejo_message(id: &str) -> (Incoming, String) {
+    let full = format!(
+        "{}/tests/fixtures/forgejo/forgejo.pull_request.synchronized.fork.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut message: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(full).unwrap()).unwrap();
+    let authorization = message["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = &mut message["body"];
+    body["repository"]["owner"]["login"] = serde_json::json!("rpms");
+    body["repository"]["html_url"] =
+        serde_json::json!("https://forge.fedoraproject.org/rpms/ansible");
+    body["repository"]["clone_url"] =
+        serde_json::json!("https://forge.fedoraproject.org/rpms/ansible.git");
+    let incoming = Incoming {
+        message_id: Some(id.to_owned()),
+        topic: "org.fedoraproject.prod.forgejo.pull_request".to_owned(),
+        headers: serde_json::json!({"sent-at": "2026-11-25T10:00:00+00:00"}),
+        body: serde_json::to_vec(&message).unwrap(),
+        received_at: Utc::now(),
+    };
+    (incoming, authorization)
+}
+
+async fn forgejo_messages_are_stored_without_the_webhooks_headers(
+    db: TestDb,
+) -> anyhow::Result<()> {
+    let store = db.store().await?;
+    let serving = identity().serving_forgejo(ServedForgejo {
+        web_url: "https://forge.fedoraproject.org".to_owned(),
+        own_logins: vec!["fedora-ci".to_owned()],
+    });
+    let (accepted, authorization) = forgejo_message("f-1");
+    let mut broken = forgejo_message("f-2").0;
+    broken.body = format!("not json, Authorization: {authorization}").into_bytes();
+    // Not served: dropped before the database.
+    let report = intake::store_batch(
+        &store,
+        &identity(),
+        &[accepted.clone()],
+        intake::Origin::Bus,
+    )
+    .await?;
+    assert_eq!(report.irrelevant, 1);
+    let report = intake::store_batch(
+        &store,
+        &serving,
+        &[accepted.clone(), broken],
+        intake::Origin::Bus,
+    )
+    .await?;
+    assert_eq!((report.accepted, report.rejected), (1, 1));
+
+    let stored = inbound::get_by_message_id(&store, "f-1").await?.unwrap();
+    assert!(!stored.body.contains(&authorization));
+    let body: serde_json::Value = serde_json::from_str(&stored.body)?;
+    assert!(body.get("headers").is_none(), "{body}");
+    // What is stored still parses to the same event.
+    assert_eq!(
+        format!(
+            "{:?}",
+            fedora_ci::events::parse(&stored.topic, stored.body.as_bytes())?
+        ),
+        format!(
+            "{:?}",
+            fedora_ci::events::parse(&accepted.topic, &accepted.body)?
+        )
+    );
+    let rejected = inbound::get_by_message_id(&store, "f-2").await?.unwrap();
+    assert!(!rejected.body.contains(&authorization), "{}", rejected.body);
+    assert!(
+        rejected.body.contains("not a JSON object"),
+        "{}",
+        rejected.body
+    );
+    Ok(())
+}
+
 on_both_backends!(
     relevant_stored_once_irrelevant_dropped_malformed_recorded,
     a_message_without_id_is_keyed_by_its_content,
     workers_process_stored_messages,
+    forgejo_messages_are_stored_without_the_webhooks_headers,
 );

@@ -266,6 +266,26 @@ fn origin(url: &str) -> &str {
     web_url(url).map_or(url, |(origin, _)| origin)
 }
 
+/// The body as it may be stored: without the webhook's `headers`, which hold its
+/// `authorization` and the proxies' headers. A body that is not a JSON object cannot be taken
+/// apart, so only its size is kept.
+pub(super) fn scrub(body: &[u8]) -> Vec<u8> {
+    let scrubbed = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .ok()
+        .and_then(|mut message| {
+            message.remove("headers");
+            serde_json::to_vec(&message).ok()
+        });
+    scrubbed.unwrap_or_else(|| {
+        format!(
+            "(a Forgejo message body of {} bytes that is not a JSON object; not stored, as it \
+             may hold the webhook's credentials)",
+            body.len()
+        )
+        .into_bytes()
+    })
+}
+
 /// The few fields [`prefilter`](super::prefilter) looks at, borrowed from the body.
 #[derive(Deserialize)]
 pub(super) struct Peek<'a> {

@@ -194,6 +194,15 @@ impl std::fmt::Display for Skip {
     }
 }
 
+/// The body of a message on `topic` as it may be stored and shown: Forgejo messages lose the
+/// webhook's request headers (its credentials among them); other bodies are kept whole.
+pub fn storable_body<'b>(topic: &str, body: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+    match Topic::from_full_topic(topic).and_then(Topic::forge) {
+        Some(ForgeKind::Forgejo) => std::borrow::Cow::Owned(forgejo::scrub(body)),
+        Some(ForgeKind::Pagure) | None => std::borrow::Cow::Borrowed(body),
+    }
+}
+
 /// Parses a message body received on `topic`; `Ok(None)` when it is not for Fedora CI.
 ///
 /// Use [`parse_with_reason`] to learn why a message was ignored.
