@@ -3,7 +3,8 @@
 
 The Rust tests of `src/events/` trust the fixtures in tests/fixtures to be real messages.
 This script holds them to the schemas the publishers ship (pagure-messages,
-koji-fedoramessaging-messages, both on fedora-messaging):
+koji-fedoramessaging-messages, webhook-to-fedora-messaging-messages for Forgejo, all on
+fedora-messaging):
 
 1. every fixture body validates with the schema class of its topic, except for fields
    that old captured messages lack, which are named here with the reason;
@@ -28,6 +29,7 @@ from fedora_messaging.exceptions import ValidationError
 from koji_fedoramessaging_messages.build import BuildStateChangeV1
 from koji_fedoramessaging_messages.task import TaskStateChangeV1
 from pagure_messages import pull_requests_schema as pagure
+from webhook_to_fedora_messaging_messages.forgejo.v1 import ForgejoMessageV1
 
 HERE = Path(__file__).resolve().parent
 # The fixtures the tests use, copied into the repository (tests/fixtures/SOURCES.md).
@@ -43,7 +45,14 @@ SCHEMAS = {
     "pagure.pull-request.flag.updated": pagure.PullRequestFlagUpdatedV1,
     "buildsys.task.state.change": TaskStateChangeV1,
     "buildsys.build.state.change": BuildStateChangeV1,
+    # webhook-to-fedora-messaging publishes every Forgejo event with one schema class.
+    "forgejo.pull_request": ForgejoMessageV1,
+    "forgejo.issue_comment": ForgejoMessageV1,
+    "forgejo.push": ForgejoMessageV1,
+    "forgejo.action_run_success": ForgejoMessageV1,
 }
+# The keys of a webhook-to-fedora-messaging body; packit's copies add topic, id, priority, queue.
+W2FM_KEYS = ("body", "headers", "agent")
 
 KOJI_2020 = (
     "a 2020 message: koji-fedoramessaging added base_url and files_base_url later, "
@@ -101,13 +110,24 @@ FIXTURES = {
     "protocols/fedora-messaging/buildsys.build.state.change.complete.serialized.json": Fixture(
         stale={"task": None}, why_stale=KOJI_BUILD_WITHOUT_TASK
     ),
+    "forgejo/forgejo.pull_request.synchronized.fork.json": Fixture(),
+    "forgejo/forgejo.issue_comment.on-pull-request.json": Fixture(),
+    "forgejo/forgejo.issue_comment.on-issue.json": Fixture(),
+    "forgejo/forgejo.push.branch.json": Fixture(),
+    "forgejo/forgejo.action_run_success.pull_request.json": Fixture(),
+    "forgejo/webhook.pull_request.opened.same-repo.codeberg.json": Fixture(topic="forgejo.pull_request"),
 }
 
 
 def read_message(fixtures: Path, relative: str, default_topic: str = "") -> tuple[str, dict]:
     """The topic name (without prefix) and body of a fixture, in any stored form."""
     document = json.loads((fixtures / relative).read_text())
-    if "body" in document and "topic" in document:
+    if "body" in document and ("agent" in document or relative.startswith("forgejo/")):
+        # A webhook-to-fedora-messaging body (its own `body` is the webhook's), as packit's
+        # consumer stored it, or as the W2FM tests build it (no `agent`, no `topic`).
+        topic = document.get("topic", default_topic)
+        body = {key: document[key] for key in W2FM_KEYS if key in document}
+    elif "body" in document and "topic" in document:
         topic, body = document["topic"], document["body"]
     else:
         body = dict(document)

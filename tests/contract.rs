@@ -1,5 +1,6 @@
-//! Contract with the publishers' message schemas (PyPI pagure-messages and
-//! koji-fedoramessaging-messages): the fixture bodies our parsers rely on must validate, and
+//! Contract with the publishers' message schemas (PyPI pagure-messages,
+//! koji-fedoramessaging-messages, webhook-to-fedora-messaging-messages): the fixture bodies our
+//! parsers rely on must validate, and
 //! the fields we require must be required upstream too. See contract/validate_fixtures.py.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
