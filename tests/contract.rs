@@ -1,7 +1,7 @@
 //! Contract with the publishers' message schemas (PyPI pagure-messages,
 //! koji-fedoramessaging-messages, webhook-to-fedora-messaging-messages): the fixture bodies our
-//! parsers rely on must validate, and
-//! the fields we require must be required upstream too. See contract/validate_fixtures.py.
+//! parsers rely on must validate, and the fields we require must be required upstream too.
+//! See contract/validate_fixtures.py.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
