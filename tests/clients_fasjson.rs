@@ -1,5 +1,5 @@
 //! Packager membership: the FASJSON client against the fake FASJSON, Pagure's copy of the
-//! group through the Forge trait, and the cache in front of either.
+//! group through the Pagure client, and the cache in front of either.
 
 // Helpers outside #[test] functions unwrap too; a panic is a test failure here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,8 +10,8 @@ mod logs;
 use logs::capture_logs;
 
 use fedora_ci::clients::fasjson::{
-    Authorization, CachedPackagers, FasjsonClient, FixedAuthorization, ForgePackagerGroup,
-    PackagerError, Packagers,
+    Authorization, CachedPackagers, FasjsonClient, FixedAuthorization, PackagerError, Packagers,
+    PagureGroupPackagers,
 };
 use fedora_ci::clients::pagure::PagureClient;
 use fedora_ci::clients::{RetryPolicy, Timeouts, Transient};
@@ -204,7 +204,7 @@ async fn the_cache_keeps_yes_for_its_ttl_and_never_keeps_no() {
 }
 
 #[tokio::test]
-async fn pagure_packager_group_through_the_forge_trait() {
+async fn pagure_packager_group_through_the_pagure_client() {
     let pagure = FakePagure::start().await.unwrap();
     let forge = Arc::new(
         PagureClient::new(
@@ -216,7 +216,7 @@ async fn pagure_packager_group_through_the_forge_trait() {
         .unwrap(),
     );
     let packagers = CachedPackagers::new(
-        ForgePackagerGroup::new(forge),
+        PagureGroupPackagers::new(forge),
         Duration::from_secs(8 * 60 * 60),
     );
     let error = packagers.is_packager("alice").await.unwrap_err();

@@ -7,8 +7,9 @@
 mod clients_support;
 
 use clients_support::{read_fixture, require_python_module, run_conformance_script};
+use fedora_ci::clients::forge::{CheckReport, CheckState, CheckTarget, Forge, ReportChange};
 use fedora_ci::clients::pagure::{
-    FlagChange, FlagStatus, Forge, ForgeError, PagureClient, ProjectRef, PullRequestFlag,
+    FlagChange, FlagStatus, ForgeError, PagureClient, ProjectRef, PullRequestFlag,
 };
 use fedora_ci::clients::{RetryPolicy, Timeouts, Transient};
 use fedora_ci::fakes::pagure::FakePagure;
@@ -60,7 +61,7 @@ async fn reads_a_pull_request_project_group_file_and_branches() {
         repo: "ogr-tests".into(),
         fork_owner: None,
     };
-    let pull_request = pagure.pull_request(&ogr_tests, 6).await.unwrap();
+    let pull_request = pagure.get_pull_request(&ogr_tests, 6).await.unwrap();
     assert_eq!(
         (pull_request.title.as_str(), pull_request.branch.as_str()),
         ("Testing PR", "master")
@@ -72,28 +73,28 @@ async fn reads_a_pull_request_project_group_file_and_branches() {
     );
 
     let python_ogr = ProjectRef::new("rpms", "python-ogr");
-    let project = pagure.project(&python_ogr).await.unwrap();
+    let project = pagure.get_project(&python_ogr).await.unwrap();
     assert_eq!(project.access_users.owner, vec!["ttomecek"]);
     assert_eq!(
         project.access_users.commit,
         vec!["packit", "usercont", "zuul"]
     );
-    let members = pagure.group_members("packit-service").await.unwrap();
+    let members = pagure.get_group_members("packit-service").await.unwrap();
     assert_eq!(members.len(), 7);
     assert!(
         pagure
-            .file_exists_at_commit(&python_ogr, COMMIT, ".fmf/version")
+            .file_exists(&python_ogr, COMMIT, ".fmf/version")
             .await
             .unwrap()
     );
     assert!(
         !pagure
-            .file_exists_at_commit(&python_ogr, COMMIT, "missing")
+            .file_exists(&python_ogr, COMMIT, "missing")
             .await
             .unwrap()
     );
     assert_eq!(
-        pagure.branches(&python_ogr).await.unwrap(),
+        pagure.list_branches(&python_ogr).await.unwrap(),
         vec!["f42", "rawhide"]
     );
 
@@ -120,6 +121,61 @@ async fn reads_a_pull_request_project_group_file_and_branches() {
     );
 }
 
+/// Through the forge trait, as the handlers use it: a check is a flag named by the check,
+/// its uid the report's; branches and pull requests as the trait says.
+#[tokio::test]
+async fn the_forge_trait_reports_checks_as_flags_and_reads_branches_and_pull_requests() {
+    let fake = start_fake().await;
+    let pagure = client(&fake, Some(TOKEN));
+    let forge: &dyn Forge = &pagure;
+    let project = ProjectRef::new("", "ogr-tests");
+    let target = CheckTarget {
+        project: &project,
+        number: 6,
+        head_sha: COMMIT,
+    };
+    let name = "Fedora CI - scratch build - rawhide [889f07a]";
+    let report = |state, description| CheckReport {
+        name,
+        context: "Fedora CI - scratch build - rawhide",
+        uid: "0123456789abcdef0123456789abcdef",
+        state,
+        description,
+        url: "https://ci.example/42",
+    };
+    let first = forge
+        .report_check(
+            target,
+            report(CheckState::Pending, "RPM build was submitted."),
+        )
+        .await
+        .unwrap();
+    let second = forge
+        .report_check(target, report(CheckState::Canceled, "Superseded."))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first, second),
+        (ReportChange::Added, ReportChange::Updated)
+    );
+    let flags = fake.flags("ogr-tests", 6);
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["username"], name);
+    assert_eq!(flags[0]["status"], "canceled");
+    assert_eq!(flags[0]["comment"], "Superseded.");
+
+    let python_ogr = ProjectRef::new("rpms", "python-ogr");
+    assert!(forge.has_branch(&python_ogr, "rawhide").await.unwrap());
+    assert!(!forge.has_branch(&python_ogr, "eln").await.unwrap());
+    let pull_request = forge.pull_request(&project, 6).await.unwrap().unwrap();
+    assert_eq!(
+        (pull_request.number, pull_request.target_branch.as_str()),
+        (6, "master")
+    );
+    assert_eq!(forge.pull_request(&project, 99).await.unwrap(), None);
+    assert_eq!(forge.kind().to_string(), "Pagure");
+}
+
 #[tokio::test]
 async fn a_flag_with_the_same_uid_is_added_then_updated() {
     let fake = start_fake().await;
@@ -127,7 +183,7 @@ async fn a_flag_with_the_same_uid_is_added_then_updated() {
     let project = ProjectRef::new("", "ogr-tests");
 
     let first = pagure
-        .set_pull_request_flag(
+        .flag_pull_request(
             &project,
             6,
             &flag("RPM build was submitted.", FlagStatus::Pending),
@@ -135,7 +191,7 @@ async fn a_flag_with_the_same_uid_is_added_then_updated() {
         .await
         .unwrap();
     let second = pagure
-        .set_pull_request_flag(
+        .flag_pull_request(
             &project,
             6,
             &flag("RPM build succeeded.", FlagStatus::Success),
@@ -209,7 +265,7 @@ async fn pagure_errors_become_typed_errors() {
     let pagure = client(&fake, Some(TOKEN));
 
     let error = pagure
-        .project(&ProjectRef::fork("qwertzuiopasdfghjkl", "", "ogr-tests"))
+        .get_project(&ProjectRef::fork("qwertzuiopasdfghjkl", "", "ogr-tests"))
         .await
         .unwrap_err();
     let ForgeError::Api {
@@ -228,7 +284,7 @@ async fn pagure_errors_become_typed_errors() {
     assert!(!error.is_transient());
     assert_eq!(
         pagure
-            .group_members("nonexisting")
+            .get_group_members("nonexisting")
             .await
             .unwrap_err()
             .error_code(),
@@ -237,7 +293,7 @@ async fn pagure_errors_become_typed_errors() {
 
     let anonymous = client(&fake, None);
     let error = anonymous
-        .set_pull_request_flag(
+        .flag_pull_request(
             &ProjectRef::new("", "ogr-tests"),
             6,
             &flag("x", FlagStatus::Error),
@@ -249,21 +305,28 @@ async fn pagure_errors_become_typed_errors() {
     let mut incomplete = flag("x", FlagStatus::Error);
     incomplete.url = String::new();
     let error = pagure
-        .set_pull_request_flag(&ProjectRef::new("", "ogr-tests"), 6, &incomplete)
+        .flag_pull_request(&ProjectRef::new("", "ogr-tests"), 6, &incomplete)
         .await
         .unwrap_err();
     assert_eq!(error.error_code(), Some("EINVALIDREQ"));
 
     fake.faults().fail_next("/api/0/group/packit-service", 503);
     assert_eq!(
-        pagure.group_members("packit-service").await.unwrap().len(),
+        pagure
+            .get_group_members("packit-service")
+            .await
+            .unwrap()
+            .len(),
         7,
         "a 503 is retried"
     );
     for _ in 0..3 {
         fake.faults().fail_next("/api/0/group/packit-service", 502);
     }
-    let error = pagure.group_members("packit-service").await.unwrap_err();
+    let error = pagure
+        .get_group_members("packit-service")
+        .await
+        .unwrap_err();
     assert!(matches!(error, ForgeError::HttpStatus { status: 502, .. }) && error.is_transient());
 }
 

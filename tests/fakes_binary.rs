@@ -8,7 +8,7 @@ use fedora_ci::clients::eln::{ElnPackageLists, ElnPackages};
 use fedora_ci::clients::fasjson::{FasjsonClient, Packagers};
 use fedora_ci::clients::koji::{KojiClientOptions, KojiCredentials, KojiHubClient};
 use fedora_ci::clients::logdetective::{AnalysisRequest, LogDetective, LogDetectiveClient};
-use fedora_ci::clients::pagure::{Forge, PagureClient};
+use fedora_ci::clients::pagure::PagureClient;
 use fedora_ci::clients::testing_farm::TestingFarmClient;
 use fedora_ci::clients::{RetryPolicy, Timeouts};
 use fedora_ci::secret::Secret;
@@ -71,7 +71,10 @@ async fn every_fake_answers_and_sigterm_stops_them() {
     assert_eq!(rawhide.name, "rawhide");
 
     let pagure = PagureClient::new(&url("pagure"), None, Timeouts::default(), retry()).unwrap();
-    assert_eq!(pagure.group_members("packager").await.unwrap(), ["alice"]);
+    assert_eq!(
+        pagure.get_group_members("packager").await.unwrap(),
+        ["alice"]
+    );
 
     let testing_farm = TestingFarmClient::new(
         &url("testing_farm"),

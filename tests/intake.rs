@@ -217,7 +217,7 @@ async fn forgejo_messages_are_stored_without_the_webhooks_headers(
     let report = intake::store_batch(
         &store,
         &identity(),
-        &[accepted.clone()],
+        std::slice::from_ref(&accepted),
         intake::Origin::Bus,
     )
     .await?;

@@ -45,11 +45,11 @@ pub async fn why_no_eln_build(
     {
         return Ok(Some("the package is not on the ELN lists"));
     }
-    let branches = ctx.services.forge.branches(&pr.project()).await;
-    note_outcome(PAGURE, &branches);
-    let branches = branches
-        .map_err(|error| outage_or_refusal(PAGURE, "listing the package's branches", error))?;
-    if branches.iter().any(|branch| branch == "eln") {
+    let has_eln_branch = ctx.services.forge.has_branch(&pr.project(), "eln").await;
+    note_outcome(PAGURE, &has_eln_branch);
+    if has_eln_branch
+        .map_err(|error| outage_or_refusal(PAGURE, "listing the package's branches", error))?
+    {
         return Ok(Some("the package has its own eln branch"));
     }
     Ok(None)

@@ -9,18 +9,18 @@
 //!   itself, and what packit-service asks. It is always current, but
 //!   fasjson.fedoraproject.org accepts only Kerberos (SPNEGO `Negotiate`), and this service
 //!   has no GSSAPI: it would need a keytab, ticket renewal and a C library.
-//! - **Pagure's copy of the group**, `GET /api/0/group/packager` ([`ForgePackagerGroup`],
-//!   through the [`Forge`] trait): no Kerberos and no new secret. One call lists every
+//! - **Pagure's copy of the group**, `GET /api/0/group/packager` ([`PagureGroupPackagers`],
+//!   an inherent call of the Pagure client): no Kerberos and no new secret. One call lists every
 //!   member, unpaged (projects are left out unless asked for). But Pagure copies a user's FAS
 //!   groups only when that user logs in to src.fedoraproject.org on the web. A newly
 //!   sponsored packager is missing until their next login, and a removed one stays until then.
 //!
-//! **Decision: Pagure's group, through [`ForgePackagerGroup`].** The check guards only
+//! **Decision: Pagure's group, through [`PagureGroupPackagers`].** The check guards only
 //! retriggering by comment; opening or pushing to a PR starts CI for anyone. So a stale answer
 //! costs either a "not a packager" comment, which logging in again fixes, or a retrigger by a
-//! former packager. Neither is worth running Kerberos in the service. Going through
-//! [`Forge`] also lets the check follow dist-git to Forgejo, whose teams are copied from FAS
-//! at login too. [`FasjsonClient`] stays for the day the lag matters. It takes its `Authorization`
+//! former packager. Neither is worth running Kerberos in the service. Pagure's group ends
+//! with Pagure; on Forgejo the check needs FASJSON (or Forgejo's own copy of the group).
+//! [`FasjsonClient`] stays for that day and for the day the lag matters. It takes its `Authorization`
 //! header from a pluggable [`Authorization`] provider, so a SPNEGO provider (or a sidecar that
 //! hands out header values) is all it would then need.
 //!
@@ -33,7 +33,8 @@
 //! into "not a packager", which tells real packagers they are not ones whenever our
 //! credentials break.
 
-use crate::clients::pagure::{Forge, ForgeError};
+use crate::clients::forge::ForgeError;
+use crate::clients::pagure::PagureClient;
 use crate::clients::{
     BoxFuture, ExpiringCache, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries,
 };
@@ -254,26 +255,26 @@ impl Packagers for FasjsonClient {
     }
 }
 
-/// The members of the forge's copy of the `packager` group (see the module documentation).
-pub struct ForgePackagerGroup {
-    forge: Arc<dyn Forge>,
+/// The members of Pagure's copy of the `packager` group (see the module documentation).
+pub struct PagureGroupPackagers {
+    pagure: Arc<PagureClient>,
     group: String,
 }
 
-impl ForgePackagerGroup {
-    pub fn new(forge: Arc<dyn Forge>) -> Self {
-        ForgePackagerGroup {
-            forge,
+impl PagureGroupPackagers {
+    pub fn new(pagure: Arc<PagureClient>) -> Self {
+        PagureGroupPackagers {
+            pagure,
             group: PACKAGER_GROUP.to_owned(),
         }
     }
 }
 
-impl Packagers for ForgePackagerGroup {
+impl Packagers for PagureGroupPackagers {
     /// A missing group is an error (`ENOGROUP`), not "nobody is a packager".
     fn is_packager<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, PackagerError>> {
         Box::pin(async move {
-            let members = self.forge.group_members(&self.group).await?;
+            let members = self.pagure.get_group_members(&self.group).await?;
             Ok(members.iter().any(|member| member == user))
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod eln;
 pub mod fasjson;
+pub mod forge;
 pub mod koji;
 pub mod logdetective;
 pub mod pagure;

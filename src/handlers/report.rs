@@ -12,11 +12,11 @@ use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use crate::clients::Transient;
-use crate::clients::pagure::{FlagStatus, ProjectRef, PullRequestFlag};
+use crate::clients::forge::{CheckReport, CheckState, CheckTarget, ProjectRef};
 use crate::context::Context;
 use crate::db::{Tx, flags, runs};
 use crate::handlers::services::CallError;
-use crate::helpers::flags::{CheckStatus, check_name, flag_key, flag_uid};
+use crate::helpers::flags::{CheckStatus, check_name, flag_key, flag_uid, status_context};
 use crate::tasks::{self, BackgroundTask, queues};
 
 /// Pagure refuses a flag without a URL; this is where one points when nothing better exists:
@@ -234,40 +234,32 @@ impl SetFlag {
         let location = runs::pull_request_location(&ctx.store, flag.pull_request_id)
             .await?
             .with_context(|| format!("pull request row {}", flag.pull_request_id))?;
-        let pagure_flag = PullRequestFlag {
-            username: flag.username.clone(),
-            comment: flag.comment.clone(),
-            url: flag.url.clone(),
-            status: flag_status(&flag.status),
-            // Pagure's uid, not the row's key: the same as packit-service's for the same check.
-            uid: flag_uid(&flag.username),
-            percent: None,
-        };
         let project = ProjectRef::new(
             location.namespace.as_deref().unwrap_or(""),
             &location.repo_name,
         );
-        match ctx
-            .services
-            .set_flag(&project, location.pr_id as u64, &pagure_flag)
-            .await
-        {
+        let target = CheckTarget {
+            project: &project,
+            number: location.pr_id as u64,
+            head_sha: &flag.commit_sha,
+        };
+        // Pagure's uid, not the row's key: the same as packit-service's for the same check.
+        let uid = flag_uid(&flag.username);
+        let report = CheckReport {
+            name: &flag.username,
+            context: status_context(&flag.username, &flag.commit_sha),
+            uid: &uid,
+            state: CheckState::from_stored(&flag.status),
+            description: &flag.comment,
+            url: &flag.url,
+        };
+        match ctx.services.report_check(target, report).await {
             Ok(()) => Ok(()),
             Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
                 format!("Pagure refused flag {}: {error}", flag.username),
             )),
             Err(error) => Err(error.into()),
         }
-    }
-}
-
-fn flag_status(status: &str) -> FlagStatus {
-    match status {
-        "success" => FlagStatus::Success,
-        "failure" => FlagStatus::Failure,
-        "pending" => FlagStatus::Pending,
-        "canceled" => FlagStatus::Canceled,
-        _ => FlagStatus::Error,
     }
 }
 

@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 
 use crate::clients::Transient;
 use crate::clients::eln::{ElnError, ElnPackageLists, ElnPackages};
-use crate::clients::fasjson::{CachedPackagers, ForgePackagerGroup, PackagerError, Packagers};
+use crate::clients::fasjson::{CachedPackagers, PackagerError, Packagers, PagureGroupPackagers};
+use crate::clients::forge::{CheckReport, CheckTarget, Forge, ForgeError, ProjectRef};
 use crate::clients::koji::{KojiClientOptions, KojiCredentials, KojiError, KojiHub, KojiHubClient};
 use crate::clients::logdetective::{
     AnalysisRequest, AnalysisStarted, LogDetective, LogDetectiveClient, LogDetectiveError,
 };
-use crate::clients::pagure::{Forge, ForgeError, PagureClient, ProjectRef, PullRequestFlag};
+use crate::clients::pagure::PagureClient;
 use crate::clients::testing_farm::{TestRequest, TestingFarmClient, TestingFarmError};
 use crate::clients::{RetryPolicy, Timeouts};
 use crate::config::{Config, Secret};
@@ -130,7 +131,7 @@ impl Services {
                 ..KojiClientOptions::default()
             },
         )?;
-        let forge: Arc<dyn Forge> = Arc::new(PagureClient::new(
+        let pagure = Arc::new(PagureClient::new(
             &config.pagure_url,
             config.pagure_token.clone(),
             timeouts,
@@ -146,7 +147,8 @@ impl Services {
             retry.clone(),
         )?;
         let packagers =
-            CachedPackagers::new(ForgePackagerGroup::new(forge.clone()), PACKAGER_CACHE);
+            CachedPackagers::new(PagureGroupPackagers::new(pagure.clone()), PACKAGER_CACHE);
+        let forge: Arc<dyn Forge> = pagure;
         let eln = ElnPackageLists::new(
             &config.eln_package_lists_url,
             ELN_LISTS_CACHE,
@@ -344,19 +346,29 @@ impl Services {
         result.map(|_| ()).map_err(CallError::Service)
     }
 
-    pub async fn set_flag(
+    /// Reports a check on the pull request's head (a Pagure flag).
+    pub async fn report_check(
         &self,
-        project: &ProjectRef,
-        pr_id: u64,
-        flag: &PullRequestFlag,
+        at: CheckTarget<'_>,
+        report: CheckReport<'_>,
     ) -> Result<(), CallError<ForgeError>> {
-        let request = json!({"project": project.path(), "pr_id": pr_id, "flag": flag});
+        let request = json!({
+            "project": at.project.path(),
+            "pr_id": at.number,
+            "flag": {
+                "username": report.name,
+                "uid": report.uid,
+                "status": report.state,
+                "comment": report.description,
+                "url": report.url,
+            },
+        });
         if self.dry_run {
             self.record(None, "pagure", "flag", &request, Ok(None))
                 .await?;
             return Ok(());
         }
-        let result = self.forge.set_pull_request_flag(project, pr_id, flag).await;
+        let result = self.forge.report_check(at, report).await;
         note_outcome(PAGURE, &result);
         self.record(
             None,
@@ -365,7 +377,7 @@ impl Services {
             &request,
             outcome_of(
                 &result,
-                |answer| json!({"uid": answer.uid, "change": format!("{:?}", answer.change)}),
+                |change| json!({"uid": report.uid, "change": format!("{change:?}")}),
             ),
         )
         .await?;

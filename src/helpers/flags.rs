@@ -13,6 +13,18 @@ pub fn check_name(prefix: &str, check: &str, target_branch: &str, commit_sha: &s
     format!("{prefix} - {check} - {target_branch} [{short}]")
 }
 
+/// The name of a check without its commit, `"{prefix} - {check} - {branch}"`: a commit
+/// status context (Forgejo shows statuses per commit already, and branch protection can
+/// require a context only by a name that does not change with every push).
+pub fn status_context<'n>(check_name: &'n str, commit_sha: &str) -> &'n str {
+    let short: String = commit_sha.chars().take(7).collect();
+    check_name
+        .strip_suffix(']')
+        .and_then(|rest| rest.strip_suffix(short.as_str()))
+        .and_then(|rest| rest.strip_suffix(" ["))
+        .unwrap_or(check_name)
+}
+
 /// The Pagure flag uid of a check name.
 pub fn flag_uid(check_name: &str) -> String {
     let digest = Sha256::digest(check_name.as_bytes());
@@ -63,6 +75,19 @@ pub fn koji_target(dist_git_branch: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_status_context_is_the_name_without_its_commit() {
+        let sha = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+        let name = check_name("Fedora CI", "scratch build", "rawhide", sha);
+        assert_eq!(
+            status_context(&name, sha),
+            "Fedora CI - scratch build - rawhide"
+        );
+        // Another commit's name is not cut: it is not this commit's check.
+        assert_eq!(status_context(&name, "0123456789abcdef"), name);
+    }
+
     use super::*;
 
     const SHA_BUILD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";

@@ -1,106 +1,22 @@
-//! Pagure (src.fedoraproject.org) API 0 client, behind the [`Forge`] trait because
-//! dist-git is moving to Forgejo.
+//! Pagure (src.fedoraproject.org) API 0 client, one implementation of the [`Forge`] trait
+//! (dist-git is moving to Forgejo).
 
 mod types;
 
 pub use types::{
-    AccessGroups, AccessUsers, FlagChange, FlagResult, FlagStatus, PagureUser, Project, ProjectRef,
+    AccessGroups, AccessUsers, FlagChange, FlagResult, FlagStatus, PagureUser, Project,
     PullRequest, PullRequestFlag,
 };
 
-use crate::clients::{
-    BoxFuture, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries,
+use crate::clients::forge::{
+    CheckReport, CheckState, CheckTarget, Forge, ForgeKind, PullRequestState, ReportChange,
 };
+pub use crate::clients::forge::{ForgeError, ProjectRef};
+use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};
 use crate::secret::Secret;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ForgeError {
-    /// Pagure's own error answer, `{"error": ..., "error_code": ...}`.
-    #[error("Pagure answered {operation} with HTTP {status} {code}: {message}")]
-    Api {
-        operation: String,
-        status: u16,
-        code: String,
-        message: String,
-    },
-    #[error("Pagure answered {operation} with HTTP {status}")]
-    HttpStatus { operation: String, status: u16 },
-    #[error("cannot reach Pagure for {operation}: {source}")]
-    Transport {
-        operation: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("Pagure answered {operation} with an unexpected body: {detail}")]
-    UnexpectedBody { operation: String, detail: String },
-    #[error("invalid Pagure client setup: {0}")]
-    Setup(String),
-}
-
-impl ForgeError {
-    /// Pagure's error code, e.g. `ENOPROJECT` or `EINVALIDTOK`.
-    pub fn error_code(&self) -> Option<&str> {
-        match self {
-            ForgeError::Api { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
-
-impl Transient for ForgeError {
-    fn is_transient(&self) -> bool {
-        match self {
-            ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => {
-                crate::clients::is_transient_status(*status)
-            }
-            ForgeError::Transport { source, .. } => {
-                crate::clients::is_transient_transport_error(source)
-            }
-            ForgeError::UnexpectedBody { .. } | ForgeError::Setup(_) => false,
-        }
-    }
-}
-
-/// The dist-git forge calls Fedora CI makes.
-pub trait Forge: Send + Sync {
-    fn pull_request<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-        id: u64,
-    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>>;
-    fn set_pull_request_flag<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-        id: u64,
-        flag: &'a PullRequestFlag,
-    ) -> BoxFuture<'a, Result<FlagResult, ForgeError>>;
-    fn comment_on_pull_request<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-        id: u64,
-        text: &'a str,
-    ) -> BoxFuture<'a, Result<(), ForgeError>>;
-    fn project<'a>(&'a self, project: &'a ProjectRef)
-    -> BoxFuture<'a, Result<Project, ForgeError>>;
-    fn group_members<'a>(
-        &'a self,
-        group: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, ForgeError>>;
-    /// Whether a file exists at a commit (its content is never read).
-    fn file_exists_at_commit<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-        commit: &'a str,
-        path: &'a str,
-    ) -> BoxFuture<'a, Result<bool, ForgeError>>;
-    fn branches<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-    ) -> BoxFuture<'a, Result<Vec<String>, ForgeError>>;
-}
 
 #[derive(Debug)]
 pub struct PagureClient {
@@ -134,17 +50,22 @@ impl PagureClient {
     ) -> Result<Self, ForgeError> {
         let http = http_client_builder(timeouts)
             .build()
-            .map_err(|error| ForgeError::Setup(error.to_string()))?;
+            .map_err(|error| ForgeError::Setup {
+                forge: ForgeKind::Pagure,
+                detail: error.to_string(),
+            })?;
         let authorization = token
             .map(|token| {
                 let mut value =
                     reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
                         .map_err(|_| {
                             // The token itself is never part of the message.
-                            ForgeError::Setup(
-                                "the Pagure token has characters an HTTP header cannot carry"
-                                    .to_owned(),
-                            )
+                            ForgeError::Setup {
+                                forge: ForgeKind::Pagure,
+                                detail:
+                                    "the Pagure token has characters an HTTP header cannot carry"
+                                        .to_owned(),
+                            }
                         })?;
                 value.set_sensitive(true);
                 Ok(value)
@@ -175,8 +96,10 @@ impl PagureClient {
         flag: &PullRequestFlag,
     ) -> Result<FlagResult, ForgeError> {
         let path = format!("/api/0/{}/pull-request/{id}/flag", project.path());
-        let form = serde_urlencoded::to_string(flag)
-            .map_err(|error| ForgeError::Setup(error.to_string()))?;
+        let form = serde_urlencoded::to_string(flag).map_err(|error| ForgeError::Setup {
+            forge: ForgeKind::Pagure,
+            detail: error.to_string(),
+        })?;
         let answer: FlagAnswer = self
             .send_json("flag pull request", Method::POST, &path, form.as_bytes())
             .await?;
@@ -185,6 +108,7 @@ impl PagureClient {
             "Flag updated" => FlagChange::Updated,
             other => {
                 return Err(ForgeError::UnexpectedBody {
+                    forge: ForgeKind::Pagure,
                     operation: "flag pull request".into(),
                     detail: format!("message {other:?}"),
                 });
@@ -203,8 +127,12 @@ impl PagureClient {
         text: &str,
     ) -> Result<(), ForgeError> {
         let path = format!("/api/0/{}/pull-request/{id}/comment", project.path());
-        let form = serde_urlencoded::to_string([("comment", text)])
-            .map_err(|error| ForgeError::Setup(error.to_string()))?;
+        let form = serde_urlencoded::to_string([("comment", text)]).map_err(|error| {
+            ForgeError::Setup {
+                forge: ForgeKind::Pagure,
+                detail: error.to_string(),
+            }
+        })?;
         let _: serde_json::Value = self
             .send_json(
                 "comment on pull request",
@@ -268,6 +196,7 @@ impl PagureClient {
                 StatusCode::NOT_FOUND => Ok(false),
                 status if status.is_success() => Ok(true),
                 status => Err(ForgeError::HttpStatus {
+                    forge: ForgeKind::Pagure,
                     operation: operation.into(),
                     status: status.as_u16(),
                 }),
@@ -318,6 +247,7 @@ impl PagureClient {
                 return Err(error_from_answer(operation, status, &body));
             }
             serde_json::from_slice(&body).map_err(|error| ForgeError::UnexpectedBody {
+                forge: ForgeKind::Pagure,
                 operation: operation.to_owned(),
                 detail: error.to_string(),
             })
@@ -328,6 +258,7 @@ impl PagureClient {
 
 fn transport(operation: &str, source: reqwest::Error) -> ForgeError {
     ForgeError::Transport {
+        forge: ForgeKind::Pagure,
         operation: operation.to_owned(),
         source,
     }
@@ -336,12 +267,14 @@ fn transport(operation: &str, source: reqwest::Error) -> ForgeError {
 fn error_from_answer(operation: &str, status: StatusCode, body: &[u8]) -> ForgeError {
     match serde_json::from_slice::<PagureErrorBody>(body) {
         Ok(error) => ForgeError::Api {
+            forge: ForgeKind::Pagure,
             operation: operation.to_owned(),
             status: status.as_u16(),
             code: error.error_code,
             message: error.error,
         },
         Err(_) => ForgeError::HttpStatus {
+            forge: ForgeKind::Pagure,
             operation: operation.to_owned(),
             status: status.as_u16(),
         },
@@ -349,44 +282,41 @@ fn error_from_answer(operation: &str, status: StatusCode, body: &[u8]) -> ForgeE
 }
 
 impl Forge for PagureClient {
-    fn pull_request<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-        id: u64,
-    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
-        Box::pin(self.get_pull_request(project, id))
+    fn kind(&self) -> ForgeKind {
+        ForgeKind::Pagure
     }
 
-    fn set_pull_request_flag<'a>(
+    /// A flag on the pull request: its username is the full check name and its uid the
+    /// report's, as packit-service sets them, so a new state replaces the old one.
+    fn report_check<'a>(
         &'a self,
-        project: &'a ProjectRef,
-        id: u64,
-        flag: &'a PullRequestFlag,
-    ) -> BoxFuture<'a, Result<FlagResult, ForgeError>> {
-        Box::pin(self.flag_pull_request(project, id, flag))
+        at: CheckTarget<'a>,
+        report: CheckReport<'a>,
+    ) -> BoxFuture<'a, Result<ReportChange, ForgeError>> {
+        Box::pin(async move {
+            let flag = PullRequestFlag {
+                username: report.name.to_owned(),
+                comment: report.description.to_owned(),
+                url: report.url.to_owned(),
+                status: flag_status(report.state),
+                uid: report.uid.to_owned(),
+                percent: None,
+            };
+            let result = self.flag_pull_request(at.project, at.number, &flag).await?;
+            Ok(match result.change {
+                FlagChange::Added => ReportChange::Added,
+                FlagChange::Updated => ReportChange::Updated,
+            })
+        })
     }
 
     fn comment_on_pull_request<'a>(
         &'a self,
         project: &'a ProjectRef,
-        id: u64,
+        number: u64,
         text: &'a str,
     ) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(self.comment_pull_request(project, id, text))
-    }
-
-    fn project<'a>(
-        &'a self,
-        project: &'a ProjectRef,
-    ) -> BoxFuture<'a, Result<Project, ForgeError>> {
-        Box::pin(self.get_project(project))
-    }
-
-    fn group_members<'a>(
-        &'a self,
-        group: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, ForgeError>> {
-        Box::pin(self.get_group_members(group))
+        Box::pin(self.comment_pull_request(project, number, text))
     }
 
     fn file_exists_at_commit<'a>(
@@ -398,11 +328,47 @@ impl Forge for PagureClient {
         Box::pin(self.file_exists(project, commit, path))
     }
 
-    fn branches<'a>(
+    fn has_branch<'a>(
         &'a self,
         project: &'a ProjectRef,
-    ) -> BoxFuture<'a, Result<Vec<String>, ForgeError>> {
-        Box::pin(self.list_branches(project))
+        branch: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ForgeError>> {
+        Box::pin(async move {
+            let branches = self.list_branches(project).await?;
+            Ok(branches.iter().any(|name| name == branch))
+        })
+    }
+
+    fn pull_request<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        number: u64,
+    ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>> {
+        Box::pin(async move {
+            match self.get_pull_request(project, number).await {
+                Ok(pull_request) => Ok(Some(PullRequestState {
+                    number: pull_request.id,
+                    open: pull_request.status == "Open",
+                    head_sha: pull_request.commit_stop,
+                    target_branch: pull_request.branch,
+                })),
+                Err(error) if matches!(error.error_code(), Some("ENOREQ" | "ENOPROJECT")) => {
+                    Ok(None)
+                }
+                Err(error) => Err(error),
+            }
+        })
+    }
+}
+
+/// Pagure's flag status for a check state.
+fn flag_status(state: CheckState) -> FlagStatus {
+    match state {
+        CheckState::Pending => FlagStatus::Pending,
+        CheckState::Success => FlagStatus::Success,
+        CheckState::Failure => FlagStatus::Failure,
+        CheckState::Error => FlagStatus::Error,
+        CheckState::Canceled => FlagStatus::Canceled,
     }
 }
 

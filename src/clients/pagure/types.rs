@@ -1,46 +1,5 @@
 use serde::{Deserialize, Serialize};
 
-/// A dist-git repository as Pagure's API addresses it: `rpms/optee_os`, a project
-/// without namespace, or a user's fork (`fork/<user>/rpms/optee_os`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ProjectRef {
-    pub namespace: Option<String>,
-    pub repo: String,
-    pub fork_owner: Option<String>,
-}
-
-impl ProjectRef {
-    pub fn new(namespace: &str, repo: &str) -> Self {
-        ProjectRef {
-            namespace: Some(namespace.to_owned()).filter(|namespace| !namespace.is_empty()),
-            repo: repo.to_owned(),
-            fork_owner: None,
-        }
-    }
-
-    pub fn fork(owner: &str, namespace: &str, repo: &str) -> Self {
-        ProjectRef {
-            fork_owner: Some(owner.to_owned()),
-            ..ProjectRef::new(namespace, repo)
-        }
-    }
-
-    /// The path after `/api/0/` and on the web: `[fork/<user>/][<ns>/]<repo>`.
-    pub fn path(&self) -> String {
-        let fork = self
-            .fork_owner
-            .as_ref()
-            .map(|owner| format!("fork/{owner}/"))
-            .unwrap_or_default();
-        let namespace = self
-            .namespace
-            .as_ref()
-            .map(|namespace| format!("{namespace}/"))
-            .unwrap_or_default();
-        format!("{fork}{namespace}{}", self.repo)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PagureUser {
     pub name: String,

@@ -1,0 +1,227 @@
+//! The dist-git forge as Fedora CI uses it, whichever forge it is: report a check on a pull
+//! request's head, comment on the pull request, look at files and branches, read the pull
+//! request. Pagure ([`super::pagure`]) implements it today; dist-git moves to Forgejo.
+//!
+//! What differs between forges (Pagure's flags against commit statuses, their states,
+//! their limits) lives in each implementation; callers only see these neutral types.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BoxFuture, Transient};
+
+pub use crate::events::ForgeKind;
+
+/// A repository as a forge's API addresses it: `rpms/optee_os`, a project without
+/// namespace, or a user's fork (Pagure's `fork/<user>/rpms/optee_os`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProjectRef {
+    pub namespace: Option<String>,
+    pub repo: String,
+    pub fork_owner: Option<String>,
+}
+
+impl ProjectRef {
+    pub fn new(namespace: &str, repo: &str) -> Self {
+        ProjectRef {
+            namespace: Some(namespace.to_owned()).filter(|namespace| !namespace.is_empty()),
+            repo: repo.to_owned(),
+            fork_owner: None,
+        }
+    }
+
+    pub fn fork(owner: &str, namespace: &str, repo: &str) -> Self {
+        ProjectRef {
+            fork_owner: Some(owner.to_owned()),
+            ..ProjectRef::new(namespace, repo)
+        }
+    }
+
+    /// Pagure's path after `/api/0/` and on the web: `[fork/<user>/][<ns>/]<repo>`.
+    pub fn path(&self) -> String {
+        let fork = self
+            .fork_owner
+            .as_ref()
+            .map(|owner| format!("fork/{owner}/"))
+            .unwrap_or_default();
+        let namespace = self
+            .namespace
+            .as_ref()
+            .map(|namespace| format!("{namespace}/"))
+            .unwrap_or_default();
+        format!("{fork}{namespace}{}", self.repo)
+    }
+}
+
+/// The state of a check as Fedora CI reports it; each forge maps it to its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+    Canceled,
+}
+
+impl CheckState {
+    /// The state stored in `pr_flags.status`; anything unknown is an error, never a success.
+    pub fn from_stored(status: &str) -> CheckState {
+        match status {
+            "success" => CheckState::Success,
+            "failure" => CheckState::Failure,
+            "pending" => CheckState::Pending,
+            "canceled" => CheckState::Canceled,
+            _ => CheckState::Error,
+        }
+    }
+}
+
+/// Where a check is reported: a pull request and the head commit it is about.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckTarget<'a> {
+    /// The pull request's target project.
+    pub project: &'a ProjectRef,
+    pub number: u64,
+    pub head_sha: &'a str,
+}
+
+/// One check's state, as reported on the forge.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckReport<'a> {
+    /// The full check name, `{prefix} - {check} - {target} [{sha7}]` (Pagure's flag
+    /// username; its hash is the flag's uid).
+    pub name: &'a str,
+    /// The name without its commit, `{prefix} - {check} - {target}`: a commit status
+    /// context, which branch protection can require by name.
+    pub context: &'a str,
+    /// A stable id of the check on this pull request (Pagure's flag uid, the hash of `name`
+    /// as packit-service computes it), so that a new state replaces the old one.
+    pub uid: &'a str,
+    pub state: CheckState,
+    pub description: &'a str,
+    pub url: &'a str,
+}
+
+/// Whether a report made a new check or changed an existing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ReportChange {
+    Added,
+    Updated,
+}
+
+/// A pull request as the forge knows it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequestState {
+    pub number: u64,
+    pub open: bool,
+    pub head_sha: Option<String>,
+    pub target_branch: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    /// The forge's own error answer (Pagure: `{"error", "error_code"}`).
+    #[error("{forge} answered {operation} with HTTP {status} {code}: {message}")]
+    Api {
+        forge: ForgeKind,
+        operation: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("{forge} answered {operation} with HTTP {status}")]
+    HttpStatus {
+        forge: ForgeKind,
+        operation: String,
+        status: u16,
+    },
+    #[error("cannot reach {forge} for {operation}: {source}")]
+    Transport {
+        forge: ForgeKind,
+        operation: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{forge} answered {operation} with an unexpected body: {detail}")]
+    UnexpectedBody {
+        forge: ForgeKind,
+        operation: String,
+        detail: String,
+    },
+    #[error("invalid {forge} client setup: {detail}")]
+    Setup { forge: ForgeKind, detail: String },
+}
+
+impl ForgeError {
+    /// The forge's error code, e.g. Pagure's `ENOPROJECT` or `EINVALIDTOK`.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            ForgeError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Which forge failed.
+    pub fn forge(&self) -> ForgeKind {
+        match self {
+            ForgeError::Api { forge, .. }
+            | ForgeError::HttpStatus { forge, .. }
+            | ForgeError::Transport { forge, .. }
+            | ForgeError::UnexpectedBody { forge, .. }
+            | ForgeError::Setup { forge, .. } => *forge,
+        }
+    }
+}
+
+impl Transient for ForgeError {
+    fn is_transient(&self) -> bool {
+        match self {
+            ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => {
+                super::is_transient_status(*status)
+            }
+            ForgeError::Transport { source, .. } => super::is_transient_transport_error(source),
+            ForgeError::UnexpectedBody { .. } | ForgeError::Setup { .. } => false,
+        }
+    }
+}
+
+/// The dist-git forge calls Fedora CI makes.
+pub trait Forge: Send + Sync {
+    fn kind(&self) -> ForgeKind;
+
+    /// Sets the check's state on the pull request's head commit.
+    fn report_check<'a>(
+        &'a self,
+        at: CheckTarget<'a>,
+        report: CheckReport<'a>,
+    ) -> BoxFuture<'a, Result<ReportChange, ForgeError>>;
+
+    fn comment_on_pull_request<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        number: u64,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ForgeError>>;
+
+    /// Whether a file exists at a commit (its content is never read).
+    fn file_exists_at_commit<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        commit: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ForgeError>>;
+
+    fn has_branch<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        branch: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ForgeError>>;
+
+    /// The pull request as the forge knows it; `None` when the forge says it (or its project)
+    /// does not exist.
+    fn pull_request<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        number: u64,
+    ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>>;
+}
