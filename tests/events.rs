@@ -120,6 +120,7 @@ const NOT_MESSAGES: &[&str] = &[
     "protocols/testing-farm/results.xunit.xml",
     "packit-service/SOURCES.md",
     "forgejo/SOURCES.md",
+    "forgejo/api/",
     "protocols/SOURCES.md",
     "SOURCES.md",
 ];

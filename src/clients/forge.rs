@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BoxFuture, Transient};
+use super::{BoxFuture, Timeouts, Transient, http_client_builder};
+use crate::secret::Secret;
 
 pub use crate::events::ForgeKind;
 
@@ -102,11 +103,17 @@ pub struct CheckReport<'a> {
     pub url: &'a str,
 }
 
-/// Whether a report made a new check or changed an existing one.
+/// What a report did on the forge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ReportChange {
+    /// A new check (a Pagure flag; every commit status is a new one).
     Added,
+    /// An existing check changed (a Pagure flag with the same uid).
     Updated,
+    /// The forge refused the check itself; a final state was posted as a PR comment.
+    Commented,
+    /// The forge refused the check itself and the state was not final: nothing shown.
+    Skipped,
 }
 
 /// A pull request as the forge knows it now.
@@ -183,6 +190,35 @@ impl Transient for ForgeError {
             ForgeError::UnexpectedBody { .. } | ForgeError::Setup { .. } => false,
         }
     }
+}
+
+/// The HTTP client and the `Authorization: token …` header both forges' APIs take. The header
+/// is marked sensitive: hyper and reqwest never print it, and HTTP/2 never puts it in its
+/// header-compression table.
+pub(crate) fn http_parts(
+    forge: ForgeKind,
+    token: Option<Secret>,
+    timeouts: Timeouts,
+) -> Result<(reqwest::Client, Option<reqwest::header::HeaderValue>), ForgeError> {
+    let setup = |detail: String| ForgeError::Setup { forge, detail };
+    let http = http_client_builder(timeouts)
+        .build()
+        .map_err(|error| setup(error.to_string()))?;
+    let authorization = token
+        .map(|token| {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
+                    // The token itself is never part of the message.
+                    .map_err(|_| {
+                        setup(format!(
+                            "the {forge} token has characters an HTTP header cannot carry"
+                        ))
+                    })?;
+            value.set_sensitive(true);
+            Ok(value)
+        })
+        .transpose()?;
+    Ok((http, authorization))
 }
 
 /// The dist-git forge calls Fedora CI makes.

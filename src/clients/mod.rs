@@ -8,6 +8,7 @@
 pub mod eln;
 pub mod fasjson;
 pub mod forge;
+pub mod forgejo;
 pub mod koji;
 pub mod logdetective;
 pub mod pagure;

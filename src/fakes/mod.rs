@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod eln;
 pub mod fasjson;
+pub mod forgejo;
 pub mod koji;
 pub mod logdetective;
 pub mod pagure;

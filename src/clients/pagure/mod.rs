@@ -8,11 +8,12 @@ pub use types::{
     PullRequest, PullRequestFlag,
 };
 
+use crate::clients::forge::http_parts;
 use crate::clients::forge::{
     CheckReport, CheckState, CheckTarget, Forge, ForgeKind, PullRequestState, ReportChange,
 };
 pub use crate::clients::forge::{ForgeError, ProjectRef};
-use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};
+use crate::clients::{BoxFuture, RetryPolicy, Timeouts, with_retries};
 use crate::secret::Secret;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -48,29 +49,7 @@ impl PagureClient {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Result<Self, ForgeError> {
-        let http = http_client_builder(timeouts)
-            .build()
-            .map_err(|error| ForgeError::Setup {
-                forge: ForgeKind::Pagure,
-                detail: error.to_string(),
-            })?;
-        let authorization = token
-            .map(|token| {
-                let mut value =
-                    reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
-                        .map_err(|_| {
-                            // The token itself is never part of the message.
-                            ForgeError::Setup {
-                                forge: ForgeKind::Pagure,
-                                detail:
-                                    "the Pagure token has characters an HTTP header cannot carry"
-                                        .to_owned(),
-                            }
-                        })?;
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()?;
+        let (http, authorization) = http_parts(ForgeKind::Pagure, token, timeouts)?;
         Ok(PagureClient {
             instance_url: instance_url.trim_end_matches('/').to_owned(),
             authorization,
