@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BoxFuture, Timeouts, Transient, http_client_builder};
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
+
+use super::{BoxFuture, RetryPolicy, Timeouts, Transient, http_client_builder, with_retries};
 use crate::secret::Secret;
 
 pub use crate::events::ForgeKind;
@@ -192,33 +195,171 @@ impl Transient for ForgeError {
     }
 }
 
-/// The HTTP client and the `Authorization: token …` header both forges' APIs take. The header
-/// is marked sensitive: hyper and reqwest never print it, and HTTP/2 never puts it in its
-/// header-compression table.
-pub(crate) fn http_parts(
+/// A request body of a forge API call.
+#[derive(Clone, Copy)]
+pub(crate) enum Body<'a> {
+    Empty,
+    /// `application/x-www-form-urlencoded` (Pagure).
+    Form(&'a [u8]),
+    /// JSON (Forgejo).
+    Json(&'a serde_json::Value),
+}
+
+/// The HTTP side both forges' API clients share: the base URL, the `Authorization: token …`
+/// header, bounded retries of transient failures, and the forge's error answers.
+pub(crate) struct ForgeHttp {
     forge: ForgeKind,
-    token: Option<Secret>,
-    timeouts: Timeouts,
-) -> Result<(reqwest::Client, Option<reqwest::header::HeaderValue>), ForgeError> {
-    let setup = |detail: String| ForgeError::Setup { forge, detail };
-    let http = http_client_builder(timeouts)
-        .build()
-        .map_err(|error| setup(error.to_string()))?;
-    let authorization = token
-        .map(|token| {
-            let mut value =
-                reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
-                    // The token itself is never part of the message.
-                    .map_err(|_| {
-                        setup(format!(
-                            "the {forge} token has characters an HTTP header cannot carry"
-                        ))
-                    })?;
-            value.set_sensitive(true);
-            Ok(value)
+    base_url: String,
+    /// Marked sensitive: hyper and reqwest never print it, and HTTP/2 never puts it in its
+    /// header-compression table.
+    authorization: Option<reqwest::header::HeaderValue>,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+    /// Reads the forge's own error answer.
+    error_from_answer: fn(&str, reqwest::StatusCode, &[u8]) -> ForgeError,
+}
+
+impl std::fmt::Debug for ForgeHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForgeHttp")
+            .field("forge", &self.forge)
+            .field("base_url", &self.base_url)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ForgeHttp {
+    pub(crate) fn new(
+        forge: ForgeKind,
+        base_url: &str,
+        token: Option<Secret>,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        error_from_answer: fn(&str, reqwest::StatusCode, &[u8]) -> ForgeError,
+    ) -> Result<Self, ForgeError> {
+        let setup = |detail: String| ForgeError::Setup { forge, detail };
+        let http = http_client_builder(timeouts)
+            .build()
+            .map_err(|error| setup(error.to_string()))?;
+        let authorization = token
+            .map(|token| {
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(&format!("token {}", token.expose()))
+                        // The token itself is never part of the message.
+                        .map_err(|_| {
+                            setup(format!(
+                                "the {forge} token has characters an HTTP header cannot carry"
+                            ))
+                        })?;
+                value.set_sensitive(true);
+                Ok(value)
+            })
+            .transpose()?;
+        Ok(ForgeHttp {
+            forge,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            authorization,
+            http,
+            retry,
+            error_from_answer,
         })
-        .transpose()?;
-    Ok((http, authorization))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn authorization(&self) -> Option<&reqwest::header::HeaderValue> {
+        self.authorization.as_ref()
+    }
+
+    fn request(&self, method: Method, path: &str, body: Body<'_>) -> RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(authorization) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+        }
+        match body {
+            Body::Empty => request,
+            Body::Form(form) => request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form.to_vec()),
+            Body::Json(json) => request.json(json),
+        }
+    }
+
+    /// Calls the API and reads its JSON answer; transient failures are retried.
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<T, ForgeError> {
+        tracing::debug!(forge = %self.forge, path, "calling {}: {operation}", self.forge);
+        with_retries(&self.retry, operation, || async {
+            let response = self
+                .request(method.clone(), path, body)
+                .send()
+                .await
+                .map_err(|source| self.transport(operation, source))?;
+            let status = response.status();
+            let answer = response
+                .bytes()
+                .await
+                .map_err(|source| self.transport(operation, source))?;
+            if !status.is_success() {
+                return Err((self.error_from_answer)(operation, status, &answer));
+            }
+            serde_json::from_slice(&answer).map_err(|error| ForgeError::UnexpectedBody {
+                forge: self.forge,
+                operation: operation.to_owned(),
+                detail: error.to_string(),
+            })
+        })
+        .await
+    }
+
+    /// Whether something exists: a success is yes, 404 no. The body is never read (for a
+    /// file, the pull request's author controls it).
+    pub(crate) async fn exists(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+    ) -> Result<bool, ForgeError> {
+        with_retries(&self.retry, operation, || async {
+            let response = self
+                .request(method.clone(), path, Body::Empty)
+                .send()
+                .await
+                .map_err(|source| self.transport(operation, source))?;
+            match response.status() {
+                reqwest::StatusCode::NOT_FOUND => Ok(false),
+                status if status.is_success() => Ok(true),
+                status => Err(ForgeError::HttpStatus {
+                    forge: self.forge,
+                    operation: operation.into(),
+                    status: status.as_u16(),
+                }),
+            }
+        })
+        .await
+    }
+
+    fn transport(&self, operation: &str, source: reqwest::Error) -> ForgeError {
+        ForgeError::Transport {
+            forge: self.forge,
+            operation: operation.to_owned(),
+            source,
+        }
+    }
 }
 
 /// The dist-git forge calls Fedora CI makes.

@@ -12,16 +12,15 @@
 //! it), a final state is posted as a PR comment with packit-service's status table instead,
 //! so the packager still sees it; a pending one is left out.
 
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::clients::forge::{
-    CheckReport, CheckState, CheckTarget, Forge, ForgeError, ForgeKind, ProjectRef,
-    PullRequestState, ReportChange, http_parts,
+    Body, CheckReport, CheckState, CheckTarget, Forge, ForgeError, ForgeHttp, ForgeKind,
+    ProjectRef, PullRequestState, ReportChange,
 };
-use crate::clients::{BoxFuture, RetryPolicy, Timeouts, with_retries};
+use crate::clients::{BoxFuture, RetryPolicy, Timeouts};
 use crate::secret::Secret;
 
 /// Longest status description sent, in characters.
@@ -31,10 +30,7 @@ const FORGE: ForgeKind = ForgeKind::Forgejo;
 
 #[derive(Debug)]
 pub struct ForgejoClient {
-    api_url: String,
-    authorization: Option<reqwest::header::HeaderValue>,
-    http: reqwest::Client,
-    retry: RetryPolicy,
+    http: ForgeHttp,
 }
 
 /// Forgejo's error body.
@@ -72,13 +68,8 @@ impl ForgejoClient {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Result<Self, ForgeError> {
-        let (http, authorization) = http_parts(FORGE, token, timeouts)?;
-        Ok(ForgejoClient {
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            authorization,
-            http,
-            retry,
-        })
+        let http = ForgeHttp::new(FORGE, api_url, token, timeouts, retry, error_from_answer)?;
+        Ok(ForgejoClient { http })
     }
 
     /// `POST /repos/{owner}/{repo}/statuses/{sha}`.
@@ -97,7 +88,8 @@ impl ForgejoClient {
             "target_url": report.url,
         });
         let result: Result<serde_json::Value, ForgeError> = self
-            .send_json(operation, Method::POST, &path, Some(&body))
+            .http
+            .send_json(operation, Method::POST, &path, Body::Json(&body))
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -131,12 +123,14 @@ impl ForgejoClient {
         text: &str,
     ) -> Result<(), ForgeError> {
         let path = format!("{}/issues/{number}/comments", repo_path(project)?);
+        let body = json!({ "body": text });
         let _: serde_json::Value = self
+            .http
             .send_json(
                 "comment on pull request",
                 Method::POST,
                 &path,
-                Some(&json!({ "body": text })),
+                Body::Json(&body),
             )
             .await?;
         Ok(())
@@ -144,79 +138,9 @@ impl ForgejoClient {
 
     async fn commit_exists(&self, project: &ProjectRef, sha: &str) -> Result<bool, ForgeError> {
         let path = format!("{}/git/commits/{sha}", repo_path(project)?);
-        self.exists("look for a commit", &path).await
-    }
-
-    /// 200 → true, 404 → false; the body is never read (for files: the PR author controls
-    /// it).
-    async fn exists(&self, operation: &str, path: &str) -> Result<bool, ForgeError> {
-        with_retries(&self.retry, operation, || async {
-            let response = self
-                .request(Method::GET, path, None)
-                .send()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            match response.status() {
-                StatusCode::NOT_FOUND => Ok(false),
-                status if status.is_success() => Ok(true),
-                status => Err(ForgeError::HttpStatus {
-                    forge: FORGE,
-                    operation: operation.to_owned(),
-                    status: status.as_u16(),
-                }),
-            }
-        })
-        .await
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> RequestBuilder {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api_url))
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(authorization) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request
-    }
-
-    async fn send_json<T: DeserializeOwned>(
-        &self,
-        operation: &str,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T, ForgeError> {
-        tracing::debug!(forgejo.path = path, "calling Forgejo: {operation}");
-        with_retries(&self.retry, operation, || async {
-            let response = self
-                .request(method.clone(), path, body)
-                .send()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            let status = response.status();
-            let answer = response
-                .bytes()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            if !status.is_success() {
-                return Err(error_from_answer(operation, status, &answer));
-            }
-            serde_json::from_slice(&answer).map_err(|error| ForgeError::UnexpectedBody {
-                forge: FORGE,
-                operation: operation.to_owned(),
-                detail: error.to_string(),
-            })
-        })
-        .await
+        self.http
+            .exists("look for a commit", Method::GET, &path)
+            .await
     }
 
     /// Posts a final state as a PR comment, packit-service's status table, when the status
@@ -293,14 +217,6 @@ fn status_refused(error: &ForgeError) -> bool {
     matches!(status_of_error(error), Some(403 | 404 | 423))
 }
 
-fn transport(operation: &str, source: reqwest::Error) -> ForgeError {
-    ForgeError::Transport {
-        forge: FORGE,
-        operation: operation.to_owned(),
-        source,
-    }
-}
-
 fn error_from_answer(operation: &str, status: StatusCode, body: &[u8]) -> ForgeError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(error) => ForgeError::Api {
@@ -361,7 +277,9 @@ impl Forge for ForgejoClient {
                 repo_path(project)?,
                 path.trim_start_matches('/')
             );
-            self.exists("look for a file", &path).await
+            self.http
+                .exists("look for a file", Method::GET, &path)
+                .await
         })
     }
 
@@ -372,7 +290,9 @@ impl Forge for ForgejoClient {
     ) -> BoxFuture<'a, Result<bool, ForgeError>> {
         Box::pin(async move {
             let path = format!("{}/branches/{branch}", repo_path(project)?);
-            self.exists("look for a branch", &path).await
+            self.http
+                .exists("look for a branch", Method::GET, &path)
+                .await
         })
     }
 
@@ -384,7 +304,8 @@ impl Forge for ForgejoClient {
         Box::pin(async move {
             let path = format!("{}/pulls/{number}", repo_path(project)?);
             let answer: Result<WirePullRequest, ForgeError> = self
-                .send_json("get pull request", Method::GET, &path, None)
+                .http
+                .send_json("get pull request", Method::GET, &path, Body::Empty)
                 .await;
             match answer {
                 Ok(pull) => Ok(Some(PullRequestState {
@@ -456,7 +377,7 @@ mod tests {
             RetryPolicy::default(),
         )
         .unwrap();
-        assert!(client.authorization.as_ref().unwrap().is_sensitive());
+        assert!(client.http.authorization().unwrap().is_sensitive());
         assert!(!format!("{client:?}").contains("s3cret"));
     }
 

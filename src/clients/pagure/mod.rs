@@ -8,25 +8,19 @@ pub use types::{
     PullRequest, PullRequestFlag,
 };
 
-use crate::clients::forge::http_parts;
 use crate::clients::forge::{
-    CheckReport, CheckState, CheckTarget, Forge, ForgeKind, PullRequestState, ReportChange,
+    Body, CheckReport, CheckState, CheckTarget, Forge, ForgeHttp, ForgeKind, PullRequestState,
+    ReportChange,
 };
 pub use crate::clients::forge::{ForgeError, ProjectRef};
-use crate::clients::{BoxFuture, RetryPolicy, Timeouts, with_retries};
+use crate::clients::{BoxFuture, RetryPolicy, Timeouts};
 use crate::secret::Secret;
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 #[derive(Debug)]
 pub struct PagureClient {
-    instance_url: String,
-    /// `token <API token>`, marked sensitive: hyper and reqwest never print it, and HTTP/2
-    /// never puts it in its header-compression table.
-    authorization: Option<reqwest::header::HeaderValue>,
-    http: reqwest::Client,
-    retry: RetryPolicy,
+    http: ForgeHttp,
 }
 
 #[derive(Deserialize)]
@@ -49,13 +43,15 @@ impl PagureClient {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Result<Self, ForgeError> {
-        let (http, authorization) = http_parts(ForgeKind::Pagure, token, timeouts)?;
-        Ok(PagureClient {
-            instance_url: instance_url.trim_end_matches('/').to_owned(),
-            authorization,
-            http,
+        let http = ForgeHttp::new(
+            ForgeKind::Pagure,
+            instance_url,
+            token,
+            timeouts,
             retry,
-        })
+            error_from_answer,
+        )?;
+        Ok(PagureClient { http })
     }
 
     pub async fn get_pull_request(
@@ -64,7 +60,8 @@ impl PagureClient {
         id: u64,
     ) -> Result<PullRequest, ForgeError> {
         let path = format!("/api/0/{}/pull-request/{id}", project.path());
-        self.send_json("get pull request", Method::GET, &path, &[])
+        self.http
+            .send_json("get pull request", Method::GET, &path, Body::Empty)
             .await
     }
 
@@ -80,7 +77,13 @@ impl PagureClient {
             detail: error.to_string(),
         })?;
         let answer: FlagAnswer = self
-            .send_json("flag pull request", Method::POST, &path, form.as_bytes())
+            .http
+            .send_json(
+                "flag pull request",
+                Method::POST,
+                &path,
+                Body::Form(form.as_bytes()),
+            )
             .await?;
         let change = match answer.message.as_str() {
             "Flag added" => FlagChange::Added,
@@ -113,11 +116,12 @@ impl PagureClient {
             }
         })?;
         let _: serde_json::Value = self
+            .http
             .send_json(
                 "comment on pull request",
                 Method::POST,
                 &path,
-                form.as_bytes(),
+                Body::Form(form.as_bytes()),
             )
             .await?;
         Ok(())
@@ -125,7 +129,9 @@ impl PagureClient {
 
     pub async fn get_project(&self, project: &ProjectRef) -> Result<Project, ForgeError> {
         let path = format!("/api/0/{}", project.path());
-        self.send_json("get project", Method::GET, &path, &[]).await
+        self.http
+            .send_json("get project", Method::GET, &path, Body::Empty)
+            .await
     }
 
     pub async fn get_group_members(&self, group: &str) -> Result<Vec<String>, ForgeError> {
@@ -134,7 +140,10 @@ impl PagureClient {
             members: Vec<String>,
         }
         let path = format!("/api/0/group/{group}");
-        let answer: Group = self.send_json("get group", Method::GET, &path, &[]).await?;
+        let answer: Group = self
+            .http
+            .send_json("get group", Method::GET, &path, Body::Empty)
+            .await?;
         Ok(answer.members)
     }
 
@@ -145,7 +154,8 @@ impl PagureClient {
         }
         let path = format!("/api/0/{}/git/branches", project.path());
         let answer: Branches = self
-            .send_json("list branches", Method::GET, &path, &[])
+            .http
+            .send_json("list branches", Method::GET, &path, Body::Empty)
             .await?;
         Ok(answer.branches)
     }
@@ -165,81 +175,7 @@ impl PagureClient {
             project.path(),
             file_path.trim_start_matches('/')
         );
-        with_retries(&self.retry, operation, || async {
-            let response = self
-                .request(Method::HEAD, &path, &[])
-                .send()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            match response.status() {
-                StatusCode::NOT_FOUND => Ok(false),
-                status if status.is_success() => Ok(true),
-                status => Err(ForgeError::HttpStatus {
-                    forge: ForgeKind::Pagure,
-                    operation: operation.into(),
-                    status: status.as_u16(),
-                }),
-            }
-        })
-        .await
-    }
-
-    fn request(&self, method: Method, path: &str, form: &[u8]) -> RequestBuilder {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.instance_url))
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(authorization) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
-        }
-        if !form.is_empty() {
-            request = request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(form.to_vec());
-        }
-        request
-    }
-
-    async fn send_json<T: DeserializeOwned>(
-        &self,
-        operation: &str,
-        method: Method,
-        path: &str,
-        form: &[u8],
-    ) -> Result<T, ForgeError> {
-        tracing::debug!(pagure.path = path, "calling Pagure: {operation}");
-        with_retries(&self.retry, operation, || async {
-            let response = self
-                .request(method.clone(), path, form)
-                .send()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|source| transport(operation, source))?;
-            if !status.is_success() {
-                return Err(error_from_answer(operation, status, &body));
-            }
-            serde_json::from_slice(&body).map_err(|error| ForgeError::UnexpectedBody {
-                forge: ForgeKind::Pagure,
-                operation: operation.to_owned(),
-                detail: error.to_string(),
-            })
-        })
-        .await
-    }
-}
-
-fn transport(operation: &str, source: reqwest::Error) -> ForgeError {
-    ForgeError::Transport {
-        forge: ForgeKind::Pagure,
-        operation: operation.to_owned(),
-        source,
+        self.http.exists(operation, Method::HEAD, &path).await
     }
 }
 
@@ -365,7 +301,7 @@ mod tests {
             RetryPolicy::default(),
         )
         .unwrap();
-        let authorization = client.authorization.as_ref().unwrap();
+        let authorization = client.http.authorization().unwrap();
         assert!(authorization.is_sensitive());
         assert!(!format!("{client:?}").contains("s3cret"));
         let refused = PagureClient::new(
