@@ -83,7 +83,7 @@ async fn hostile_messages_are_rejected_with_their_reason_and_call_nothing() {
                 body["pullrequest"]["repo_from"]["full_url"] =
                     json!(format!("{host}/fork/zbyszek/rpms/optee_os"));
             }),
-            "is not under the dist-git this service serves",
+            "is not under the Pagure dist-git this service serves",
         ),
         (
             "a comment id beyond 64 bits signed",
