@@ -33,6 +33,13 @@ impl ForgeKind {
             ForgeKind::Forgejo => "forgejo",
         }
     }
+
+    /// The kind named `name` (as [`ForgeKind::name`] writes it).
+    pub fn from_name(name: &str) -> Option<ForgeKind> {
+        [ForgeKind::Pagure, ForgeKind::Forgejo]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
 }
 
 impl fmt::Display for ForgeKind {

@@ -10,7 +10,8 @@ use tracing::{info, warn};
 
 use crate::checker;
 use crate::clients::Transient;
-use crate::clients::koji::{BuildRequest, DistGitSource, KojiError, TaskInfo, TaskState};
+use crate::clients::forge::ForgeKind;
+use crate::clients::koji::{BuildRequest, KojiError, TaskInfo, TaskState, scm_url};
 use crate::context::Context;
 use crate::db::Tx;
 use crate::db::flags;
@@ -175,7 +176,9 @@ impl KojiScratchBuild {
         let pr = &self.pull_request;
         json!({
             "trigger": self.trigger,
+            "forge": pr.forge,
             "source_url": pr.source_url,
+            "source_clone_url": pr.source_clone_url,
             "dist_git_branch": pr.target_branch,
             "then_test": self.then_test,
         })
@@ -208,9 +211,7 @@ impl KojiScratchBuild {
 
     async fn submit(&self, ctx: &Context, build: &KojiBuild, target: &str) -> anyhow::Result<()> {
         let pr = &self.pull_request;
-        let source = DistGitSource::from_web_url(&pr.source_url)
-            .and_then(|source| source.koji_scm_url(&pr.head_sha))
-            .map_err(tasks::permanent)?;
+        let source = scm_url(&pr.source_git_url(), &pr.head_sha).map_err(tasks::permanent)?;
         let (build, result, adopted) = match earlier_submission(ctx, build, &source, target).await?
         {
             Ok(Some(task)) => (build.clone(), Ok(Some(task.id)), Some(task)),
@@ -792,6 +793,11 @@ async fn follow_up(
 /// The PR as the build recorded it when it was created.
 pub fn pull_request_of_build(build: &KojiBuild) -> Option<PullRequestRef> {
     Some(PullRequestRef {
+        // Rows of builds recorded before forges were told apart are Pagure's.
+        forge: build
+            .data_str("forge")
+            .and_then(ForgeKind::from_name)
+            .unwrap_or_default(),
         project_event_id: build.project_event_id,
         pull_request_id: build.pull_request_id,
         namespace: build.namespace.clone().unwrap_or_default(),
@@ -799,6 +805,7 @@ pub fn pull_request_of_build(build: &KojiBuild) -> Option<PullRequestRef> {
         pr_id: u64::try_from(build.pr_id).ok()?,
         project_url: build.project_url.clone(),
         source_url: build.data_str("source_url")?.to_owned(),
+        source_clone_url: build.data_str("source_clone_url").map(str::to_owned),
         target_branch: build.data_str("dist_git_branch")?.to_owned(),
         head_sha: build.commit_sha.clone(),
     })

@@ -20,7 +20,7 @@ pub mod testing_farm;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clients::pagure::ProjectRef;
+use crate::clients::forge::{ForgeKind, ProjectRef};
 use crate::context::Context;
 use crate::events::PullRequest;
 use crate::tasks::{OutagePolicy, Runner};
@@ -30,6 +30,9 @@ pub use services::Services;
 /// What a handler needs to know of the pull request; carried in task payloads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestRef {
+    /// The forge the PR lives on; payloads queued before forges were told apart are Pagure's.
+    #[serde(default)]
+    pub forge: ForgeKind,
     /// The `project_events` row of this PR at this commit.
     pub project_event_id: i32,
     pub pull_request_id: i32,
@@ -40,6 +43,10 @@ pub struct PullRequestRef {
     pub project_url: String,
     /// Web URL of the project the commits come from (a fork, or the project itself).
     pub source_url: String,
+    /// The git URL of that project, as the event gave it; `None` in payloads queued before it
+    /// was carried (then Pagure's rule makes it from `source_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_clone_url: Option<String>,
     /// The PR's target branch as Pagure names it (`main`, `rawhide`, `f42`, …).
     pub target_branch: String,
     pub head_sha: String,
@@ -52,6 +59,7 @@ impl PullRequestRef {
         pull_request_id: i32,
     ) -> Self {
         PullRequestRef {
+            forge: pull_request.forge,
             project_event_id,
             pull_request_id,
             namespace: pull_request
@@ -63,8 +71,17 @@ impl PullRequestRef {
             pr_id: pull_request.id.0,
             project_url: pull_request.target_repo.url.clone(),
             source_url: pull_request.source.url.clone(),
+            source_clone_url: Some(pull_request.source.clone_url.clone()),
             target_branch: pull_request.target_branch.clone(),
             head_sha: pull_request.head_commit.as_str().to_owned(),
+        }
+    }
+
+    /// The git URL the head commit is fetched from (Koji builds it, tmt clones it).
+    pub fn source_git_url(&self) -> String {
+        match &self.source_clone_url {
+            Some(url) => url.clone(),
+            None => pagure_git_url(&self.source_url),
         }
     }
 
@@ -82,6 +99,15 @@ impl PullRequestRef {
             },
             Err(_) => self.project(),
         }
+    }
+}
+
+/// The git URL of a Pagure project from its web URL (`fork/` becomes `forks/`), for payloads
+/// and rows recorded before events carried the clone URL.
+fn pagure_git_url(web_url: &str) -> String {
+    match crate::clients::koji::DistGitSource::from_web_url(web_url) {
+        Ok(source) => source.git_url(),
+        Err(_) => format!("{web_url}.git"),
     }
 }
 
@@ -155,3 +181,48 @@ pub fn retry_delay(first: u64, attempt: i32) -> std::time::Duration {
 /// (`worker/tasks.py`, `constants.py` `DEFAULT_RETRY_LIMIT`). An outage does not use them up
 /// (the queue waits it out, [`crate::tasks::OutagePolicy`]).
 pub const SUBMISSION_ATTEMPTS: i32 = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+
+    /// A task payload queued by the release before forges were told apart.
+    fn queued_before_forges() -> serde_json::Value {
+        serde_json::json!({
+            "project_event_id": 1, "pull_request_id": 2, "namespace": "rpms", "repo": "optee_os",
+            "pr_id": 3, "project_url": "https://src.fedoraproject.org/rpms/optee_os",
+            "source_url": "https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os",
+            "target_branch": "rawhide", "head_sha": SHA,
+        })
+    }
+
+    #[test]
+    fn a_payload_queued_before_forges_is_pagures_and_builds_from_the_same_url() {
+        let pr: PullRequestRef = serde_json::from_value(queued_before_forges()).unwrap();
+        assert_eq!(pr.forge, ForgeKind::Pagure);
+        assert_eq!(pr.source_clone_url, None);
+        assert_eq!(
+            crate::clients::koji::scm_url(&pr.source_git_url(), &pr.head_sha).unwrap(),
+            format!("git+https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git#{SHA}")
+        );
+    }
+
+    #[test]
+    fn the_events_clone_url_is_built_from_as_it_is() {
+        let mut payload = queued_before_forges();
+        payload["forge"] = serde_json::json!("forgejo");
+        payload["source_clone_url"] =
+            serde_json::json!("https://forge.fedoraproject.org/zbyszek/optee_os.git");
+        let pr: PullRequestRef = serde_json::from_value(payload).unwrap();
+        assert_eq!(pr.forge, ForgeKind::Forgejo);
+        assert_eq!(
+            pr.source_git_url(),
+            "https://forge.fedoraproject.org/zbyszek/optee_os.git"
+        );
+        let round_trip: PullRequestRef =
+            serde_json::from_value(serde_json::to_value(&pr).unwrap()).unwrap();
+        assert_eq!(round_trip, pr);
+    }
+}

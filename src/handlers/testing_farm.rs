@@ -268,7 +268,7 @@ impl Submitter<'_> {
         } else {
             None
         };
-        let source_git_url = source_git_url(&self.pr.source_url);
+        let source_git_url = self.pr.source_git_url();
         let input = PayloadInput {
             test,
             deployment: ctx.config.deployment,
@@ -474,24 +474,6 @@ async fn earlier_request(
         "no earlier submission reached Testing Farm; submitting"
     );
     Ok(Ok(None))
-}
-
-/// The git URL of a dist-git project from its web URL (`fork/` becomes `forks/`), as
-/// Koji and tmt clone it.
-pub fn source_git_url(web_url: &str) -> String {
-    match crate::clients::koji::DistGitSource::from_web_url(web_url) {
-        Ok(source) => match &source.fork_owner {
-            Some(owner) => format!(
-                "{}/forks/{owner}/{}/{}.git",
-                source.instance_url, source.namespace, source.repo
-            ),
-            None => format!(
-                "{}/{}/{}.git",
-                source.instance_url, source.namespace, source.repo
-            ),
-        },
-        Err(_) => format!("{web_url}.git"),
-    }
 }
 
 fn webhook(ctx: &Context) -> Option<Webhook> {

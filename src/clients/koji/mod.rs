@@ -24,7 +24,7 @@ mod types;
 pub mod xmlrpc;
 
 pub use error::{FaultCode, KojiError};
-pub use source_url::{DistGitSource, SourceUrlError};
+pub use source_url::{DistGitSource, SourceUrlError, scm_url};
 pub use types::{BuildRequest, BuildTarget, TaskInfo, TaskState};
 
 use crate::clients::{BoxFuture, RetryPolicy, Timeouts, http_client_builder, with_retries};

@@ -1,4 +1,5 @@
-//! The SCM URL Koji builds a dist-git commit from.
+//! The SCM URL Koji builds a dist-git commit from: `git+<git URL>#<sha>`, whichever forge
+//! the repository lives on (a fork is a repository like any other).
 
 /// A dist-git repository: `rpms/optee_os`, or a user's fork of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +17,34 @@ pub enum SourceUrlError {
     NotAProjectUrl(String),
     #[error("not a full 40-character commit hash: {0}")]
     NotACommitHash(String),
+    #[error("not a plain http(s) git URL Koji may clone: {0}")]
+    NotAGitUrl(String),
+}
+
+/// `git+<git_url>#<commit_sha>`, the source `koji build` takes. Only a plain `http(s)` URL
+/// (no user info, query or fragment) and a full commit hash: the URL comes from a message,
+/// and the hub's policy decides which hosts it builds from.
+pub fn scm_url(git_url: &str, commit_sha: &str) -> Result<String, SourceUrlError> {
+    if commit_sha.len() != 40 || !commit_sha.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(SourceUrlError::NotACommitHash(commit_sha.to_owned()));
+    }
+    let not_a_git_url = || SourceUrlError::NotAGitUrl(git_url.to_owned());
+    let rest = git_url
+        .strip_prefix("https://")
+        .or_else(|| git_url.strip_prefix("http://"))
+        .ok_or_else(not_a_git_url)?;
+    let (host, path) = rest.split_once('/').ok_or_else(not_a_git_url)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._+-/:".contains(c);
+    if host.is_empty()
+        || path.is_empty()
+        || !rest.chars().all(plain)
+        || path
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "..")
+    {
+        return Err(not_a_git_url());
+    }
+    Ok(format!("git+{git_url}#{commit_sha}"))
 }
 
 impl DistGitSource {
@@ -41,22 +70,24 @@ impl DistGitSource {
         })
     }
 
-    /// The URL `koji build` takes: the web path `fork/` is `forks/` on the git side.
-    pub fn koji_scm_url(&self, commit_sha: &str) -> Result<String, SourceUrlError> {
-        if commit_sha.len() != 40 || !commit_sha.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Err(SourceUrlError::NotACommitHash(commit_sha.to_owned()));
-        }
+    /// The git URL Koji and tmt clone: the web path `fork/` is `forks/` on the git side.
+    pub fn git_url(&self) -> String {
         let fork_prefix = self
             .fork_owner
             .as_ref()
             .map(|owner| format!("forks/{owner}/"))
             .unwrap_or_default();
-        Ok(format!(
-            "git+{}/{fork_prefix}{}/{}.git#{commit_sha}",
+        format!(
+            "{}/{fork_prefix}{}/{}.git",
             self.instance_url.trim_end_matches('/'),
             self.namespace,
             self.repo
-        ))
+        )
+    }
+
+    /// The URL `koji build` takes.
+    pub fn koji_scm_url(&self, commit_sha: &str) -> Result<String, SourceUrlError> {
+        scm_url(&self.git_url(), commit_sha)
     }
 }
 
@@ -111,6 +142,29 @@ mod tests {
             Err(SourceUrlError::NotACommitHash("889f07a".into()))
         );
         assert!(source.koji_scm_url(&"z".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn any_forges_clone_url_is_built_from_as_it_is() {
+        assert_eq!(
+            scm_url("https://forge.fedoraproject.org/jpodivin/ansible.git", SHA).unwrap(),
+            format!("git+https://forge.fedoraproject.org/jpodivin/ansible.git#{SHA}")
+        );
+        for url in [
+            "ssh://forge.fedoraproject.org/rpms/x.git",
+            "https://user@forge.fedoraproject.org/rpms/x.git",
+            "https://forge.fedoraproject.org/rpms/x.git?ref=main",
+            "https://forge.fedoraproject.org/rpms/x.git#other",
+            "https://forge.fedoraproject.org/rpms/../x.git",
+            "https://forge.fedoraproject.org/",
+            "https://forge.fedoraproject.org/rpms/x y.git",
+        ] {
+            assert_eq!(
+                scm_url(url, SHA),
+                Err(SourceUrlError::NotAGitUrl(url.to_owned())),
+                "{url}"
+            );
+        }
     }
 
     #[test]
