@@ -12,7 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod forgejo;
 mod messages;
+
+pub use forgejo::ForgejoConfig;
 pub use messages::Sources;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,7 @@ const ENV_NOT_KEYS: &[&str] = &["FEDORA_CI_CONFIG", "FEDORA_CI_LOG_FORMAT"];
 pub const SECRET_KEYS: &[&str] = &[
     "database_url",
     "pagure_token",
+    "forgejo.token",
     "testing_farm_secret",
     "logdetective_token",
     "sentry_dsn",
@@ -407,6 +411,8 @@ pub struct Config {
     /// Where dist-git's Pagure API is called (the same host as `dist_git_url` in production).
     pub pagure_url: String,
     pub pagure_token: Option<Secret>,
+    /// A Forgejo dist-git served beside Pagure's; `None`: Forgejo is not served.
+    pub forgejo: Option<ForgejoConfig>,
     pub fasjson_url: String,
     pub koji_hub_url: String,
     pub koji_web_url: String,
@@ -469,6 +475,7 @@ impl Default for Config {
             dist_git_url: "https://src.fedoraproject.org".to_owned(),
             pagure_url: "https://src.fedoraproject.org".to_owned(),
             pagure_token: None,
+            forgejo: None,
             fasjson_url: "https://fasjson.fedoraproject.org".to_owned(),
             koji_hub_url: "https://koji.fedoraproject.org/kojihub".to_owned(),
             koji_web_url: "https://koji.fedoraproject.org".to_owned(),
@@ -680,6 +687,9 @@ impl Config {
             }
         }
         check_http_url("dist_git_url", &self.dist_git_url)?;
+        if let Some(forgejo) = &self.forgejo {
+            forgejo.validate(&self.dist_git_url)?;
+        }
         for pattern in &self.fedora_ci.koji_target_branches {
             regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
                 ConfigError::invalid(

@@ -807,3 +807,55 @@ fn a_postgres_parameter_the_driver_would_log_is_refused_by_name() {
     assert!(error.contains("\"sslpassword\" is not one"), "{error}");
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+#[test]
+fn forgejo_is_served_only_when_configured_and_keeps_its_own_instance() -> anyhow::Result<()> {
+    assert!(Config::from_toml("")?.forgejo.is_none());
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("forgejo-token");
+    std::fs::write(&token_file, "forgejo-s3cret\n")?;
+    let text = format!(
+        "[forgejo]\nweb_url = \"https://forge.fedoraproject.org\"\n\
+         own_logins = [\"fedora-ci\"]\ntoken_file = {:?}\n",
+        token_file.display().to_string()
+    );
+    let config = load_text(&text, &[])?;
+    let forgejo = config.forgejo.as_ref().expect("configured");
+    assert_eq!(forgejo.api_url(), "https://forge.fedoraproject.org/api/v1");
+    assert_eq!(forgejo.instance_url(), "forge.fedoraproject.org");
+    assert_eq!(
+        forgejo.token.as_ref().map(Secret::expose),
+        Some("forgejo-s3cret")
+    );
+    assert!(!forgejo.logins_are_fas_usernames, "deny when unsure");
+    assert!(!config.to_redacted_toml().contains("s3cret"));
+    assert!(!format!("{config:?}").contains("s3cret"));
+
+    let from_env = load_text(
+        "[forgejo]\nweb_url = \"https://forge.fedoraproject.org\"\n",
+        &[("FEDORA_CI_FORGEJO__TOKEN", "12345")],
+    )?;
+    let token = from_env.forgejo.and_then(|forgejo| forgejo.token);
+    assert_eq!(token.as_ref().map(Secret::expose), Some("12345"));
+    Ok(())
+}
+
+#[test]
+fn a_forgejo_sharing_pagures_instance_or_without_a_url_is_refused() {
+    let same_host = error_text(load_text(
+        "[forgejo]\nweb_url = \"https://src.fedoraproject.org\"\n",
+        &[],
+    ));
+    assert!(same_host.contains("forgejo.instance_url"), "{same_host}");
+    assert!(same_host.contains("also Pagure's"), "{same_host}");
+    let renamed = load_text(
+        "[forgejo]\nweb_url = \"https://src.fedoraproject.org\"\n\
+         instance_url = \"forgejo.src.fedoraproject.org\"\n",
+        &[],
+    );
+    assert!(renamed.is_ok(), "{renamed:?}");
+    let not_a_url = error_text(load_text("[forgejo]\nweb_url = \"forge\"\n", &[]));
+    assert!(not_a_url.contains("forgejo.web_url"), "{not_a_url}");
+    let missing = error_text(load_text("[forgejo]\nown_logins = []\n", &[]));
+    assert!(missing.contains("web_url"), "{missing}");
+}
