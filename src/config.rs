@@ -16,6 +16,7 @@ mod forgejo;
 mod messages;
 
 pub use forgejo::ForgejoConfig;
+pub(crate) use forgejo::host_of;
 pub use messages::Sources;
 use serde::{Deserialize, Serialize};
 
@@ -592,6 +593,17 @@ impl Config {
         }
         toml::to_string_pretty(&value)
             .unwrap_or_else(|error| format!("# cannot render the configuration: {error}\n"))
+    }
+
+    /// The forge whose projects are stored under `instance_url` (`git_projects`): Forgejo's
+    /// when it is the configured one, else Pagure's (every row a previous release wrote).
+    pub fn forge_of_instance(&self, instance_url: &str) -> crate::events::ForgeKind {
+        match &self.forgejo {
+            Some(forgejo) if forgejo.instance_url() == instance_url => {
+                crate::events::ForgeKind::Forgejo
+            }
+            _ => crate::events::ForgeKind::Pagure,
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::inbound::{self, NewInbound};
 use crate::db::{DbError, Store, storable_json, storable_text};
-use crate::events::{self, Identity, Parsed, Relevance, Skip, Topic};
+use crate::events::{self, Identity, Parsed, Relevance, ServedForgejo, Skip, Topic};
 use crate::jobs::ProcessMessage;
 use crate::metrics;
 use crate::tasks::{self, EnqueueError};
@@ -118,11 +118,18 @@ pub fn classify(message: &Incoming, identity: &Identity, origin: Origin) -> Verd
 
 /// Who this instance is on the bus, from the configuration.
 pub fn identity(config: &crate::config::Config) -> Identity {
-    Identity::new(
+    let identity = Identity::new(
         config.messaging.topic_prefix.clone(),
         config.fas_user.clone().unwrap_or_default(),
     )
-    .serving(config.dist_git_url.clone())
+    .serving(config.dist_git_url.clone());
+    match &config.forgejo {
+        Some(forgejo) => identity.serving_forgejo(ServedForgejo {
+            web_url: forgejo.web_url.clone(),
+            own_logins: forgejo.own_logins.clone(),
+        }),
+        None => identity,
+    }
 }
 
 /// What [`store_batch`] did.

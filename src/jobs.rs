@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::db::runs::{self, PullRequestKey};
 use crate::db::{Tx, comments, inbound};
-use crate::events::{self, Event, Parsed, PullRequest};
+use crate::events::{self, Event, ForgeKind, Parsed, PullRequest};
 use crate::handlers::PullRequestRef;
 use crate::handlers::comment::CommentCommand;
 use crate::handlers::koji::{BuildFor, KojiScratchBuild, KojiTaskReport, build_flag};
@@ -321,7 +321,7 @@ pub async fn plan(
                     "Fedora CI is not enabled for the project".into(),
                 ));
             }
-            let pr_ref = record_pull_request(tx, pr, message_seq).await?;
+            let pr_ref = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
             // The same comment may come again under a new message id; carried out twice, a
             // `scratch-build` would set a finished build flag back to "accepted".
             if !comments::claim_comment(
@@ -450,7 +450,7 @@ async fn plan_push(
             "[skip ci] in the pull request title".into(),
         ));
     }
-    let pr_ref = record_pull_request(tx, pr, message_seq).await?;
+    let pr_ref = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
     let short: String = pr_ref.head_sha.chars().take(7).collect();
     // A message for a commit that is not the head (a late, re-sent or late-processed event
     // of an older head; heads are ordered by the messages' arrival) would cancel the newer
@@ -606,23 +606,26 @@ async fn adopt_comment_build(
 /// the heads of the PR by arrival, whatever order the messages are processed in.
 async fn record_pull_request(
     tx: &mut Tx,
+    config: &Config,
     pr: &PullRequest,
     message_seq: i64,
 ) -> anyhow::Result<PullRequestRef> {
-    let instance = pr
-        .target_repo
-        .url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("src.fedoraproject.org");
+    // packit stores the forge's host name; Forgejo's is configured, so that it can differ
+    // from Pagure's even when both serve the same host.
+    let instance = match (pr.forge, &config.forgejo) {
+        (ForgeKind::Forgejo, Some(forgejo)) => forgejo.instance_url(),
+        _ => match crate::config::host_of(&pr.target_repo.url) {
+            "" => "src.fedoraproject.org".to_owned(),
+            host => host.to_owned(),
+        },
+    };
     let ids = runs::upsert_pull_request_event(
         tx,
         &PullRequestKey {
             namespace: pr.target_repo.namespace.as_deref(),
             repo_name: &pr.target_repo.name,
             project_url: &pr.target_repo.url,
-            instance_url: instance,
+            instance_url: &instance,
             pr_id: pr.id.0 as i64,
         },
         pr.head_commit.as_str(),

@@ -21,6 +21,9 @@ mod flags;
 /// Hostile identifiers, URLs and branches (issue #16).
 #[path = "pipeline/hostile.rs"]
 mod hostile;
+/// A pull request on Forgejo, beside Pagure (issue #17).
+#[path = "pipeline/lifecycle_forgejo.rs"]
+mod lifecycle_forgejo;
 /// Koji and Log Detective state read from the source of truth, sessions the hub forgot.
 #[path = "pipeline/lifecycle_koji.rs"]
 mod lifecycle_koji;

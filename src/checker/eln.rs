@@ -6,7 +6,7 @@ use crate::checker::projects::is_eln_enabled;
 use crate::clients::Transient;
 use crate::context::Context;
 use crate::handlers::PullRequestRef;
-use crate::handlers::services::{ELN_LISTS, PAGURE, note_outcome};
+use crate::handlers::services::{ELN_LISTS, forge_service, note_outcome};
 use crate::tasks;
 
 /// A transient failure is an outage to wait out; anything else (a 404, a body that is no
@@ -45,11 +45,17 @@ pub async fn why_no_eln_build(
     {
         return Ok(Some("the package is not on the ELN lists"));
     }
-    let has_eln_branch = ctx.services.forge.has_branch(&pr.project(), "eln").await;
-    note_outcome(PAGURE, &has_eln_branch);
-    if has_eln_branch
-        .map_err(|error| outage_or_refusal(PAGURE, "listing the package's branches", error))?
-    {
+    let has_eln_branch = ctx
+        .services
+        .has_branch(pr.forge, &pr.project(), "eln")
+        .await;
+    if has_eln_branch.map_err(|error| {
+        outage_or_refusal(
+            forge_service(pr.forge),
+            "listing the package's branches",
+            error,
+        )
+    })? {
         return Ok(Some("the package has its own eln branch"));
     }
     Ok(None)

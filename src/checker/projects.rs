@@ -30,12 +30,27 @@ pub fn disabled_project(config: &Config, project_url: &str) -> Option<String> {
     })
 }
 
+/// Whether the project is in a dist-git namespace with Fedora CI: `rpms/` or `tests/` of
+/// src.fedoraproject.org, or of the Forgejo served (whose organisations have these names).
+fn in_ci_namespace(config: &Config, project_url: &str) -> bool {
+    let forgejo = config.forgejo.as_ref().map(|forgejo| {
+        let root = forgejo.web_url.trim_end_matches('/');
+        [format!("{root}/rpms/"), format!("{root}/tests/")]
+    });
+    OPT_OUT_PREFIXES
+        .iter()
+        .any(|prefix| project_url.starts_with(prefix))
+        || forgejo.is_some_and(|prefixes| {
+            prefixes
+                .iter()
+                .any(|prefix| project_url.starts_with(prefix.as_str()))
+        })
+}
+
 /// Whether Fedora CI runs for the project at `project_url` (its web URL).
 pub fn is_project_enabled(config: &Config, project_url: &str) -> bool {
     if config.fedora_ci_run_by_default {
-        OPT_OUT_PREFIXES
-            .iter()
-            .any(|prefix| project_url.starts_with(prefix))
+        in_ci_namespace(config, project_url)
             && !listed(&config.fedora_ci.disabled_projects, project_url)
     } else {
         listed(&config.fedora_ci.enabled_projects, project_url)
@@ -111,5 +126,30 @@ mod tests {
             !is_logdetective_enabled(&Config::default(), KERNEL),
             "off unless enabled"
         );
+    }
+
+    #[test]
+    fn forgejos_rpms_and_tests_are_opted_in_by_default_when_served() {
+        let forgejo_optee = "https://forge.fedoraproject.org/rpms/optee_os";
+        let mut config = Config::default();
+        assert!(!is_project_enabled(&config, forgejo_optee));
+        config.forgejo = Some(crate::config::ForgejoConfig {
+            web_url: "https://forge.fedoraproject.org".to_owned(),
+            api_url: None,
+            token: None,
+            own_logins: Vec::new(),
+            instance_url: None,
+            logins_are_fas_usernames: false,
+        });
+        assert!(is_project_enabled(&config, forgejo_optee));
+        assert!(is_project_enabled(
+            &config,
+            "https://forge.fedoraproject.org/tests/shell"
+        ));
+        assert!(!is_project_enabled(
+            &config,
+            "https://forge.fedoraproject.org/infra/ansible"
+        ));
+        assert!(is_project_enabled(&config, OPTEE));
     }
 }

@@ -4,16 +4,17 @@
 use crate::checker::eln::outage_or_refusal;
 use crate::context::Context;
 use crate::handlers::PullRequestRef;
-use crate::handlers::services::{PAGURE, note_outcome};
+use crate::handlers::services::forge_service;
 
 pub async fn is_retired_at_head(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
-    let file = ctx
-        .services
-        .forge
-        .file_exists_at_commit(&pr.source_project(), &pr.head_sha, "dead.package")
-        .await;
-    note_outcome(PAGURE, &file);
-    file.map_err(|error| {
-        outage_or_refusal(PAGURE, "looking for dead.package at the head commit", error)
-    })
+    ctx.services
+        .file_exists_at_commit(pr.forge, &pr.source_project(), &pr.head_sha, "dead.package")
+        .await
+        .map_err(|error| {
+            outage_or_refusal(
+                forge_service(pr.forge),
+                "looking for dead.package at the head commit",
+                error,
+            )
+        })
 }

@@ -38,7 +38,6 @@ pub async fn applicable_tests<'c>(
 async fn fmf_present(ctx: &Context, pr: &PullRequestRef) -> anyhow::Result<bool> {
     Ok(ctx
         .services
-        .forge
-        .file_exists_at_commit(&pr.source_project(), &pr.head_sha, ".fmf/version")
+        .file_exists_at_commit(pr.forge, &pr.source_project(), &pr.head_sha, ".fmf/version")
         .await?)
 }

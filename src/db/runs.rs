@@ -135,10 +135,14 @@ async fn advance_head(
 }
 
 async fn project_id(tx: &mut Tx, key: &PullRequestKey<'_>) -> DbResult<i32> {
-    const FIND: &str = "SELECT id FROM git_projects WHERE project_url = $1 ORDER BY id LIMIT 1";
+    // By URL and forge: two forges may serve the same URL (one host for both during the
+    // switch), and their projects and PR numbers must never meet.
+    const FIND: &str = "SELECT id FROM git_projects WHERE project_url = $1 AND instance_url = $2 \
+         ORDER BY id LIMIT 1";
     const INSERT: &str = "INSERT INTO git_projects (namespace, repo_name, project_url, instance_url) \
          VALUES ($1, $2, $3, $4) RETURNING id";
-    let found: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(FIND).bind(key.project_url).fetch_optional(conn).await?);
+    let found: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(FIND).bind(key.project_url)
+        .bind(key.instance_url).fetch_optional(conn).await?);
     if let Some(id) = found {
         return Ok(id);
     }
@@ -848,13 +852,15 @@ pub struct PullRequestLocation {
     pub repo_name: String,
     pub pr_id: i32,
     pub project_url: String,
+    /// The forge's host name (`git_projects.instance_url`): which forge the PR lives on.
+    pub instance_url: String,
 }
 
 pub async fn pull_request_location(
     store: &Store,
     pull_request_id: i32,
 ) -> DbResult<Option<PullRequestLocation>> {
-    const SQL: &str = "SELECT gp.namespace, gp.repo_name, pr.pr_id, gp.project_url \
+    const SQL: &str = "SELECT gp.namespace, gp.repo_name, pr.pr_id, gp.project_url, gp.instance_url \
          FROM pull_requests pr JOIN git_projects gp ON gp.id = pr.project_id WHERE pr.id = $1";
     let row = on_backend!(store, pool => sqlx::query_as::<_, PullRequestLocation>(SQL)
         .bind(pull_request_id).fetch_optional(pool).await?);

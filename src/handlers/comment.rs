@@ -8,6 +8,7 @@ use tracing::info;
 
 use crate::checker;
 use crate::clients::Transient;
+use crate::clients::forge::ForgeKind;
 use crate::context::Context;
 use crate::db::{Tx, comments, runs};
 use crate::handlers::PullRequestRef;
@@ -17,7 +18,7 @@ use crate::handlers::superseded::cancel_replaced_builds;
 use crate::handlers::testing_farm::{TestSelection, TestingFarmSubmit, then_test_of};
 use crate::helpers::commands::{
     Command, CommentParse, TargetChoice, help_reply, not_a_packager_reply, parse_comment,
-    syntax_error_reply,
+    syntax_error_reply, unverifiable_packager_reply,
 };
 use crate::helpers::flags::CheckStatus;
 use crate::jobs::{self, Handler};
@@ -93,6 +94,18 @@ impl BackgroundTask for CommentCommand {
                 .syntax_error(ctx, &format!("test {name:?} does not apply here"))
                 .await;
         }
+        if self.pull_request.forge == ForgeKind::Forgejo
+            && !ctx
+                .config
+                .forgejo
+                .as_ref()
+                .is_some_and(|forgejo| forgejo.logins_are_fas_usernames)
+        {
+            info!(comment = self.comment_id, actor = %self.actor, "Forgejo retrigger refused: logins are not known to be FAS usernames");
+            return self
+                .reply(ctx, unverifiable_packager_reply(&self.actor))
+                .await;
+        }
         if !self.is_packager(ctx).await? {
             info!(comment = self.comment_id, actor = %self.actor, "retrigger by a non-packager refused");
             return self.reply(ctx, not_a_packager_reply(&self.actor)).await;
@@ -130,6 +143,7 @@ impl CommentCommand {
         tasks::enqueue(
             &mut tx,
             &ReplyToComment {
+                forge: pr.forge,
                 namespace: pr.namespace.clone(),
                 repo: pr.repo.clone(),
                 pr_id: pr.pr_id,

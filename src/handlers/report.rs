@@ -12,7 +12,7 @@ use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use crate::clients::Transient;
-use crate::clients::forge::{CheckReport, CheckState, CheckTarget, ProjectRef};
+use crate::clients::forge::{CheckReport, CheckState, CheckTarget, ForgeKind, ProjectRef};
 use crate::context::Context;
 use crate::db::{Tx, flags, runs};
 use crate::handlers::services::CallError;
@@ -253,10 +253,11 @@ impl SetFlag {
             description: &flag.comment,
             url: &flag.url,
         };
-        match ctx.services.report_check(target, report).await {
+        let forge = ctx.config.forge_of_instance(&location.instance_url);
+        match ctx.services.report_check(forge, target, report).await {
             Ok(()) => Ok(()),
             Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
-                format!("Pagure refused flag {}: {error}", flag.username),
+                format!("{forge} refused flag {}: {error}", flag.username),
             )),
             Err(error) => Err(error.into()),
         }
@@ -266,6 +267,9 @@ impl SetFlag {
 /// Posts a comment on a pull request (help, syntax errors, "not a packager").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplyToComment {
+    /// Payloads queued before forges were told apart are Pagure's.
+    #[serde(default)]
+    pub forge: ForgeKind,
     pub namespace: String,
     pub repo: String,
     pub pr_id: u64,
@@ -282,12 +286,16 @@ impl BackgroundTask for ReplyToComment {
 
     async fn run(&self, ctx: &Context) -> anyhow::Result<()> {
         let project = ProjectRef::new(&self.namespace, &self.repo);
-        match ctx.services.comment(&project, self.pr_id, &self.text).await {
+        match ctx
+            .services
+            .comment(self.forge, &project, self.pr_id, &self.text)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(CallError::Service(error)) if !error.is_transient() => {
                 Err(tasks::permanent(format!(
-                    "Pagure refused the reply to comment {}: {error}",
-                    self.in_reply_to
+                    "{} refused the reply to comment {}: {error}",
+                    self.forge, self.in_reply_to
                 )))
             }
             Err(error) => Err(error.into()),

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::clients::Transient;
 use crate::clients::eln::{ElnError, ElnPackageLists, ElnPackages};
 use crate::clients::fasjson::{CachedPackagers, PackagerError, Packagers, PagureGroupPackagers};
-use crate::clients::forge::{CheckReport, CheckTarget, Forge, ForgeError, ProjectRef};
+use crate::clients::forge::{CheckReport, CheckTarget, Forge, ForgeError, ForgeKind, ProjectRef};
+use crate::clients::forgejo::ForgejoClient;
 use crate::clients::koji::{KojiClientOptions, KojiCredentials, KojiError, KojiHub, KojiHubClient};
 use crate::clients::logdetective::{
     AnalysisRequest, AnalysisStarted, LogDetective, LogDetectiveClient, LogDetectiveError,
@@ -35,7 +36,9 @@ const ELN_LISTS_CACHE: Duration = Duration::from_secs(12 * 3600);
 pub struct Services {
     pub dry_run: bool,
     pub koji: Arc<dyn KojiHub>,
-    pub forge: Arc<dyn Forge>,
+    pagure: Arc<dyn Forge>,
+    /// The Forgejo dist-git, when one is served (`[forgejo]`).
+    forgejo: Option<Arc<dyn Forge>>,
     pub testing_farm: Arc<TestingFarmClient>,
     pub packagers: Arc<dyn Packagers>,
     pub eln: Arc<dyn ElnPackages>,
@@ -52,6 +55,13 @@ pub fn shadow_mode_reason(config: &Config) -> Option<String> {
             let mut missing = Vec::new();
             if config.pagure_token.is_none() {
                 missing.push("pagure_token");
+            }
+            if config
+                .forgejo
+                .as_ref()
+                .is_some_and(|forgejo| forgejo.token.is_none())
+            {
+                missing.push("forgejo.token");
             }
             if !has_koji_credentials(config) {
                 missing.push("Koji credentials");
@@ -86,8 +96,8 @@ fn planned_what(service: &str, call: &str) -> &'static str {
         ("koji", "cancelTask") => "build cancellation",
         ("testing-farm", "POST /requests") => "test request",
         ("testing-farm", _) => "test request cancellation",
-        ("pagure", "flag") => "flag",
-        ("pagure", "comment") => "comment",
+        ("pagure", "flag") | ("forgejo", "status") => "flag",
+        ("pagure" | "forgejo", "comment") => "comment",
         ("logdetective", _) => "analysis",
         _ => "call",
     }
@@ -148,7 +158,15 @@ impl Services {
         )?;
         let packagers =
             CachedPackagers::new(PagureGroupPackagers::new(pagure.clone()), PACKAGER_CACHE);
-        let forge: Arc<dyn Forge> = pagure;
+        let forgejo = match &config.forgejo {
+            Some(forgejo) => Some(Arc::new(ForgejoClient::new(
+                &forgejo.api_url(),
+                forgejo.token.clone(),
+                timeouts,
+                retry.clone(),
+            )?) as Arc<dyn Forge>),
+            None => None,
+        };
         let eln = ElnPackageLists::new(
             &config.eln_package_lists_url,
             ELN_LISTS_CACHE,
@@ -174,7 +192,8 @@ impl Services {
             // This configuration's decision (a test process may hold several).
             dry_run: shadow_mode_reason(config).is_some(),
             koji: Arc::new(koji),
-            forge,
+            pagure,
+            forgejo,
             testing_farm: Arc::new(testing_farm),
             packagers: Arc::new(packagers),
             eln: Arc::new(eln),
@@ -346,12 +365,59 @@ impl Services {
         result.map(|_| ()).map_err(CallError::Service)
     }
 
-    /// Reports a check on the pull request's head (a Pagure flag).
+    /// The client of a forge; an error when that forge is not served.
+    pub fn forge(&self, kind: ForgeKind) -> Result<&dyn Forge, ForgeError> {
+        match kind {
+            ForgeKind::Pagure => Ok(self.pagure.as_ref()),
+            ForgeKind::Forgejo => self.forgejo.as_deref().ok_or(ForgeError::Setup {
+                forge: kind,
+                detail: "Forgejo is not served by this instance (no [forgejo] table)".to_owned(),
+            }),
+        }
+    }
+
+    /// Whether a file exists at a commit of a project on `kind`'s forge.
+    pub async fn file_exists_at_commit(
+        &self,
+        kind: ForgeKind,
+        project: &ProjectRef,
+        commit: &str,
+        path: &str,
+    ) -> Result<bool, ForgeError> {
+        let result = match self.forge(kind) {
+            Ok(forge) => forge.file_exists_at_commit(project, commit, path).await,
+            Err(error) => Err(error),
+        };
+        note_outcome(forge_service(kind), &result);
+        result
+    }
+
+    /// Whether a project on `kind`'s forge has the branch.
+    pub async fn has_branch(
+        &self,
+        kind: ForgeKind,
+        project: &ProjectRef,
+        branch: &str,
+    ) -> Result<bool, ForgeError> {
+        let result = match self.forge(kind) {
+            Ok(forge) => forge.has_branch(project, branch).await,
+            Err(error) => Err(error),
+        };
+        note_outcome(forge_service(kind), &result);
+        result
+    }
+
+    /// Reports a check on the pull request's head: a Pagure flag, a Forgejo commit status.
     pub async fn report_check(
         &self,
+        kind: ForgeKind,
         at: CheckTarget<'_>,
         report: CheckReport<'_>,
     ) -> Result<(), CallError<ForgeError>> {
+        let (service, call) = match kind {
+            ForgeKind::Pagure => ("pagure", "flag"),
+            ForgeKind::Forgejo => ("forgejo", "status"),
+        };
         let request = json!({
             "project": at.project.path(),
             "pr_id": at.number,
@@ -364,16 +430,18 @@ impl Services {
             },
         });
         if self.dry_run {
-            self.record(None, "pagure", "flag", &request, Ok(None))
-                .await?;
+            self.record(None, service, call, &request, Ok(None)).await?;
             return Ok(());
         }
-        let result = self.forge.report_check(at, report).await;
-        note_outcome(PAGURE, &result);
+        let result = match self.forge(kind) {
+            Ok(forge) => forge.report_check(at, report).await,
+            Err(error) => Err(error),
+        };
+        note_outcome(forge_service(kind), &result);
         self.record(
             None,
-            "pagure",
-            "flag",
+            service,
+            call,
             &request,
             outcome_of(
                 &result,
@@ -386,24 +454,26 @@ impl Services {
 
     pub async fn comment(
         &self,
+        kind: ForgeKind,
         project: &ProjectRef,
         pr_id: u64,
         text: &str,
     ) -> Result<(), CallError<ForgeError>> {
+        let service = kind.name();
         let request = json!({"project": project.path(), "pr_id": pr_id, "comment": text});
         if self.dry_run {
-            self.record(None, "pagure", "comment", &request, Ok(None))
+            self.record(None, service, "comment", &request, Ok(None))
                 .await?;
             return Ok(());
         }
-        let result = self
-            .forge
-            .comment_on_pull_request(project, pr_id, text)
-            .await;
-        note_outcome(PAGURE, &result);
+        let result = match self.forge(kind) {
+            Ok(forge) => forge.comment_on_pull_request(project, pr_id, text).await,
+            Err(error) => Err(error),
+        };
+        note_outcome(forge_service(kind), &result);
         self.record(
             None,
-            "pagure",
+            service,
             "comment",
             &request,
             outcome_of(&result, |()| Value::Null),
@@ -466,10 +536,19 @@ impl Services {
 /// The services as flags name them.
 pub const KOJI: &str = "Koji";
 pub const PAGURE: &str = "Pagure";
+pub const FORGEJO: &str = "Forgejo";
 pub const TESTING_FARM: &str = "Testing Farm";
 pub const LOG_DETECTIVE: &str = "Log Detective";
 pub const ELN_LISTS: &str = "Content Resolver (ELN package lists)";
 pub const PACKAGERS: &str = "The packager group service";
+
+/// A forge as flags name it.
+pub fn forge_service(kind: ForgeKind) -> &'static str {
+    match kind {
+        ForgeKind::Pagure => PAGURE,
+        ForgeKind::Forgejo => FORGEJO,
+    }
+}
 
 /// Tells the running task whether `service` answered: a transient failure (after the
 /// client's own retries) means it is unavailable, anything else that it is up. The queue
@@ -508,11 +587,24 @@ pub fn unavailable_in(error: &anyhow::Error) -> Option<crate::tasks::Unavailable
     }
     error.chain().find_map(|cause| {
         call::<KojiError>(KOJI, cause)
-            .or_else(|| call::<ForgeError>(PAGURE, cause))
+            .or_else(|| forge_call(cause))
             .or_else(|| call::<TestingFarmError>(TESTING_FARM, cause))
             .or_else(|| call::<LogDetectiveError>(LOG_DETECTIVE, cause))
             .or_else(|| call::<ElnError>(ELN_LISTS, cause))
             .or_else(|| call::<PackagerError>(PACKAGERS, cause))
+    })
+}
+
+/// A forge error names its forge: the outage is that forge's.
+fn forge_call(cause: &(dyn std::error::Error + 'static)) -> Option<crate::tasks::Unavailable> {
+    let error = match cause.downcast_ref::<CallError<ForgeError>>() {
+        Some(CallError::Service(error)) => error,
+        Some(CallError::Record(_)) => return None,
+        None => cause.downcast_ref::<ForgeError>()?,
+    };
+    error.is_transient().then(|| crate::tasks::Unavailable {
+        service: forge_service(error.forge()).to_owned(),
+        reason: error.to_string(),
     })
 }
 

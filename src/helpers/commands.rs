@@ -145,6 +145,16 @@ pub fn not_a_packager_reply(user: &str) -> String {
     format!("{user} is not a packager, retriggering is not allowed.")
 }
 
+/// The reply to a Forgejo command while Forgejo logins are not known to be FAS usernames
+/// (`forgejo.logins_are_fas_usernames` unset): the packager check cannot be made, so it is
+/// refused rather than guessed.
+pub fn unverifiable_packager_reply(user: &str) -> String {
+    format!(
+        "{user}: retriggering is not allowed yet on Forgejo, because Forgejo accounts are not \
+         known to be the FAS accounts of the same people, so the packager check cannot be made."
+    )
+}
+
 /// The tokens after the prefix on the command line; `None` when no line holds the prefix
 /// followed by something (a line holding only the prefix is skipped, as packit-service does).
 fn command_arguments<'a>(prefix: &str, text: &'a str) -> Option<Vec<&'a str>> {

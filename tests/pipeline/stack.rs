@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use fedora_ci::config::{Config, Deployment, Secret};
+use fedora_ci::config::{Config, Deployment, ForgejoConfig, Secret};
 use fedora_ci::context::Context;
 use fedora_ci::db::{Store, tasks as task_rows};
-use fedora_ci::events::Identity;
 use fedora_ci::fakes::eln::FakeEln;
+use fedora_ci::fakes::forgejo::FakeForgejo;
 use fedora_ci::fakes::koji::{FakeKojiConfig, FakeKojiHub};
 use fedora_ci::fakes::logdetective::FakeLogDetective;
 use fedora_ci::fakes::pagure::FakePagure;
@@ -25,6 +25,7 @@ use crate::common::TestDb;
 pub const OPTEE: &str = "https://src.fedoraproject.org/rpms/optee_os";
 pub const OPTEE_SHA: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
 pub const PAGURE_TOKEN: &str = "pagure-token";
+pub const FORGEJO_TOKEN: &str = "forgejo-token";
 pub const TF_TOKEN: &str = "tf-secret";
 pub const LD_TOKEN: &str = "ld-token";
 
@@ -32,6 +33,8 @@ pub struct Stack {
     pub store: Store,
     pub koji: FakeKojiHub,
     pub pagure: FakePagure,
+    /// Served beside Pagure (`[forgejo]`), its projects under its own instance.
+    pub forgejo: FakeForgejo,
     pub testing_farm: FakeTestingFarm,
     pub eln: FakeEln,
     pub log_detective: FakeLogDetective,
@@ -71,6 +74,8 @@ impl Stack {
             "creator": {"name": "packit", "fullname": "packit", "url_path": "user/packit"},
             "date_created": "1431529680", "members": ["zbyszek", "mmassari"],
         }));
+        let forgejo = FakeForgejo::start().await.unwrap();
+        forgejo.add_token(FORGEJO_TOKEN, "fedora-ci");
         let testing_farm = FakeTestingFarm::start(TF_TOKEN).await.unwrap();
         let eln = FakeEln::start().await.unwrap();
         eln.set_packages(&["optee_os"], &[]);
@@ -91,6 +96,14 @@ impl Stack {
             dry_run: Some(false),
             pagure_url: pagure.url(),
             pagure_token: Some(Secret::new(PAGURE_TOKEN)),
+            forgejo: Some(ForgejoConfig {
+                web_url: forgejo.url(),
+                api_url: Some(forgejo.api_url()),
+                token: Some(Secret::new(FORGEJO_TOKEN)),
+                own_logins: vec!["fedora-ci".to_owned()],
+                instance_url: None,
+                logins_are_fas_usernames: false,
+            }),
             koji_hub_url: koji.hub_url(),
             koji_cert: Some(cert_path),
             koji_key: Some(key_path),
@@ -124,6 +137,7 @@ impl Stack {
             store,
             koji,
             pagure,
+            forgejo,
             testing_farm,
             eln,
             log_detective,
@@ -147,8 +161,10 @@ impl Stack {
             body: serde_json::to_vec(body).unwrap(),
             received_at: Utc::now(),
         };
-        let identity = Identity::new("org.fedoraproject.prod", "packit")
-            .serving(self.config.dist_git_url.clone());
+        let mut identity = intake::identity(&self.config);
+        identity.topic_prefix = "org.fedoraproject.prod".to_owned();
+        identity.koji_owners = vec!["packit".to_owned()];
+        identity.fas_users = vec!["packit".to_owned()];
         // Notifications come from the webhook, everything else from the bus.
         let origin = if topic == fedora_ci::events::TESTING_FARM_RESULTS_TOPIC {
             intake::Origin::Webhook

@@ -1,0 +1,276 @@
+//! A pull request's life on Forgejo, beside Pagure: webhook-to-fedora-messaging messages in,
+//! a Koji build from the fork's clone URL, tests, commit statuses on the target repository;
+//! a push supersedes; comment commands; an edit changes nothing.
+
+use fedora_ci::fakes::koji::BuildOutcome;
+use serde_json::{Value as Json, json};
+
+use crate::clients_support::read_fixture;
+use crate::stack::Stack;
+
+const HEAD: &str = "1a69eb79bbfa26ec63e95863cf15dcd77f985ede";
+const NEW_HEAD: &str = "2b7afc8a0cb05bf12f0fd3c81ee9b0b2cf6e3a11";
+const NUMBER: u64 = 7;
+const TARGET_REPO: &str = "rpms/optee_os";
+const PR_TOPIC: &str = "org.fedoraproject.prod.forgejo.pull_request";
+const COMMENT_TOPIC: &str = "org.fedoraproject.prod.forgejo.issue_comment";
+const BUILD_CONTEXT: &str = "Packit-stg - scratch build - rawhide";
+
+/// The stack with Forgejo's `rpms/optee_os` opted in, its PR 7 known to the fake.
+async fn start(logins_are_fas_usernames: bool) -> Stack {
+    let stack = Stack::start(|config| {
+        let forgejo = config.forgejo.as_mut().unwrap();
+        forgejo.logins_are_fas_usernames = logins_are_fas_usernames;
+        let url = format!("{}/{TARGET_REPO}", forgejo.web_url);
+        config.fedora_ci.enabled_projects.push(url);
+    })
+    .await;
+    // An eln branch: only the rawhide build is planned.
+    stack.forgejo.set_branches(TARGET_REPO, &["rawhide", "eln"]);
+    for sha in [HEAD, NEW_HEAD] {
+        stack.forgejo.add_commit(TARGET_REPO, sha, &[]);
+        stack.forgejo.add_commit("zbyszek/optee_os", sha, &[]);
+    }
+    stack.forgejo.add_pull_request(json!({
+        "number": NUMBER, "state": "open", "merged": false,
+        "html_url": format!("{}/{TARGET_REPO}/pulls/{NUMBER}", stack.forgejo.url()),
+        "base": {"ref": "rawhide", "repo": {"full_name": TARGET_REPO}},
+        "head": {"sha": HEAD},
+    }));
+    stack
+}
+
+/// A repository of the fake Forgejo as webhooks describe it.
+fn repository(stack: &Stack, owner: &str, name: &str) -> Json {
+    let html_url = format!("{}/{owner}/{name}", stack.forgejo.url());
+    json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
+           "clone_url": format!("{html_url}.git"), "full_name": format!("{owner}/{name}")})
+}
+
+/// The real synchronized fixture, moved to PR 7 of `rpms/optee_os` from zbyszek's fork.
+fn pull_request_message(stack: &Stack, action: &str, head: &str) -> Json {
+    let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
+    for key in ["topic", "id", "priority", "queue"] {
+        message.as_object_mut().unwrap().remove(key);
+    }
+    let body = &mut message["body"];
+    body["action"] = json!(action);
+    body["number"] = json!(NUMBER);
+    body["repository"] = repository(stack, "rpms", "optee_os");
+    body["sender"]["login"] = json!("zbyszek");
+    let pr = &mut body["pull_request"];
+    pr["number"] = json!(NUMBER);
+    pr["title"] = json!("Update to 4.5.0");
+    pr["base"]["ref"] = json!("rawhide");
+    pr["base"]["repo"] = repository(stack, "rpms", "optee_os");
+    pr["head"]["sha"] = json!(head);
+    pr["head"]["repo"] = repository(stack, "zbyszek", "optee_os");
+    message
+}
+
+/// The real PR-comment fixture, moved to PR 7 and written by `author`.
+fn comment_message(stack: &Stack, author: &str, text: &str, id: u64) -> Json {
+    let mut message = read_fixture("forgejo/forgejo.issue_comment.on-pull-request.json");
+    for key in ["topic", "id", "priority", "queue"] {
+        message.as_object_mut().unwrap().remove(key);
+    }
+    let pull = pull_request_message(stack, "synchronized", HEAD)["body"]["pull_request"].clone();
+    let body = &mut message["body"];
+    body["repository"] = repository(stack, "rpms", "optee_os");
+    body["pull_request"] = pull;
+    body["comment"]["id"] = json!(id);
+    body["comment"]["body"] = json!(text);
+    body["comment"]["user"]["login"] = json!(author);
+    message
+}
+
+fn latest(stack: &Stack, sha: &str, context: &str) -> Json {
+    stack
+        .forgejo
+        .latest_statuses(TARGET_REPO, sha)
+        .remove(context)
+        .unwrap_or_else(|| {
+            panic!(
+                "no status {context} at {sha}: {:?}",
+                stack.forgejo.statuses(TARGET_REPO, sha)
+            )
+        })
+}
+
+fn build_task(stack: &Stack, sha: &str) -> i64 {
+    let url = latest(stack, sha, BUILD_CONTEXT)["target_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    url.rsplit("taskID=").next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgejo_pull_request_is_built_from_its_fork_and_reported_as_statuses_on_the_target() {
+    let stack = start(false).await;
+    stack
+        .deliver(PR_TOPIC, &pull_request_message(&stack, "opened", HEAD))
+        .await;
+    stack.settle().await;
+
+    let builds = stack.koji_builds();
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    assert_eq!(
+        builds[0].0,
+        format!("git+{}/zbyszek/optee_os.git#{HEAD}", stack.forgejo.url())
+    );
+    let submitted = latest(&stack, HEAD, BUILD_CONTEXT);
+    assert_eq!(submitted["status"], "pending");
+    assert!(
+        submitted["target_url"]
+            .as_str()
+            .unwrap()
+            .contains("taskID=")
+    );
+
+    let task = build_task(&stack, HEAD);
+    assert!(stack.koji.start_build(task));
+    assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+    let built = latest(&stack, HEAD, BUILD_CONTEXT);
+    assert_eq!(built["status"], "success");
+    assert_eq!(built["description"], "RPM build succeeded.");
+    let installability = latest(&stack, HEAD, "Packit-stg - installability - rawhide");
+    assert_eq!(installability["status"], "pending");
+    assert!(!stack.testing_farm.submitted().is_empty());
+
+    // Everything went to Forgejo's target repository; nothing to Pagure or the fork.
+    assert!(
+        stack.pagure.calls().is_empty(),
+        "{:?}",
+        stack.pagure.calls()
+    );
+    assert!(stack.forgejo.statuses("zbyszek/optee_os", HEAD).is_empty());
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT gp.project_url, gp.instance_url FROM git_projects gp")
+            .fetch_all(stack.pg_pool())
+            .await
+            .unwrap();
+    let host = stack.forgejo.url().trim_start_matches("http://").to_owned();
+    assert_eq!(
+        rows,
+        vec![(format!("{}/{TARGET_REPO}", stack.forgejo.url()), host)]
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronized_supersedes_and_an_edit_changes_nothing() {
+    let stack = start(false).await;
+    stack
+        .deliver(PR_TOPIC, &pull_request_message(&stack, "opened", HEAD))
+        .await;
+    stack.settle().await;
+    let statuses = stack.forgejo.statuses(TARGET_REPO, HEAD);
+    // A title edit (or a retarget): dropped at intake as "edited, head unchanged".
+    stack
+        .deliver(PR_TOPIC, &pull_request_message(&stack, "edited", HEAD))
+        .await;
+    stack.settle().await;
+    assert_eq!(stack.koji_builds().len(), 1);
+    assert_eq!(stack.forgejo.statuses(TARGET_REPO, HEAD), statuses);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages")
+        .fetch_one(stack.pg_pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "only the opened message was stored");
+
+    stack
+        .deliver(
+            PR_TOPIC,
+            &pull_request_message(&stack, "synchronized", NEW_HEAD),
+        )
+        .await;
+    stack.settle().await;
+    let builds = stack.koji_builds();
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert!(builds[1].0.ends_with(&format!("#{NEW_HEAD}")));
+    let old = latest(&stack, HEAD, BUILD_CONTEXT);
+    assert_eq!(old["status"], "error");
+    assert_eq!(
+        old["description"],
+        format!(
+            "Canceled: Superseded by the newer commit {}.",
+            &NEW_HEAD[..7]
+        )
+    );
+    assert_eq!(latest(&stack, NEW_HEAD, BUILD_CONTEXT)["status"], "pending");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comment_commands_are_refused_while_logins_are_not_known_to_be_fas_accounts() {
+    let stack = start(false).await;
+    stack
+        .deliver(PR_TOPIC, &pull_request_message(&stack, "opened", HEAD))
+        .await;
+    stack.settle().await;
+    let text = "/packit-ci-stg scratch-build";
+    stack
+        .deliver(
+            COMMENT_TOPIC,
+            &comment_message(&stack, "zbyszek", text, 1001),
+        )
+        .await;
+    stack.settle().await;
+    assert_eq!(stack.koji_builds().len(), 1, "no second build");
+    let comments = stack.forgejo.comments(TARGET_REPO, NUMBER);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    let reply = comments[0]["body"].as_str().unwrap();
+    assert!(
+        reply.starts_with("zbyszek: retriggering is not allowed yet on Forgejo"),
+        "{reply}"
+    );
+    // Our own comments are never commands.
+    stack
+        .deliver(
+            COMMENT_TOPIC,
+            &comment_message(&stack, "fedora-ci", text, 1002),
+        )
+        .await;
+    stack.settle().await;
+    assert_eq!(stack.forgejo.comments(TARGET_REPO, NUMBER).len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packager_retriggers_and_a_non_packager_is_refused_when_logins_are_fas_accounts() {
+    let stack = start(true).await;
+    stack
+        .deliver(PR_TOPIC, &pull_request_message(&stack, "opened", HEAD))
+        .await;
+    stack.settle().await;
+    let text = "/packit-ci-stg scratch-build";
+    stack
+        .deliver(
+            COMMENT_TOPIC,
+            &comment_message(&stack, "someone", text, 1001),
+        )
+        .await;
+    stack.settle().await;
+    assert_eq!(stack.koji_builds().len(), 1);
+    let comments = stack.forgejo.comments(TARGET_REPO, NUMBER);
+    assert_eq!(
+        comments[0]["body"],
+        "someone is not a packager, retriggering is not allowed."
+    );
+    // zbyszek is in the packager group.
+    stack
+        .deliver(
+            COMMENT_TOPIC,
+            &comment_message(&stack, "zbyszek", text, 1002),
+        )
+        .await;
+    stack.settle().await;
+    let builds = stack.koji_builds();
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert_eq!(builds[1].0, builds[0].0, "the same head, from the fork");
+    assert_eq!(stack.forgejo.comments(TARGET_REPO, NUMBER).len(), 1);
+    stack.stop().await;
+}
