@@ -11,10 +11,11 @@ use axum::extract::State;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
-use super::params::{PathParams, row_id, timestamp};
+use super::params::{PathParams, QueryParams, row_id, timestamp};
 use super::{ApiError, AppState};
 use crate::db::api::{self, PullRequestRuns};
 use crate::db::flags::{self, Flag};
+use crate::events::ForgeKind;
 use crate::helpers::flags::check_name;
 
 /// The check names the handlers report under (`handlers::koji::CHECK`, …).
@@ -189,14 +190,26 @@ fn checks(runs: &PullRequestRuns) -> Vec<Check> {
 pub async fn pull_request(
     State(app): State<AppState>,
     PathParams((namespace, repo, pr_id)): PathParams<(String, String, String)>,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     const NOT_FOUND: &str = "No info about pull request stored in DB";
     let Some(pr_id) = row_id(&pr_id, "pr_id")? else {
         return Err(ApiError::not_found(NOT_FOUND));
     };
-    let pr = api::pull_request(&app.store, &namespace, &repo, pr_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let forge = query.get("forge");
+    let mut found =
+        api::pull_requests_numbered(&app.store, &namespace, &repo, pr_id, forge).await?;
+    // Two forges may each have this repository and number (Pagure and Forgejo during the
+    // switch): without `forge`, one of them must not be shown as if it were the only one.
+    if found.len() > 1 {
+        let forges: Vec<&str> = found.iter().map(|pr| pr.instance_url.as_str()).collect();
+        return Err(ApiError::conflict(format!(
+            "pull request {pr_id} of {namespace}/{repo} exists on several forges ({}): \
+             ask with ?forge=<one of them>",
+            forges.join(", ")
+        )));
+    }
+    let pr = found.pop().ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     let runs = api::pull_request_runs(&app.store, pr.id).await?;
     let flags = flags::of_pull_request(&app.store, pr.id).await?;
     let prefix = &app.config.check_name_prefix;
@@ -271,12 +284,18 @@ pub async fn pull_request(
         })
         .collect();
 
+    // Pagure's pull requests are at `/pull-request/N`, Forgejo's at `/pulls/N`.
+    let path = match app.config.forge_of_instance(&pr.instance_url) {
+        ForgeKind::Pagure => "pull-request",
+        ForgeKind::Forgejo => "pulls",
+    };
     let pr_url = pr
         .project_url
         .as_ref()
-        .map(|url| format!("{}/pull-request/{}", url.trim_end_matches('/'), pr.pr_id));
+        .map(|url| format!("{}/{path}/{}", url.trim_end_matches('/'), pr.pr_id));
     Ok(Json(json!({
         "pr_id": pr.pr_id,
+        "forge": pr.instance_url,
         "repo_namespace": pr.namespace,
         "repo_name": pr.repo_name,
         "project_url": pr.project_url,

@@ -469,6 +469,8 @@ pub struct PullRequestRow {
     pub namespace: Option<String>,
     pub repo_name: Option<String>,
     pub project_url: Option<String>,
+    /// The forge's host name, packit's `{forge}`.
+    pub instance_url: String,
 }
 
 /// Which pull requests the per-PR queries read, as a subquery of pull-request row ids.
@@ -518,18 +520,22 @@ macro_rules! bind_pull_requests {
 }
 
 /// The pull request `pr_id` of the project `namespace/repo_name`.
-pub async fn pull_request(
+/// The pull requests numbered `pr_id` of `namespace/repo_name`, on the forge `forge` (its
+/// host name) or on any: one per forge (two forges may have the same repository and number).
+pub async fn pull_requests_numbered(
     store: &Store,
     namespace: &str,
     repo_name: &str,
     pr_id: i32,
-) -> DbResult<Option<PullRequestRow>> {
-    const SQL: &str = "SELECT pr.id, pr.pr_id, gp.namespace, gp.repo_name, gp.project_url \
-         FROM pull_requests pr JOIN git_projects gp ON gp.id = pr.project_id \
-         WHERE gp.namespace = $1 AND gp.repo_name = $2 AND pr.pr_id = $3 ORDER BY pr.id LIMIT 1";
-    let row = on_backend!(store, pool => sqlx::query_as::<_, PullRequestRow>(SQL)
-        .bind(namespace).bind(repo_name).bind(pr_id).fetch_optional(pool).await?);
-    Ok(row)
+    forge: Option<&str>,
+) -> DbResult<Vec<PullRequestRow>> {
+    const SQL: &str = "SELECT pr.id, pr.pr_id, gp.namespace, gp.repo_name, gp.project_url, \
+         gp.instance_url FROM pull_requests pr JOIN git_projects gp ON gp.id = pr.project_id \
+         WHERE gp.namespace = $1 AND gp.repo_name = $2 AND pr.pr_id = $3 \
+         AND ($4 IS NULL OR gp.instance_url = $4) ORDER BY pr.id LIMIT 10";
+    let rows = on_backend!(store, pool => sqlx::query_as::<_, PullRequestRow>(SQL)
+        .bind(namespace).bind(repo_name).bind(pr_id).bind(forge).fetch_all(pool).await?);
+    Ok(rows)
 }
 
 /// A page of one project's pull requests, highest number first.
@@ -547,7 +553,8 @@ pub async fn project_pull_requests(
         page,
     };
     let sql = format!(
-        "SELECT pr.id, pr.pr_id, gp.namespace, gp.repo_name, gp.project_url FROM {} ids \
+        "SELECT pr.id, pr.pr_id, gp.namespace, gp.repo_name, gp.project_url, gp.instance_url \
+         FROM {} ids \
          JOIN pull_requests pr ON pr.id = ids.id JOIN git_projects gp ON gp.id = pr.project_id \
          ORDER BY pr.pr_id DESC, pr.id DESC",
         selection.ids()

@@ -274,3 +274,111 @@ async fn a_packager_retriggers_and_a_non_packager_is_refused_when_logins_are_fas
     assert_eq!(stack.forgejo.comments(TARGET_REPO, NUMBER).len(), 1);
     stack.stop().await;
 }
+
+/// The API of this stack's database, on loopback.
+async fn serve_api(stack: &Stack) -> String {
+    let app = std::sync::Arc::new(fedora_ci::api::App {
+        store: stack.store.clone(),
+        config: stack.config.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fedora_ci::api::router(app)).await });
+    base
+}
+
+/// Pagure's PR 2 of rpms/optee_os and Forgejo's PR 2 of rpms/optee_os, at once, with other
+/// heads: two pull requests in the database, each forge gets only its own checks, and the
+/// API tells them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_pull_request_number_on_pagure_and_forgejo_never_meets() {
+    const PAGURE_HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+    let stack = start(false).await;
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack.forgejo.add_pull_request(json!({
+        "number": 2, "state": "open", "merged": false,
+        "html_url": format!("{}/{TARGET_REPO}/pulls/2", stack.forgejo.url()),
+        "base": {"ref": "rawhide", "repo": {"full_name": TARGET_REPO}},
+        "head": {"sha": HEAD},
+    }));
+    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+    let mut forgejo_pr = pull_request_message(&stack, "opened", HEAD);
+    forgejo_pr["body"]["number"] = json!(2);
+    forgejo_pr["body"]["pull_request"]["number"] = json!(2);
+    stack.deliver(PR_TOPIC, &forgejo_pr).await;
+    stack.settle().await;
+
+    let pull_requests: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT pr.pr_id, gp.instance_url FROM pull_requests pr \
+         JOIN git_projects gp ON gp.id = pr.project_id ORDER BY gp.instance_url",
+    )
+    .fetch_all(stack.pg_pool())
+    .await
+    .unwrap();
+    let forgejo_host = stack.forgejo.url().trim_start_matches("http://").to_owned();
+    let mut expected = vec![
+        (2, forgejo_host.clone()),
+        (2, "src.fedoraproject.org".to_owned()),
+    ];
+    expected.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(pull_requests, expected);
+
+    let builds = stack.koji_builds();
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    // Pagure's flags are about Pagure's head only; Forgejo's statuses about Forgejo's.
+    let flags = stack.flags("rpms/optee_os", 2);
+    assert!(!flags.is_empty());
+    assert!(
+        flags
+            .iter()
+            .all(|flag| flag["username"].as_str().unwrap().ends_with("[889f07a]")),
+        "{flags:?}"
+    );
+    assert_eq!(latest(&stack, HEAD, BUILD_CONTEXT)["status"], "pending");
+    assert!(stack.forgejo.statuses(TARGET_REPO, PAGURE_HEAD).is_empty());
+    assert!(
+        stack
+            .forgejo
+            .latest_statuses(TARGET_REPO, HEAD)
+            .keys()
+            .all(|context| !context.contains('[')),
+        "contexts name no commit"
+    );
+
+    let api = serve_api(&stack).await;
+    let client = reqwest::Client::new();
+    let get = |query: String| {
+        let client = client.clone();
+        let url = format!("{api}/api/pull-requests/rpms/optee_os/2{query}");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Json>().await.unwrap())
+        }
+    };
+    let (status, body) = get(String::new()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("several forges"),
+        "{body}"
+    );
+    let (status, pagure) = get("?forge=src.fedoraproject.org".to_owned()).await;
+    assert_eq!(status, 200, "{pagure}");
+    assert_eq!(pagure["forge"], "src.fedoraproject.org");
+    assert_eq!(pagure["commits"][0]["commit_sha"], PAGURE_HEAD);
+    assert_eq!(
+        pagure["pr_url"],
+        "https://src.fedoraproject.org/rpms/optee_os/pull-request/2"
+    );
+    let (status, forgejo) = get(format!("?forge={forgejo_host}")).await;
+    assert_eq!(status, 200, "{forgejo}");
+    assert_eq!(forgejo["commits"][0]["commit_sha"], HEAD);
+    assert_eq!(
+        forgejo["pr_url"],
+        format!("{}/{TARGET_REPO}/pulls/2", stack.forgejo.url())
+    );
+    assert_eq!(forgejo["commits"].as_array().unwrap().len(), 1);
+    stack.stop().await;
+}
