@@ -171,6 +171,17 @@ impl ForgeError {
         }
     }
 
+    /// Whether the forge says the thing asked about does not exist (any more): a pull
+    /// request or project gone, as after dist-git moved to another forge.
+    pub fn is_gone(&self) -> bool {
+        match self {
+            ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => {
+                *status == 404
+            }
+            _ => false,
+        }
+    }
+
     /// Which forge failed.
     pub fn forge(&self) -> ForgeKind {
         match self {
@@ -400,5 +411,13 @@ pub trait Forge: Send + Sync {
         &'a self,
         project: &'a ProjectRef,
         number: u64,
+    ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>>;
+
+    /// The pull request of `project` whose head is `sha`, if the forge can tell (the
+    /// successor of a forge that is gone is asked this: PR numbers need not survive a move).
+    fn pull_request_for_commit<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        sha: &'a str,
     ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>>;
 }

@@ -143,6 +143,24 @@ impl ForgejoClient {
             .await
     }
 
+    /// A pull request read from `path`; `None` on 404.
+    async fn read_pull_request(&self, path: &str) -> Result<Option<PullRequestState>, ForgeError> {
+        let answer: Result<WirePullRequest, ForgeError> = self
+            .http
+            .send_json("get pull request", Method::GET, path, Body::Empty)
+            .await;
+        match answer {
+            Ok(pull) => Ok(Some(PullRequestState {
+                number: pull.number,
+                open: pull.state == "open" && !pull.merged,
+                head_sha: pull.head.sha,
+                target_branch: pull.base.branch,
+            })),
+            Err(error) if error.is_gone() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Posts a final state as a PR comment, packit-service's status table, when the status
     /// itself was refused.
     async fn comment_instead(
@@ -303,20 +321,19 @@ impl Forge for ForgejoClient {
     ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>> {
         Box::pin(async move {
             let path = format!("{}/pulls/{number}", repo_path(project)?);
-            let answer: Result<WirePullRequest, ForgeError> = self
-                .http
-                .send_json("get pull request", Method::GET, &path, Body::Empty)
-                .await;
-            match answer {
-                Ok(pull) => Ok(Some(PullRequestState {
-                    number: pull.number,
-                    open: pull.state == "open" && !pull.merged,
-                    head_sha: pull.head.sha,
-                    target_branch: pull.base.branch,
-                })),
-                Err(error) if status_of_error(&error) == Some(404) => Ok(None),
-                Err(error) => Err(error),
-            }
+            self.read_pull_request(&path).await
+        })
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{sha}/pull`: the pull request whose head is `sha`.
+    fn pull_request_for_commit<'a>(
+        &'a self,
+        project: &'a ProjectRef,
+        sha: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>> {
+        Box::pin(async move {
+            let path = format!("{}/commits/{sha}/pull", repo_path(project)?);
+            self.read_pull_request(&path).await
         })
     }
 }

@@ -233,6 +233,18 @@ fn repo_route(data: &mut Data, request: &Request<'_>, repo: &str, rest: &[&str])
                 None => not_found(request.path),
             })
         }
+        ("GET", ["commits", sha, "pull"]) => {
+            let found = data
+                .pulls
+                .iter()
+                .filter(|((name, _), pull)| name == repo && pull["head"]["sha"] == *sha)
+                .map(|(_, pull)| pull.clone())
+                .next_back();
+            json_answer(match found {
+                Some(pull) => (StatusCode::OK, pull),
+                None => not_found(request.path),
+            })
+        }
         ("POST", ["issues", number, "comments"]) => {
             json_answer(create_comment(data, request, repo, number))
         }

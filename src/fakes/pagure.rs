@@ -80,6 +80,13 @@ impl FakePagure {
             .insert((path, id), pull_request);
     }
 
+    /// Forgets a pull request (as after dist-git moved away): its API answers 404 `ENOREQ`.
+    pub fn remove_pull_request(&self, project_path: &str, id: u64) {
+        lock(&self.server.data)
+            .pull_requests
+            .remove(&(project_path.to_owned(), id));
+    }
+
     pub fn add_group(&self, group: Json) {
         let name = group["name"].as_str().unwrap_or_default().to_owned();
         lock(&self.server.data).groups.insert(name, group);

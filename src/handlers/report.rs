@@ -256,11 +256,73 @@ impl SetFlag {
         let forge = ctx.config.forge_of_instance(&location.instance_url);
         match ctx.services.report_check(forge, target, report).await {
             Ok(()) => Ok(()),
+            Err(CallError::Service(error)) if error.is_gone() => {
+                report_on_successor(ctx, forge, target, report, &error).await
+            }
             Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
                 format!("{forge} refused flag {}: {error}", flag.username),
             )),
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// The forge dist-git moved to from `forge`, when this instance serves both.
+fn successor(ctx: &Context, forge: ForgeKind) -> Option<ForgeKind> {
+    match forge {
+        ForgeKind::Pagure if ctx.config.forgejo.is_some() => Some(ForgeKind::Forgejo),
+        _ => None,
+    }
+}
+
+/// The switch: the pull request is gone from `forge` (dist-git moved), so the check goes to
+/// the successor's pull request whose head is the same commit (numbers need not survive the
+/// move); without one, the task ends saying so, rather than waiting for a forge that will not
+/// come back.
+async fn report_on_successor(
+    ctx: &Context,
+    forge: ForgeKind,
+    gone_at: CheckTarget<'_>,
+    report: CheckReport<'_>,
+    gone: &crate::clients::forge::ForgeError,
+) -> anyhow::Result<()> {
+    let Some(successor) = successor(ctx, forge) else {
+        return Err(tasks::permanent(format!(
+            "{forge} no longer has pull request {} of {}: {gone}",
+            gone_at.number,
+            gone_at.project.path()
+        )));
+    };
+    let found = ctx
+        .services
+        .pull_request_for_commit(successor, gone_at.project, gone_at.head_sha)
+        .await?;
+    let Some(moved) = found else {
+        return Err(tasks::permanent(format!(
+            "{forge} no longer has pull request {} of {} and {successor} has no pull request \
+             for commit {}: the check {:?} ({:?}) is not shown anywhere",
+            gone_at.number,
+            gone_at.project.path(),
+            gone_at.head_sha,
+            report.name,
+            report.state
+        )));
+    };
+    info!(
+        from = %forge, to = %successor, pr = gone_at.number, moved_to = moved.number,
+        commit = gone_at.head_sha, "pull request moved; reporting the check there"
+    );
+    let target = CheckTarget {
+        number: moved.number,
+        ..gone_at
+    };
+    match ctx.services.report_check(successor, target, report).await {
+        Ok(()) => Ok(()),
+        Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(format!(
+            "{successor} refused flag {}: {error}",
+            report.name
+        ))),
+        Err(error) => Err(error.into()),
     }
 }
 

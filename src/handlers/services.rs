@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use crate::clients::Transient;
 use crate::clients::eln::{ElnError, ElnPackageLists, ElnPackages};
 use crate::clients::fasjson::{CachedPackagers, PackagerError, Packagers, PagureGroupPackagers};
-use crate::clients::forge::{CheckReport, CheckTarget, Forge, ForgeError, ForgeKind, ProjectRef};
+use crate::clients::forge::{
+    CheckReport, CheckTarget, Forge, ForgeError, ForgeKind, ProjectRef, PullRequestState,
+};
 use crate::clients::forgejo::ForgejoClient;
 use crate::clients::koji::{KojiClientOptions, KojiCredentials, KojiError, KojiHub, KojiHubClient};
 use crate::clients::logdetective::{
@@ -401,6 +403,21 @@ impl Services {
     ) -> Result<bool, ForgeError> {
         let result = match self.forge(kind) {
             Ok(forge) => forge.has_branch(project, branch).await,
+            Err(error) => Err(error),
+        };
+        note_outcome(forge_service(kind), &result);
+        result
+    }
+
+    /// The pull request of a project on `kind`'s forge whose head is `sha`, if any.
+    pub async fn pull_request_for_commit(
+        &self,
+        kind: ForgeKind,
+        project: &ProjectRef,
+        sha: &str,
+    ) -> Result<Option<PullRequestState>, ForgeError> {
+        let result = match self.forge(kind) {
+            Ok(forge) => forge.pull_request_for_commit(project, sha).await,
             Err(error) => Err(error),
         };
         note_outcome(forge_service(kind), &result);

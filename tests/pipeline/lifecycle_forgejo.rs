@@ -382,3 +382,125 @@ async fn the_same_pull_request_number_on_pagure_and_forgejo_never_meets() {
     assert_eq!(forgejo["commits"].as_array().unwrap().len(), 1);
     stack.stop().await;
 }
+
+/// The switch: a build started from a Pagure pull request finishes after dist-git moved to
+/// Forgejo (Pagure answers 404 for the PR). Its result lands as a status on the Forgejo pull
+/// request found by the commit, whatever its number; without one, the flag's task ends at
+/// once with the reason, not after hours of waiting for Pagure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_switch_a_pagure_builds_result_lands_on_the_forgejo_pull_request_of_its_commit() {
+    const PAGURE_HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+    let stack = start(false).await;
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+    stack.settle().await;
+    let flag = stack
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - scratch build - rawhide [889f07a]",
+        )
+        .unwrap();
+    let task: i64 = flag["url"]
+        .as_str()
+        .unwrap()
+        .rsplit("taskID=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The switch: Pagure forgets the PR; on Forgejo it is PR 41, with the same head.
+    stack.pagure.remove_pull_request("rpms/optee_os", 2);
+    stack.forgejo.add_pull_request(json!({
+        "number": 41, "state": "open", "merged": false,
+        "html_url": format!("{}/{TARGET_REPO}/pulls/41", stack.forgejo.url()),
+        "base": {"ref": "rawhide", "repo": {"full_name": TARGET_REPO}},
+        "head": {"sha": PAGURE_HEAD},
+    }));
+    assert!(stack.koji.start_build(task));
+    assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+
+    let moved = latest(&stack, PAGURE_HEAD, BUILD_CONTEXT);
+    assert_eq!(moved["status"], "success", "{moved}");
+    assert_eq!(moved["description"], "RPM build succeeded.");
+    let asked = stack
+        .forgejo
+        .calls()
+        .into_iter()
+        .any(|call| call.path == format!("/repos/{TARGET_REPO}/commits/{PAGURE_HEAD}/pull"));
+    assert!(asked, "found by commit, not by number");
+    // Pagure still shows the last state it took.
+    assert_eq!(
+        stack
+            .flag(
+                "rpms/optee_os",
+                2,
+                "Packit-stg - scratch build - rawhide [889f07a]"
+            )
+            .unwrap()["status"],
+        "pending"
+    );
+
+    stack.stop().await;
+}
+
+/// After the switch, a result for a commit no Forgejo pull request has cannot be shown: its
+/// flag's task ends at once, saying why (not an outage of Pagure to wait out for hours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_switch_a_result_without_a_forgejo_pull_request_ends_with_its_reason() {
+    let stack = start(false).await;
+    stack
+        .pagure
+        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
+    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
+    stack.settle().await;
+    let flag = stack
+        .flag(
+            "rpms/optee_os",
+            2,
+            "Packit-stg - scratch build - rawhide [889f07a]",
+        )
+        .unwrap();
+    let task: i64 = flag["url"]
+        .as_str()
+        .unwrap()
+        .rsplit("taskID=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    stack.pagure.remove_pull_request("rpms/optee_os", 2);
+    assert!(stack.koji.start_build(task));
+    assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
+    stack.deliver_koji_messages().await;
+    stack.settle().await;
+
+    let dead = fedora_ci::db::tasks::list_by_state(&stack.store, "dead", 50)
+        .await
+        .unwrap();
+    let reasons: Vec<String> = dead
+        .iter()
+        .filter(|task| task.name == "set_flag")
+        .filter_map(|task| task.last_error.clone())
+        .collect();
+    assert!(!reasons.is_empty(), "{}", stack.state().await);
+    assert!(
+        reasons.iter().all(|reason| reason.contains(
+            "Pagure no longer has pull request 2 of rpms/optee_os and Forgejo has no pull \
+             request for commit 889f07af35d27bbcaf9c535c17a63b974aa42ee3"
+        )),
+        "{reasons:?}"
+    );
+    assert!(
+        stack
+            .forgejo
+            .statuses(TARGET_REPO, "889f07af35d27bbcaf9c535c17a63b974aa42ee3")
+            .is_empty()
+    );
+    stack.stop().await;
+}

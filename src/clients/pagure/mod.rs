@@ -274,6 +274,16 @@ impl Forge for PagureClient {
             }
         })
     }
+
+    /// Pagure has no lookup of a pull request by commit; it is only ever asked as a
+    /// successor, which it is not.
+    fn pull_request_for_commit<'a>(
+        &'a self,
+        _project: &'a ProjectRef,
+        _sha: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PullRequestState>, ForgeError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Pagure's flag status for a check state.
