@@ -206,6 +206,9 @@ pub fn project_info(origin: &Origin) -> Map<String, Value> {
     info.insert("repo_namespace".into(), json!(origin.namespace));
     info.insert("repo_name".into(), json!(origin.repo_name));
     info.insert("project_url".into(), json!(origin.project_url));
+    // Which forge: with Pagure and Forgejo both served, repository and number alone are
+    // ambiguous.
+    info.insert("instance_url".into(), json!(origin.instance_url));
     info.insert("anitya_project_id".into(), Value::Null);
     info.insert("anitya_project_name".into(), Value::Null);
     info.insert("anitya_package".into(), Value::Null);

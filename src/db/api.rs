@@ -27,11 +27,14 @@ pub struct Origin {
     pub namespace: Option<String>,
     pub repo_name: Option<String>,
     pub project_url: Option<String>,
+    /// The forge's host name (packit's `instance_url`, the API's `{forge}`).
+    pub instance_url: Option<String>,
 }
 
 /// The columns of [`Origin`], from the aliases the joins of [`ORIGIN_JOINS`] give.
 const ORIGIN_COLUMNS: &str = "pe.commit_sha AS commit_sha, pr.pr_id AS pr_id, \
-     gp.namespace AS namespace, gp.repo_name AS repo_name, gp.project_url AS project_url";
+     gp.namespace AS namespace, gp.repo_name AS repo_name, gp.project_url AS project_url, \
+     gp.instance_url AS instance_url";
 /// From a pipeline `p` to its event, pull request and project.
 const ORIGIN_JOINS: &str = " LEFT JOIN project_events pe ON pe.id = p.project_event_id \
      LEFT JOIN pull_requests pr ON pr.id = pe.event_id AND CAST(pe.type AS TEXT) = 'pull_request' \

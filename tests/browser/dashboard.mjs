@@ -96,7 +96,8 @@ try {
 
   // 2. One pull request: failures first, Koji and Testing Farm links, failure kinds.
   await page.locator('a[data-test="pr-link"]').first().click();
-  await page.waitForURL(`**/pull-requests/rpms/${expect.repo}/${expect.pr_id}`);
+  // The link names the forge too: Pagure and Forgejo may both have this repository and number.
+  await page.waitForURL(new RegExp(`/pull-requests/rpms/${expect.repo}/${expect.pr_id}\\?forge=src\\.fedoraproject\\.org$`));
   await ready(page);
   check((await page.locator('h1').innerText()).includes(`rpms/${expect.repo} #${expect.pr_id}`), 'pull request: title names it');
   const newest = page.locator('section.commit').first();

@@ -61,8 +61,8 @@ function route(path, params = {}) {
   return text ? `${path}?${text}` : path;
 }
 
-function link(path, text, attrs = {}) {
-  return h('a', { ...attrs, href: route(path) }, text);
+function link(path, text, attrs = {}, params = {}) {
+  return h('a', { ...attrs, href: route(path, params) }, text);
 }
 
 function seg(value) {
@@ -129,7 +129,7 @@ function facts(pairs) {
   );
 }
 
-/** Where a PR is on its forge: Pagure `/pull-request/N`, GitLab `/-/merge_requests/N`, else `/pull/N`. */
+/** Where a PR is on its forge: Pagure `/pull-request/N`, GitLab `/-/merge_requests/N`, Forgejo `/pulls/N`, else `/pull/N`. */
 function forgePrUrl(projectUrl, prId) {
   const base = safeUrl(projectUrl);
   if (!base || prId === null || prId === undefined) return null;
@@ -137,6 +137,7 @@ function forgePrUrl(projectUrl, prId) {
   const trimmed = base.replace(/\/+$/, '');
   if (host.startsWith('src.') || host.includes('pagure')) return `${trimmed}/pull-request/${seg(prId)}`;
   if (host.includes('gitlab')) return `${trimmed}/-/merge_requests/${seg(prId)}`;
+  if (host.startsWith('forge.') || host.includes('forgejo') || host.includes('codeberg')) return `${trimmed}/pulls/${seg(prId)}`;
   return `${trimmed}/pull/${seg(prId)}`;
 }
 
@@ -148,9 +149,13 @@ function trigger(info) {
     return h(
       'span',
       { class: 'trigger' },
-      link(`/pull-requests/${seg(info.repo_namespace)}/${seg(info.repo_name)}/${seg(info.pr_id)}`, `${project} #${info.pr_id}`, {
-        'data-test': 'pr-link',
-      }),
+      link(
+        `/pull-requests/${seg(info.repo_namespace)}/${seg(info.repo_name)}/${seg(info.pr_id)}`,
+        `${project} #${info.pr_id}`,
+        { 'data-test': 'pr-link' },
+        // Pagure and Forgejo may both have this repository and number.
+        { forge: info.instance_url || null },
+      ),
     );
   }
   const where = info.branch_name ? ` (${info.branch_name})` : info.release ? ` (${info.release})` : '';
@@ -338,7 +343,9 @@ function checkRow(check) {
 async function pullRequestView(namespace, repo, prId) {
   let pr;
   try {
-    pr = await api(`/pull-requests/${seg(namespace)}/${seg(repo)}/${seg(prId)}`);
+    const forge = new URLSearchParams(location.search).get('forge');
+    const which = forge ? `?forge=${encodeURIComponent(forge)}` : '';
+    pr = await api(`/pull-requests/${seg(namespace)}/${seg(repo)}/${seg(prId)}${which}`);
   } catch (error) {
     return [heading(`${namespace}/${repo} #${prId}`), unsupported(error, 'pull-request', ', or does not know this pull request')];
   }
