@@ -7,6 +7,10 @@
 //! `FCI_MODEL_SEQUENCES` (default 300) sequences, seeds from `FCI_MODEL_SEED` (default 1) on;
 //! `FCI_MODEL_ONLY=<seed>` replays one; `FCI_MODEL_STACKS` (default 4) stacks run sequences
 //! side by side. The seeds in tests/model/regressions.txt always run first.
+//!
+//! Every stack serves Pagure and Forgejo: a sequence's pull requests live on Pagure when its
+//! seed is even, on Forgejo when it is odd (a kept seed on Pagure unless written
+//! `forgejo:<seed>`), so both forges get half of every run.
 //! See docs/reliability.md, "Model-based test of the PR life cycle".
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -31,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use fedora_ci::events::ForgeKind;
+
 use crate::driver::{Run, TIME_SCALE};
 use crate::generator::{Sequence, generate};
 use crate::stack::Stack;
@@ -44,32 +50,56 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A seed and the forge its sequence runs on: `forgejo:<seed>` or `pagure:<seed>`, else
+/// `default`.
+fn seed_on(text: &str, default: ForgeKind) -> Option<(u64, ForgeKind)> {
+    let text = text.trim();
+    match text.split_once(':') {
+        Some((forge, seed)) => Some((seed.trim().parse().ok()?, ForgeKind::from_name(forge)?)),
+        None => Some((text.parse().ok()?, default)),
+    }
+}
+
+/// The forge of a generated seed: both get half of every run.
+fn forge_of(seed: u64) -> ForgeKind {
+    if seed % 2 == 1 {
+        ForgeKind::Forgejo
+    } else {
+        ForgeKind::Pagure
+    }
+}
+
 /// The seeds to run: the kept regressions first, then `count` from `first` on.
-fn seeds() -> Vec<u64> {
+fn seeds() -> Vec<(u64, ForgeKind)> {
     if let Ok(only) = std::env::var("FCI_MODEL_ONLY") {
         return only
             .split(',')
-            .filter_map(|seed| seed.trim().parse().ok())
+            .filter_map(|text| {
+                let (seed, _) = seed_on(text, ForgeKind::Pagure)?;
+                seed_on(text, forge_of(seed))
+            })
             .collect();
     }
-    let mut seeds: Vec<u64> = REGRESSIONS
+    let mut seeds: Vec<(u64, ForgeKind)> = REGRESSIONS
         .lines()
-        .map(|line| line.split('#').next().unwrap_or_default().trim())
-        .filter_map(|seed| seed.parse().ok())
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|seed| seed_on(seed, ForgeKind::Pagure))
         .collect();
     let count = env_number("FCI_MODEL_SEQUENCES", 300);
     let first = env_number("FCI_MODEL_SEED", 1);
-    let kept = seeds.clone();
+    let kept: Vec<u64> = seeds.iter().map(|(seed, _)| *seed).collect();
     seeds.extend(
         (0..count)
             .map(|index| first.wrapping_mul(1_000_003).wrapping_add(index))
-            .filter(|seed| !kept.contains(seed)),
+            .filter(|seed| !kept.contains(seed))
+            .map(|seed| (seed, forge_of(seed))),
     );
     seeds
 }
 
 struct Failure {
     sequence: Sequence,
+    forge: ForgeKind,
     violations: Vec<String>,
 }
 
@@ -88,6 +118,12 @@ async fn pr_life_cycle_against_the_reference_model() {
             let start = || {
                 Stack::start(|config| {
                     config.worker.time_scale = TIME_SCALE;
+                    // Forgejo logins are the packagers' FAS names here, so that commands run
+                    // on both forges alike.
+                    let forgejo = config.forgejo.as_mut().expect("the stack serves Forgejo");
+                    forgejo.logins_are_fas_usernames = true;
+                    let project = format!("{}/{}", forgejo.web_url, driver::PROJECT);
+                    config.fedora_ci.enabled_projects.push(project);
                     // No webhook in the requests: the fake Testing Farm would call it itself with
                     // a new HTTPS client per move (a tenth of a second each). The model delivers
                     // the webhook bodies through intake instead, when and as often as it chooses.
@@ -99,11 +135,11 @@ async fn pr_life_cycle_against_the_reference_model() {
             let mut pr_id = 1000 + stack_number as u64 * 1_000_000;
             loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(seed) = seeds.get(index).copied() else {
+                let Some((seed, forge)) = seeds.get(index).copied() else {
                     break;
                 };
                 let sequence = generate(seed);
-                let (violations, stuck) = Run::new(&stack, &sequence, pr_id).run().await;
+                let (violations, stuck) = Run::new(&stack, &sequence, forge, pr_id).run().await;
                 pr_id += 10;
                 // A fresh stack now and then, so that a long run's database (and the
                 // reconciler's work on old PRs) stays the size of CI's.
@@ -115,11 +151,12 @@ async fn pr_life_cycle_against_the_reference_model() {
                 }
                 if !violations.is_empty() {
                     eprintln!(
-                        "model: sequence failed: {sequence}{}\n",
+                        "model: sequence failed on {forge}: {sequence}{}\n",
                         violations.join("\n")
                     );
                     failures.lock().await.push(Failure {
                         sequence,
+                        forge,
                         violations,
                     });
                 }
@@ -137,8 +174,12 @@ async fn pr_life_cycle_against_the_reference_model() {
     }
     futures_util::future::join_all(workers).await;
     let failures = failures.lock().await;
+    let on_forgejo = seeds
+        .iter()
+        .filter(|(_, forge)| *forge == ForgeKind::Forgejo)
+        .count();
     eprintln!(
-        "model: {} sequences, {} failed, in {:.1?} ({stacks} stacks)",
+        "model: {} sequences ({on_forgejo} on Forgejo), {} failed, in {:.1?} ({stacks} stacks)",
         seeds.len(),
         failures.len(),
         started.elapsed()
@@ -149,14 +190,15 @@ async fn pr_life_cycle_against_the_reference_model() {
         let mut report = String::new();
         for failure in failures.iter() {
             report.push_str(&format!(
-                "seed {}: {}\n",
+                "seed {} ({}): {}\n",
                 failure.sequence.seed,
+                failure.forge,
                 failure.violations[0].lines().next().unwrap_or_default()
             ));
         }
         let seeds: Vec<String> = failures
             .iter()
-            .map(|failure| failure.sequence.seed.to_string())
+            .map(|failure| format!("{}:{}", failure.forge.name(), failure.sequence.seed))
             .collect();
         panic!(
             "{} of {} sequences broke an invariant (keep the seeds in tests/model/regressions.txt; replay with FCI_MODEL_ONLY={}):\n\n{report}",
@@ -190,6 +232,7 @@ mod reference_checks {
     fn facts(sha: &str) -> Facts {
         Facts {
             seed: SEED,
+            forge: fedora_ci::events::ForgeKind::Pagure,
             eln: false,
             prs: vec![PrFacts {
                 pr_id: PR,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use fedora_ci::clients::koji::TaskState;
-use fedora_ci::events::TESTING_FARM_RESULTS_TOPIC;
+use fedora_ci::events::{ForgeKind, TESTING_FARM_RESULTS_TOPIC};
 use fedora_ci::fakes::koji::{BuildOutcome, KojiFailure, TaskStateChange};
 use serde_json::{Value as Json, json};
 use tokio::time::Instant;
@@ -17,6 +17,8 @@ use crate::reference::{self, Command, Facts, Observed, PrFacts, TestRun};
 use crate::stack::{Stack, TF_TOKEN};
 
 pub const PROJECT: &str = "rpms/optee_os";
+/// The fork the Forgejo pull requests come from.
+const FORK: &str = "zbyszek/optee_os";
 const PREFIX: &str = "/packit-ci-stg";
 const PACKAGER: &str = "mmassari";
 const NOT_A_PACKAGER: &str = "someone-else";
@@ -43,6 +45,8 @@ struct SentComment {
 pub struct Run<'a> {
     stack: &'a Stack,
     seq: &'a Sequence,
+    /// The forge the sequence's pull requests live on; Pagure's outages are its outages.
+    forge: ForgeKind,
     prs: Vec<Pr>,
     comments: Vec<SentComment>,
     next_comment_id: u64,
@@ -63,6 +67,7 @@ pub struct Run<'a> {
     tf_requests_before: BTreeSet<String>,
     ld_calls_before: usize,
     pagure_calls_before: usize,
+    forgejo_calls_before: usize,
     first_message: usize,
     http: reqwest::Client,
     /// The worker did not settle once: the sequence stops.
@@ -80,7 +85,7 @@ struct Snapshot {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(stack: &'a Stack, seq: &'a Sequence, first_pr_id: u64) -> Run<'a> {
+    pub fn new(stack: &'a Stack, seq: &'a Sequence, forge: ForgeKind, first_pr_id: u64) -> Run<'a> {
         let prs = (0..seq.prs)
             .map(|index| Pr {
                 pr_id: first_pr_id + index as u64,
@@ -92,6 +97,7 @@ impl<'a> Run<'a> {
         Run {
             stack,
             seq,
+            forge,
             prs,
             comments: Vec::new(),
             next_comment_id: first_pr_id * 1000,
@@ -108,6 +114,7 @@ impl<'a> Run<'a> {
             tf_requests_before: stack.testing_farm.request_ids().into_iter().collect(),
             ld_calls_before: stack.log_detective.calls().len(),
             pagure_calls_before: stack.pagure.calls().len(),
+            forgejo_calls_before: stack.forgejo.calls().len(),
             first_message: stack.delivered_count(),
             http: reqwest::Client::new(),
             stuck: false,
@@ -123,6 +130,7 @@ impl<'a> Run<'a> {
             &["rawhide", "eln"]
         };
         self.stack.pagure.set_branches(PROJECT, branches);
+        self.stack.forgejo.set_branches(PROJECT, branches);
         let started = Instant::now();
         for (index, step) in self.seq.steps.iter().enumerate() {
             if self.stuck {
@@ -183,8 +191,79 @@ impl<'a> Run<'a> {
         pull_request
     }
 
-    /// A Pagure pull-request message from the fixture of `topic`, about PR `pr` as it is now.
+    /// A pull-request message about PR `pr` as it is now: Pagure's from the fixture of
+    /// `topic`, Forgejo's `opened` or `synchronized` (Forgejo has no "rebased").
     fn pr_message(&self, topic: PrTopic, pr: usize) -> (String, Json) {
+        if self.forge == ForgeKind::Forgejo {
+            let action = match topic {
+                PrTopic::New => "opened",
+                PrTopic::Updated | PrTopic::Rebased => "synchronized",
+            };
+            return self.forgejo_pr_message(action, pr);
+        }
+        self.pagure_pr_message(topic, pr)
+    }
+
+    /// A repository of the fake Forgejo as webhooks describe it.
+    fn forgejo_repository(&self, full_name: &str) -> Json {
+        let (owner, name) = full_name.split_once('/').unwrap_or_default();
+        let html_url = format!("{}/{full_name}", self.stack.forgejo.url());
+        json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
+               "clone_url": format!("{html_url}.git"), "full_name": full_name})
+    }
+
+    /// The real Forgejo fixture, about PR `pr` (its number is the PR id) as it is now.
+    fn forgejo_pull_request(&self, pr: usize) -> Json {
+        let message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
+        let state = &self.prs[pr];
+        let mut pull_request = message["body"]["pull_request"].clone();
+        pull_request["number"] = json!(state.pr_id);
+        pull_request["title"] = json!(state.title);
+        pull_request["base"]["ref"] = json!("rawhide");
+        pull_request["base"]["repo"] = self.forgejo_repository(PROJECT);
+        pull_request["head"]["sha"] = json!(state.heads.last());
+        pull_request["head"]["repo"] = self.forgejo_repository(FORK);
+        pull_request["html_url"] = json!(format!(
+            "{}/{PROJECT}/pulls/{}",
+            self.stack.forgejo.url(),
+            state.pr_id
+        ));
+        pull_request
+    }
+
+    fn forgejo_pr_message(&self, action: &str, pr: usize) -> (String, Json) {
+        let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
+        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
+        for key in ["topic", "id", "priority", "queue"] {
+            message.as_object_mut().map(|fields| fields.remove(key));
+        }
+        let body = &mut message["body"];
+        body["action"] = json!(action);
+        body["number"] = json!(self.prs[pr].pr_id);
+        body["repository"] = self.forgejo_repository(PROJECT);
+        body["sender"]["login"] = json!(PACKAGER);
+        body["pull_request"] = self.forgejo_pull_request(pr);
+        (topic, message)
+    }
+
+    /// Makes the forge know the pull request as `body` tells it (Pagure: the PR JSON;
+    /// Forgejo: the PR and its head commit, in the target repository and the fork).
+    fn register_pull_request(&self, body: &Json) {
+        if let Some(pull_request) = body.get("pullrequest") {
+            self.stack.pagure.add_pull_request(pull_request.clone());
+        }
+        if let Some(pull_request) = body.get("body").and_then(|body| body.get("pull_request")) {
+            let mut known = pull_request.clone();
+            known["base"]["repo"]["full_name"] = json!(PROJECT);
+            if let Some(sha) = pull_request["head"]["sha"].as_str() {
+                self.stack.forgejo.add_commit(FORK, sha, &[]);
+            }
+            self.stack.forgejo.add_pull_request(known);
+        }
+    }
+
+    /// A Pagure pull-request message from the fixture of `topic`, about PR `pr` as it is now.
+    fn pagure_pr_message(&self, topic: PrTopic, pr: usize) -> (String, Json) {
         let fixture = match topic {
             PrTopic::New => "pagure_pr_new.json",
             PrTopic::Updated => "pagure_pr_updated.json",
@@ -203,9 +282,9 @@ impl<'a> Run<'a> {
     async fn deliver(&mut self, topic: &str, body: &Json) {
         let key = format!("{topic} {body}");
         let again = !self.delivered.insert(key);
-        // Pagure itself has moved on; only a new message tells of the PR as it is now.
-        if !again && let Some(pull_request) = body.get("pullrequest") {
-            self.stack.pagure.add_pull_request(pull_request.clone());
+        // The forge itself has moved on; only a new message tells of the PR as it is now.
+        if !again {
+            self.register_pull_request(body);
         }
         if again && self.quiet() {
             self.unchanged_by(topic, body, "the same event again").await;
@@ -242,7 +321,7 @@ impl<'a> Run<'a> {
     fn snapshot(&self) -> Snapshot {
         let mut flags = Vec::new();
         for pr in &self.prs {
-            for flag in self.stack.flags(PROJECT, pr.pr_id) {
+            for flag in self.flags_shown(pr) {
                 flags.push((
                     pr.pr_id,
                     text(&flag["username"]),
@@ -257,7 +336,12 @@ impl<'a> Run<'a> {
             builds: self.stack.koji.builds().len(),
             requests: self.stack.testing_farm.request_ids().len(),
             analyses: self.stack.log_detective.calls().len(),
-            comments: self.stack.pagure.posted_comments().len(),
+            comments: self.stack.pagure.posted_comments().len()
+                + self
+                    .prs
+                    .iter()
+                    .map(|pr| self.stack.forgejo.comments(PROJECT, pr.pr_id).len())
+                    .sum::<usize>(),
         }
     }
 
@@ -285,7 +369,10 @@ impl<'a> Run<'a> {
             Step::TitleEdit { pr } => {
                 self.prs[*pr].title =
                     format!("Model PR {} (edited at step {index})", self.prs[*pr].pr_id);
-                let (topic, body) = self.pr_message(PrTopic::Updated, *pr);
+                let (topic, body) = match self.forge {
+                    ForgeKind::Pagure => self.pr_message(PrTopic::Updated, *pr),
+                    ForgeKind::Forgejo => self.forgejo_pr_message("edited", *pr),
+                };
                 self.resend(&topic, &body, "a title edit").await;
             }
             Step::Comment { pr, kind } => self.comment(*pr, kind).await,
@@ -418,9 +505,7 @@ impl<'a> Run<'a> {
     }
 
     async fn resend(&mut self, topic: &str, body: &Json, what: &str) {
-        self.stack
-            .pagure
-            .add_pull_request(body["pullrequest"].clone());
+        self.register_pull_request(body);
         self.delivered.insert(format!("{topic} {body}"));
         if self.quiet() {
             self.unchanged_by(topic, body, what).await;
@@ -430,6 +515,9 @@ impl<'a> Run<'a> {
     }
 
     async fn comment(&mut self, pr: usize, kind: &CommentKind) {
+        if self.forge == ForgeKind::Forgejo {
+            return self.forgejo_comment(pr, kind).await;
+        }
         let message = read_fixture("packit-service/pagure_pr_comment.json");
         let topic = message["topic"].as_str().unwrap_or_default().to_owned();
         let mut body = message.get("body").cloned().unwrap_or(message);
@@ -463,6 +551,65 @@ impl<'a> Run<'a> {
         }
         self.deliver(&topic, &body).await;
         self.comments.push(SentComment { pr, topic, body });
+    }
+
+    /// A comment on the Forgejo PR: the real PR-comment fixture, moved to PR `pr`.
+    async fn forgejo_comment(&mut self, pr: usize, kind: &CommentKind) {
+        let mut message = read_fixture("forgejo/forgejo.issue_comment.on-pull-request.json");
+        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
+        for key in ["topic", "id", "priority", "queue"] {
+            message.as_object_mut().map(|fields| fields.remove(key));
+        }
+        self.next_comment_id += 1;
+        let author = if *kind == CommentKind::NonPackager {
+            NOT_A_PACKAGER
+        } else {
+            PACKAGER
+        };
+        let body = &mut message["body"];
+        body["repository"] = self.forgejo_repository(PROJECT);
+        body["pull_request"] = self.forgejo_pull_request(pr);
+        body["comment"]["id"] = json!(self.next_comment_id);
+        body["comment"]["body"] = json!(kind.text(PREFIX));
+        body["comment"]["user"]["login"] = json!(author);
+        if kind.is_command() {
+            let head = self.prs[pr].heads.last().cloned().unwrap_or_default();
+            self.prs[pr].commands.push(Command {
+                comment_id: self.next_comment_id,
+                kind: kind.clone(),
+                head,
+            });
+        }
+        self.deliver(&topic, &message).await;
+        self.comments.push(SentComment {
+            pr,
+            topic,
+            body: message,
+        });
+    }
+
+    /// The checks the forge shows for a PR, as Pagure flags (`username`, `status`,
+    /// `comment`): on Forgejo, the newest commit status per context of each of its commits,
+    /// named `{context} [{sha7}]`, with the documented state mapping undone (canceled is
+    /// `error` "Canceled: …").
+    fn flags_shown(&self, pr: &Pr) -> Vec<Json> {
+        if self.forge == ForgeKind::Pagure {
+            return self.stack.flags(PROJECT, pr.pr_id);
+        }
+        let mut flags = Vec::new();
+        for sha in &pr.heads {
+            for (context, status) in self.stack.forgejo.latest_statuses(PROJECT, sha) {
+                let (state, description) =
+                    unmapped(text(&status["status"]), text(&status["description"]));
+                flags.push(json!({
+                    "username": format!("{context} [{}]", &sha[..7]),
+                    "status": state,
+                    "comment": description,
+                    "url": status["target_url"],
+                }));
+            }
+        }
+        flags
     }
 
     /// Builds of this sequence in the fake hub: (task id, sha, target, state).
@@ -599,7 +746,12 @@ impl<'a> Run<'a> {
                 .faults()
                 .set_error_rate(rate, KojiFailure::HttpStatus(503)),
             Service::TestingFarm => self.stack.testing_farm.faults().set_error_rate(rate, 503),
-            Service::Pagure => self.stack.pagure.faults().set_error_rate(rate, 503),
+            // The forge of the sequence is down (on Forgejo, the packager group of Pagure
+            // stays up).
+            Service::Pagure => match self.forge {
+                ForgeKind::Pagure => self.stack.pagure.faults().set_error_rate(rate, 503),
+                ForgeKind::Forgejo => self.stack.forgejo.faults().set_error_rate(rate, 503),
+            },
             Service::LogDetective => self.stack.log_detective.faults().set_error_rate(rate, 503),
         }
     }
@@ -769,7 +921,7 @@ impl<'a> Run<'a> {
         if verbose {
             eprintln!("model: finish rounds done at {:.1?}", began.elapsed());
             for pr in &self.prs {
-                for flag in self.stack.flags(PROJECT, pr.pr_id) {
+                for flag in self.flags_shown(pr) {
                     if flag["status"] == "pending" {
                         eprintln!("model:   pending {} {}", flag["username"], flag["comment"]);
                     }
@@ -799,8 +951,7 @@ impl<'a> Run<'a> {
 
     fn any_pending(&self) -> bool {
         self.prs.iter().any(|pr| {
-            self.stack
-                .flags(PROJECT, pr.pr_id)
+            self.flags_shown(pr)
                 .iter()
                 .any(|flag| flag["status"] == "pending")
         })
@@ -809,6 +960,7 @@ impl<'a> Run<'a> {
     fn facts(&self) -> Facts {
         Facts {
             seed: self.seq.seed,
+            forge: self.forge,
             eln: self.seq.eln,
             prs: self
                 .prs
@@ -828,7 +980,7 @@ impl<'a> Run<'a> {
     async fn observe(&self) -> Observed {
         let mut flags = BTreeMap::new();
         for pr in &self.prs {
-            flags.insert(pr.pr_id, self.stack.flags(PROJECT, pr.pr_id));
+            flags.insert(pr.pr_id, self.flags_shown(pr));
         }
         // Every flag post Pagure received (an outage's failed ones included: they are what
         // the service wanted shown at the time).
@@ -865,6 +1017,37 @@ impl<'a> Run<'a> {
                 field("comment"),
             ));
         }
+        // Every commit status Forgejo received, as the flag post it stands for.
+        let statuses = format!("/repos/{PROJECT}/statuses/");
+        for call in self
+            .stack
+            .forgejo
+            .calls()
+            .into_iter()
+            .skip(self.forgejo_calls_before)
+        {
+            let Some(sha) = call
+                .path
+                .strip_prefix(&statuses)
+                .filter(|_| call.method == "POST")
+            else {
+                continue;
+            };
+            let Some(pr) = self
+                .prs
+                .iter()
+                .find(|pr| pr.heads.iter().any(|head| head == sha))
+            else {
+                continue;
+            };
+            let (state, description) =
+                unmapped(text(&call.body["state"]), text(&call.body["description"]));
+            history.entry(pr.pr_id).or_default().push((
+                format!("{} [{}]", text(&call.body["context"]), &sha[..7]),
+                state,
+                description,
+            ));
+        }
         let builds = self.builds();
         let mut tests = Vec::new();
         for id in self.sequence_requests() {
@@ -887,6 +1070,15 @@ impl<'a> Run<'a> {
             tests,
             dead_tasks: dead,
         }
+    }
+}
+
+/// A Forgejo status's state and description as the Pagure flag it stands for: canceled,
+/// which Forgejo has not, is sent as `error` "Canceled: …" (docs/behaviour.md).
+fn unmapped(state: String, description: String) -> (String, String) {
+    match description.strip_prefix("Canceled: ") {
+        Some(reason) if state == "error" => ("canceled".to_owned(), reason.to_owned()),
+        _ => (state, description),
     }
 }
 

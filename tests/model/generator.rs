@@ -69,12 +69,16 @@ pub enum Service {
 }
 
 impl Service {
-    /// How the service's own flags name it ("Koji is unavailable; ...").
-    pub fn name(self) -> &'static str {
+    /// How the service's own flags name it ("Koji is unavailable; ..."), on a sequence whose
+    /// pull requests live on `forge` (`Pagure` stands for the sequence's forge).
+    pub fn name(self, forge: fedora_ci::events::ForgeKind) -> &'static str {
         match self {
             Service::Koji => "Koji",
             Service::TestingFarm => "Testing Farm",
-            Service::Pagure => "Pagure",
+            Service::Pagure => match forge {
+                fedora_ci::events::ForgeKind::Pagure => "Pagure",
+                fedora_ci::events::ForgeKind::Forgejo => "Forgejo",
+            },
             Service::LogDetective => "Log Detective",
         }
     }

@@ -37,6 +37,8 @@ pub struct PrFacts {
 
 pub struct Facts {
     pub seed: u64,
+    /// The forge the sequence's pull requests live on.
+    pub forge: fedora_ci::events::ForgeKind,
     pub eln: bool,
     pub prs: Vec<PrFacts>,
     /// (service, minutes of service time).
@@ -260,7 +262,7 @@ pub fn check(facts: &Facts, observed: &Observed) -> Vec<String> {
                 && expect
                     .may_give_up
                     .iter()
-                    .any(|service| comment.contains(service.name()));
+                    .any(|service| comment.contains(service.name(facts.forge)));
             let right = if expect.status.is_empty() {
                 matches!(status, "success" | "error")
             } else {

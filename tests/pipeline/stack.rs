@@ -343,13 +343,19 @@ impl Stack {
         self.delivered.load(Ordering::SeqCst)
     }
 
-    /// The inbound rows (outcome, reason) of the messages delivered from number `first` on.
+    /// The inbound rows (outcome, reason) of the messages delivered from number `first` on
+    /// that intake stored.
     pub async fn inbound_from(&self, first: usize) -> Vec<fedora_ci::db::inbound::InboundRow> {
         let mut rows = Vec::new();
         for number in first..self.delivered_count() {
             let id = format!("test-message-{number}");
-            let row = fedora_ci::db::inbound::get_by_message_id(&self.store, &id).await;
-            rows.push(row.unwrap().unwrap());
+            // A message intake dropped (irrelevant) has no row.
+            if let Some(row) = fedora_ci::db::inbound::get_by_message_id(&self.store, &id)
+                .await
+                .unwrap()
+            {
+                rows.push(row);
+            }
         }
         rows
     }
