@@ -5,7 +5,9 @@
 //!
 //! The PR is opened, built, tested and reported; then a push starts a new cycle, and a second
 //! push supersedes it while its build runs: the old build is cancelled, the head commit is
-//! built, tested and reported, and every flag ends as it should.
+//! built, tested and reported, and every flag ends as it should. The same service also serves
+//! a (fake) Forgejo: a Forgejo pull request, published as webhook-to-fedora-messaging does, is
+//! built from its fork and reported as commit statuses on its target repository.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +23,7 @@ use common::process::Running;
 use common::{TestDb, wait_for};
 use fedora_ci::db::{ConnectSettings, Store, inbound, tasks as task_rows};
 use fedora_ci::fakes::eln::FakeEln;
+use fedora_ci::fakes::forgejo::FakeForgejo;
 use fedora_ci::fakes::koji::{BuildOutcome, FakeKojiConfig, FakeKojiHub};
 use fedora_ci::fakes::logdetective::FakeLogDetective;
 use fedora_ci::fakes::pagure::FakePagure;
@@ -34,6 +37,7 @@ const OPTEE: &str = "https://src.fedoraproject.org/rpms/optee_os";
 const PROJECT: &str = "rpms/optee_os";
 const PR: u64 = 2;
 const PAGURE_TOKEN: &str = "pagure-token";
+const FORGEJO_TOKEN: &str = "forgejo-token";
 const TF_TOKEN: &str = "tf-secret";
 const LD_TOKEN: &str = "ld-token";
 const CHECK_PREFIX: &str = "Packit-stg";
@@ -72,6 +76,7 @@ fn fork_source(sha: &str) -> String {
 struct Fakes {
     koji: FakeKojiHub,
     pagure: FakePagure,
+    forgejo: FakeForgejo,
     testing_farm: FakeTestingFarm,
     eln: FakeEln,
     log_detective: FakeLogDetective,
@@ -90,6 +95,9 @@ impl Fakes {
         }));
         // An eln branch of its own: no ELN build, one build per commit.
         pagure.set_branches(PROJECT, &["rawhide", "eln"]);
+        let forgejo = FakeForgejo::start().await.unwrap();
+        forgejo.add_token(FORGEJO_TOKEN, "fedora-ci");
+        forgejo.set_branches(PROJECT, &["rawhide", "eln"]);
         let testing_farm = FakeTestingFarm::start(TF_TOKEN).await.unwrap();
         let eln = FakeEln::start().await.unwrap();
         eln.set_packages(&["optee_os"], &[]);
@@ -97,6 +105,7 @@ impl Fakes {
         Fakes {
             koji,
             pagure,
+            forgejo,
             testing_farm,
             eln,
             log_detective,
@@ -274,8 +283,13 @@ fn write_config(dir: &Path, fakes: &Fakes, db_url: &str, bus: &Bus, port: u16) -
         "logdetective_enabled": true,
         "logdetective_url": fakes.log_detective.url(),
         "logdetective_token": LD_TOKEN,
+        "forgejo": {
+            "web_url": fakes.forgejo.url(),
+            "token": FORGEJO_TOKEN,
+            "own_logins": ["fedora-ci"],
+        },
         "fedora_ci_run_by_default": false,
-        "fedora_ci": {"enabled_projects": [OPTEE]},
+        "fedora_ci": {"enabled_projects": [OPTEE, format!("{}/{PROJECT}", fakes.forgejo.url())]},
         "api": {"bind": format!("127.0.0.1:{port}")},
         "worker": {
             "queues": {"short": 4, "long": 4},
@@ -581,6 +595,202 @@ async fn a_pull_request_lives_through_the_real_stack() {
     };
     let outcome = life_cycle(&mut live).await;
 
+    let status = tokio::task::block_in_place(|| serve.terminate());
+    let removed = live.bus.remove().await;
+    live.store.close().await;
+    if let Err(error) = outcome {
+        panic!("{error:#}");
+    }
+    assert!(status.success(), "serve exited with {status} on SIGTERM");
+    removed.unwrap();
+}
+
+/// A repository of the fake Forgejo as webhooks describe it.
+fn forgejo_repository(fakes: &Fakes, full_name: &str) -> Json {
+    let (owner, name) = full_name.split_once('/').unwrap();
+    let html_url = format!("{}/{full_name}", fakes.forgejo.url());
+    json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
+           "clone_url": format!("{html_url}.git"), "full_name": full_name})
+}
+
+/// Forgejo's `pull_request` webhook as webhook-to-fedora-messaging publishes it (the real
+/// fixture, with its `headers`), about PR 7 of `rpms/optee_os` from zbyszek's fork at `sha`.
+fn forgejo_pull_request(fakes: &Fakes, action: &str, sha: &str) -> Json {
+    let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
+    for key in ["topic", "id", "priority", "queue"] {
+        message.as_object_mut().unwrap().remove(key);
+    }
+    let body = &mut message["body"];
+    body["action"] = json!(action);
+    body["number"] = json!(7);
+    body["repository"] = forgejo_repository(fakes, PROJECT);
+    body["sender"]["login"] = json!("zbyszek");
+    let pr = &mut body["pull_request"];
+    pr["number"] = json!(7);
+    pr["base"]["ref"] = json!("rawhide");
+    pr["base"]["repo"] = forgejo_repository(fakes, PROJECT);
+    pr["head"]["sha"] = json!(sha);
+    pr["head"]["repo"] = forgejo_repository(fakes, "zbyszek/optee_os");
+    fakes.forgejo.add_commit(PROJECT, sha, &[]);
+    fakes.forgejo.add_commit("zbyszek/optee_os", sha, &[]);
+    message
+}
+
+/// The newest status of `context` at `sha` on the target repository: (state, description).
+fn status_of(fakes: &Fakes, sha: &str, context: &str) -> Option<(String, String)> {
+    let status = fakes
+        .forgejo
+        .latest_statuses(PROJECT, sha)
+        .remove(context)?;
+    Some((
+        status["status"].as_str().unwrap_or_default().to_owned(),
+        status["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+fn status_is(fakes: &Fakes, sha: &str, context: &str, state: &str, description: &str) -> bool {
+    status_of(fakes, sha, context) == Some((state.to_owned(), description.to_owned()))
+}
+
+/// Opened on Forgejo → built from the fork → tested → statuses; a push supersedes.
+async fn forgejo_life_cycle(live: &mut Live) -> anyhow::Result<()> {
+    let build = format!("{CHECK_PREFIX} - scratch build - rawhide");
+    let opened = forgejo_pull_request(&live.fakes, "opened", FIRST);
+    live.bus.publish(&[("forgejo.pull_request", &opened)]).await;
+    let source = format!(
+        "git+{}/zbyszek/optee_os.git#{FIRST}",
+        live.fakes.forgejo.url()
+    );
+    live.wait("Koji got the build from the fork", |fakes| {
+        fakes.koji_builds() == vec![(source.clone(), "rawhide".to_owned())]
+    })
+    .await?;
+    live.wait("the build status is pending", |fakes| {
+        status_is(
+            fakes,
+            FIRST,
+            &build,
+            "pending",
+            "RPM build was submitted ...",
+        )
+    })
+    .await?;
+    let url = live.fakes.forgejo.latest_statuses(PROJECT, FIRST)[&build]["target_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task: i64 = url.rsplit("taskID=").next().unwrap().parse()?;
+    assert!(live.fakes.koji.start_build(task));
+    assert!(live.fakes.koji.finish_build(task, &BuildOutcome::Succeeds));
+    live.bus.publish_koji_messages(&live.fakes.koji).await;
+    live.wait("the build status is success", |fakes| {
+        status_is(fakes, FIRST, &build, "success", "RPM build succeeded.")
+    })
+    .await?;
+    live.wait("five tests submitted", |fakes| {
+        fakes.testing_farm.submitted().len() == TESTS.len()
+    })
+    .await?;
+    let ids = live.request_ids().await?;
+    for id in ids {
+        while live
+            .fakes
+            .testing_farm
+            .advance(&id, "passed")
+            .await
+            .is_some_and(|state| state != "complete")
+        {}
+    }
+    for test in TESTS {
+        let context = format!("{CHECK_PREFIX} - {test} - rawhide");
+        live.wait(&format!("{test} passed"), |fakes| {
+            status_is(fakes, FIRST, &context, "success", "Tests passed ...")
+        })
+        .await?;
+    }
+
+    // A push supersedes the first commit's work: its statuses are final already, the new
+    // head is built.
+    let pushed = forgejo_pull_request(&live.fakes, "synchronized", SECOND);
+    live.bus.publish(&[("forgejo.pull_request", &pushed)]).await;
+    live.wait("the pushed head was submitted", |fakes| {
+        status_is(
+            fakes,
+            SECOND,
+            &build,
+            "pending",
+            "RPM build was submitted ...",
+        )
+    })
+    .await?;
+    live.settled().await?;
+
+    // Nothing went to Pagure or to the fork; the webhook's credentials were not stored.
+    assert!(
+        live.fakes.pagure.flags(PROJECT, 7).is_empty()
+            && live.fakes.pagure.flags(PROJECT, PR).is_empty()
+    );
+    assert!(
+        live.fakes
+            .forgejo
+            .statuses("zbyszek/optee_os", FIRST)
+            .is_empty()
+    );
+    let authorization = opened["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored: Vec<(String, String)> = match &live.store {
+        Store::Postgres(pool) => {
+            sqlx::query_as("SELECT topic, body FROM inbound_messages")
+                .fetch_all(pool)
+                .await?
+        }
+        Store::Sqlite(_) => unreachable!("the stack runs on PostgreSQL"),
+    };
+    let forgejo: Vec<&String> = stored
+        .iter()
+        .filter(|(topic, _)| topic.ends_with(".forgejo.pull_request"))
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(forgejo.len(), 2, "the opened and synchronized messages");
+    for body in forgejo {
+        let body: Json = serde_json::from_str(body)?;
+        assert!(body.get("headers").is_none() && body.get("body").is_some());
+    }
+    assert!(
+        stored
+            .iter()
+            .all(|(_, body)| !body.contains(&authorization))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forgejo_pull_request_lives_through_the_real_stack() {
+    let fakes = Fakes::start().await;
+    let db = TestDb::postgres().await.unwrap();
+    let bus = Bus::new();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let config = write_config(dir.path(), &fakes, db.url(), &bus, port);
+    let mut serve = Running::start(dir.path(), &["--config", &config, "serve"], &[]);
+    tokio::task::block_in_place(|| {
+        serve.wait_for_line(&["consuming fedora-messaging"], STEP);
+    });
+    let store = Store::connect(db.url(), &ConnectSettings::default())
+        .await
+        .unwrap();
+    let mut live = Live {
+        fakes,
+        bus,
+        store,
+        advanced: BTreeSet::new(),
+    };
+    let outcome = forgejo_life_cycle(&mut live).await;
     let status = tokio::task::block_in_place(|| serve.terminate());
     let removed = live.bus.remove().await;
     live.store.close().await;
