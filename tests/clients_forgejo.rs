@@ -319,3 +319,29 @@ async fn pyforgejo_from_pypi_sets_statuses_and_comments_on_the_fake() {
     assert_eq!(report["raw"], "1\n");
     assert_eq!(fake.comments(REPO, 211).len(), 1);
 }
+
+#[tokio::test]
+async fn ogr_from_pypi_sets_statuses_and_comments_on_the_fake_through_pyforgejo() {
+    require_python_module("ogr.services.forgejo");
+    let fake = start_fake().await;
+    let url = fake.url();
+    let report = run_conformance_script(
+        "ogr_forgejo.py",
+        &[&url, TOKEN, "packit-validator", "ogr-tests", HEAD, "211"],
+    )
+    .await;
+    assert_eq!(report["target_branch"], "master");
+    assert_eq!(report["head_commit"], HEAD);
+    let statuses = report["statuses"].as_array().unwrap();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    let latest = fake.latest_statuses(REPO, HEAD);
+    let shown = &latest["Fedora CI - scratch build - rawhide"];
+    assert_eq!(shown["status"], "success");
+    assert_eq!(
+        shown["description"].as_str().unwrap().chars().count(),
+        140,
+        "ogr trims to 140 characters, as our client does"
+    );
+    assert_eq!(report["comment"], "Thanks, the build passed.");
+    assert_eq!(fake.comments(REPO, 211).len(), 1);
+}

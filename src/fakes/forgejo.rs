@@ -25,6 +25,8 @@ pub struct RecordedForgejoCall {
 
 #[derive(Default)]
 struct Data {
+    /// `owner/repo` → its API JSON, as pull requests name it.
+    repos: BTreeMap<String, Json>,
     /// `owner/repo` → the commits it has.
     commits: BTreeMap<String, BTreeSet<String>>,
     files: BTreeMap<(String, String, String), String>,
@@ -102,9 +104,14 @@ impl FakeForgejo {
         if let Some(head) = pull_request["head"]["sha"].as_str() {
             self.add_commit(&repo, head, &[]);
         }
-        lock(&self.server.data)
-            .pulls
-            .insert((repo, number), pull_request);
+        let mut data = lock(&self.server.data);
+        for side in ["base", "head"] {
+            let known = &pull_request[side]["repo"];
+            if let Some(name) = known["full_name"].as_str() {
+                data.repos.insert(name.to_owned(), known.clone());
+            }
+        }
+        data.pulls.insert((repo, number), pull_request);
     }
 
     /// Accepts `token` as the API token of `user`.
@@ -211,6 +218,10 @@ struct Request<'a> {
 fn repo_route(data: &mut Data, request: &Request<'_>, repo: &str, rest: &[&str]) -> Response {
     let method = request.method.as_str();
     match (method, rest) {
+        ("GET", []) => json_answer(match data.repos.get(repo) {
+            Some(known) => (StatusCode::OK, known.clone()),
+            None => not_found(request.path),
+        }),
         ("POST", ["statuses", sha]) => json_answer(create_status(data, request, repo, sha)),
         ("GET", ["statuses", sha]) => {
             let mut statuses = data
@@ -219,7 +230,7 @@ fn repo_route(data: &mut Data, request: &Request<'_>, repo: &str, rest: &[&str])
                 .cloned()
                 .unwrap_or_default();
             statuses.reverse();
-            json_answer((StatusCode::OK, Json::Array(statuses)))
+            json_answer((StatusCode::OK, Json::Array(page(&statuses, request.query))))
         }
         ("GET", ["git", "commits", sha]) => json_answer(if has_commit(data, repo, sha) {
             (StatusCode::OK, json!({"sha": sha, "url": request.path}))
@@ -371,6 +382,24 @@ fn raw_file(data: &Data, request: &Request<'_>, repo: &str, path: &str) -> Respo
         Some(content) => (StatusCode::OK, content.clone()).into_response(),
         None => json_answer(not_found(request.path)),
     }
+}
+
+/// One page of a list, as Forgejo pages them: `page` from 1, `limit` (default 30, at most
+/// 50); past the end, an empty list (clients page until then).
+fn page(items: &[Json], query: &str) -> Vec<Json> {
+    let number = |name: &str, default: usize| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let limit = number("limit", 30).clamp(1, 50);
+    let skip = number("page", 1)
+        .max(1)
+        .saturating_sub(1)
+        .saturating_mul(limit);
+    items.iter().skip(skip).take(limit).cloned().collect()
 }
 
 fn has_commit(data: &Data, repo: &str, sha: &str) -> bool {
