@@ -383,14 +383,9 @@ async fn the_same_pull_request_number_on_pagure_and_forgejo_never_meets() {
     stack.stop().await;
 }
 
-/// The switch: a build started from a Pagure pull request finishes after dist-git moved to
-/// Forgejo (Pagure answers 404 for the PR). Its result lands as a status on the Forgejo pull
-/// request found by the commit, whatever its number; without one, the flag's task ends at
-/// once with the reason, not after hours of waiting for Pagure.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_switch_a_pagure_builds_result_lands_on_the_forgejo_pull_request_of_its_commit() {
-    const PAGURE_HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
-    let stack = start(false).await;
+/// Opens Pagure's PR 2 of rpms/optee_os (`pagure_pr_new.json`); returns its rawhide build's
+/// Koji task, submitted and not finished.
+async fn pagure_pull_request_building(stack: &Stack) -> i64 {
     stack
         .pagure
         .set_branches("rpms/optee_os", &["rawhide", "eln"]);
@@ -411,6 +406,18 @@ async fn after_the_switch_a_pagure_builds_result_lands_on_the_forgejo_pull_reque
         .unwrap()
         .parse()
         .unwrap();
+    task
+}
+
+/// The switch: a build started from a Pagure pull request finishes after dist-git moved to
+/// Forgejo (Pagure answers 404 for the PR). Its result lands as a status on the Forgejo pull
+/// request found by the commit, whatever its number; without one, the flag's task ends at
+/// once with the reason, not after hours of waiting for Pagure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_switch_a_pagure_builds_result_lands_on_the_forgejo_pull_request_of_its_commit() {
+    const PAGURE_HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+    let stack = start(false).await;
+    let task = pagure_pull_request_building(&stack).await;
 
     // The switch: Pagure forgets the PR; on Forgejo it is PR 41, with the same head.
     stack.pagure.remove_pull_request("rpms/optee_os", 2);
@@ -454,26 +461,7 @@ async fn after_the_switch_a_pagure_builds_result_lands_on_the_forgejo_pull_reque
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_switch_a_result_without_a_forgejo_pull_request_ends_with_its_reason() {
     let stack = start(false).await;
-    stack
-        .pagure
-        .set_branches("rpms/optee_os", &["rawhide", "eln"]);
-    stack.deliver_fixture("pagure_pr_new.json", |_| {}).await;
-    stack.settle().await;
-    let flag = stack
-        .flag(
-            "rpms/optee_os",
-            2,
-            "Packit-stg - scratch build - rawhide [889f07a]",
-        )
-        .unwrap();
-    let task: i64 = flag["url"]
-        .as_str()
-        .unwrap()
-        .rsplit("taskID=")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let task = pagure_pull_request_building(&stack).await;
     stack.pagure.remove_pull_request("rpms/optee_os", 2);
     assert!(stack.koji.start_build(task));
     assert!(stack.koji.finish_build(task, &BuildOutcome::Succeeds));
