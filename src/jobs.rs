@@ -321,7 +321,7 @@ pub async fn plan(
                     "Fedora CI is not enabled for the project".into(),
                 ));
             }
-            let pr_ref = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
+            let (pr_ref, _) = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
             // The same comment may come again under a new message id; carried out twice, a
             // `scratch-build` would set a finished build flag back to "accepted".
             if !comments::claim_comment(
@@ -450,14 +450,12 @@ async fn plan_push(
             "[skip ci] in the pull request title".into(),
         ));
     }
-    let pr_ref = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
+    let (pr_ref, is_head) = record_pull_request(tx, &ctx.config, pr, message_seq).await?;
     let short: String = pr_ref.head_sha.chars().take(7).collect();
     // A message for a commit that is not the head (a late, re-sent or late-processed event
     // of an older head; heads are ordered by the messages' arrival) would cancel the newer
     // head's work and set old flags back.
-    if runs::newest_project_event_id(tx, pr_ref.pull_request_id).await?
-        != Some(pr_ref.project_event_id)
-    {
+    if !is_head {
         return Ok(Planned::Nothing(format!(
             "not the head any more: a newer commit than {short} is known"
         )));
@@ -602,14 +600,15 @@ async fn adopt_comment_build(
 }
 
 /// Finds or creates the project, PR and PR × commit rows.
-/// Records the PR × commit event; `message_seq` (the message's `inbound_messages.id`) orders
-/// the heads of the PR by arrival, whatever order the messages are processed in.
+/// Records the PR × commit event, and says whether its commit is the PR's head;
+/// `message_seq` (the message's `inbound_messages.id`) orders the heads of the PR by
+/// arrival, whatever order the messages are processed in.
 async fn record_pull_request(
     tx: &mut Tx,
     config: &Config,
     pr: &PullRequest,
     message_seq: i64,
-) -> anyhow::Result<PullRequestRef> {
+) -> anyhow::Result<(PullRequestRef, bool)> {
     // packit stores the forge's host name; Forgejo's is configured, so that it can differ
     // from Pagure's even when both serve the same host.
     let instance = match (pr.forge, &config.forgejo) {
@@ -632,11 +631,8 @@ async fn record_pull_request(
         message_seq,
     )
     .await?;
-    Ok(PullRequestRef::from_event(
-        pr,
-        ids.project_event_id,
-        ids.pull_request_id,
-    ))
+    let pr_ref = PullRequestRef::from_event(pr, ids.project_event_id, ids.pull_request_id);
+    Ok((pr_ref, ids.is_head))
 }
 
 /// packit-service answers `help` even where Fedora CI is not enabled.

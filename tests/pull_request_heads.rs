@@ -8,6 +8,7 @@ mod common;
 
 use common::TestDb;
 use fedora_ci::db::Store;
+use fedora_ci::db::comments;
 use fedora_ci::db::runs::{self, PullRequestEventIds, PullRequestKey};
 
 const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -43,10 +44,8 @@ async fn head(
     ids: &PullRequestEventIds,
 ) -> anyhow::Result<(Option<String>, Option<i32>)> {
     let commit = runs::head_commit(store, ids.pull_request_id).await?;
-    let mut tx = store.begin().await?;
-    let event = runs::newest_project_event_id(&mut tx, ids.pull_request_id).await?;
-    tx.commit().await?;
-    Ok((commit, event))
+    let event = comments::pull_request_head(store, ids.pull_request_id).await?;
+    Ok((commit, event.map(|(id, _)| id)))
 }
 
 async fn a_push_processed_late_does_not_become_the_head(db: TestDb) -> anyhow::Result<()> {

@@ -33,18 +33,15 @@ pub fn disabled_project(config: &Config, project_url: &str) -> Option<String> {
 /// Whether the project is in a dist-git namespace with Fedora CI: `rpms/` or `tests/` of
 /// src.fedoraproject.org, or of the Forgejo served (whose organisations have these names).
 fn in_ci_namespace(config: &Config, project_url: &str) -> bool {
-    let forgejo = config.forgejo.as_ref().map(|forgejo| {
-        let root = forgejo.web_url.trim_end_matches('/');
-        [format!("{root}/rpms/"), format!("{root}/tests/")]
-    });
+    let on_forgejo = |forgejo: &crate::config::ForgejoConfig| {
+        project_url
+            .strip_prefix(forgejo.web_url.trim_end_matches('/'))
+            .is_some_and(|path| path.starts_with("/rpms/") || path.starts_with("/tests/"))
+    };
     OPT_OUT_PREFIXES
         .iter()
         .any(|prefix| project_url.starts_with(prefix))
-        || forgejo.is_some_and(|prefixes| {
-            prefixes
-                .iter()
-                .any(|prefix| project_url.starts_with(prefix.as_str()))
-        })
+        || config.forgejo.as_ref().is_some_and(on_forgejo)
 }
 
 /// Whether Fedora CI runs for the project at `project_url` (its web URL).

@@ -174,11 +174,14 @@ impl ForgeError {
     /// Whether the forge says the thing asked about does not exist (any more): a pull
     /// request or project gone, as after dist-git moved to another forge.
     pub fn is_gone(&self) -> bool {
+        self.http_status() == Some(404)
+    }
+
+    /// The HTTP status the forge answered with, if it answered.
+    pub fn http_status(&self) -> Option<u16> {
         match self {
-            ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => {
-                *status == 404
-            }
-            _ => false,
+            ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => Some(*status),
+            _ => None,
         }
     }
 

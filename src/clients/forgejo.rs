@@ -95,7 +95,7 @@ impl ForgejoClient {
             Ok(_) => Ok(()),
             // Forgejo answers 500 for a commit the repository does not have: asking for the
             // commit tells that refusal from an outage.
-            Err(error) if status_of_error(&error) == Some(500) => {
+            Err(error) if error.http_status() == Some(500) => {
                 match self.commit_exists(at.project, at.head_sha).await? {
                     false => Err(ForgeError::Api {
                         forge: FORGE,
@@ -221,18 +221,11 @@ fn cut(text: &str, max: usize) -> String {
     cut
 }
 
-fn status_of_error(error: &ForgeError) -> Option<u16> {
-    match error {
-        ForgeError::Api { status, .. } | ForgeError::HttpStatus { status, .. } => Some(*status),
-        _ => None,
-    }
-}
-
 /// A status the forge will not take whoever asks again: no write access (403), the
 /// repository or commit unknown (404, or 500 found to be one), the repository archived
 /// (423).
 fn status_refused(error: &ForgeError) -> bool {
-    matches!(status_of_error(error), Some(403 | 404 | 423))
+    matches!(error.http_status(), Some(403 | 404 | 423))
 }
 
 fn error_from_answer(operation: &str, status: StatusCode, body: &[u8]) -> ForgeError {

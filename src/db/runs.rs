@@ -199,15 +199,6 @@ pub async fn head_commit(store: &Store, pull_request_id: i32) -> DbResult<Option
     Ok(sha.flatten())
 }
 
-/// The id of a pull request's head project event (`pull_request_heads`), read in the caller's
-/// transaction.
-pub async fn newest_project_event_id(tx: &mut Tx, pull_request_id: i32) -> DbResult<Option<i32>> {
-    const SQL: &str = concat!("SELECT ", head_event_id!());
-    let id: Option<i32> = on_tx!(tx, conn => sqlx::query_scalar(SQL)
-        .bind(pull_request_id).fetch_one(conn).await?);
-    Ok(id)
-}
-
 /// Records that the push work of this PR × commit event is being planned; `false` when it
 /// already was (a re-sent `pull-request.updated`/`.rebased` for the same head), so it is
 /// planned once. Events planned before `planned_pushes` existed count by their push builds

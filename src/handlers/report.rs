@@ -12,7 +12,9 @@ use chrono::Utc;
 use tracing::{debug, info, warn};
 
 use crate::clients::Transient;
-use crate::clients::forge::{CheckReport, CheckState, CheckTarget, ForgeKind, ProjectRef};
+use crate::clients::forge::{
+    CheckReport, CheckState, CheckTarget, ForgeError, ForgeKind, ProjectRef,
+};
 use crate::context::Context;
 use crate::db::{Tx, flags, runs};
 use crate::handlers::services::CallError;
@@ -259,11 +261,19 @@ impl SetFlag {
             Err(CallError::Service(error)) if error.is_gone() => {
                 report_on_successor(ctx, forge, target, report, &error).await
             }
-            Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(
-                format!("{forge} refused flag {}: {error}", flag.username),
-            )),
-            Err(error) => Err(error.into()),
+            Err(error) => Err(refusal_or_retry(forge, &flag.username, error)),
         }
+    }
+}
+
+/// A forge's refusal of a flag ends the task at once; anything else (an outage, the
+/// database) is the queue's to retry.
+fn refusal_or_retry(forge: ForgeKind, name: &str, error: CallError<ForgeError>) -> anyhow::Error {
+    match error {
+        CallError::Service(error) if !error.is_transient() => {
+            tasks::permanent(format!("{forge} refused flag {name}: {error}"))
+        }
+        error => error.into(),
     }
 }
 
@@ -284,7 +294,7 @@ async fn report_on_successor(
     forge: ForgeKind,
     gone_at: CheckTarget<'_>,
     report: CheckReport<'_>,
-    gone: &crate::clients::forge::ForgeError,
+    gone: &ForgeError,
 ) -> anyhow::Result<()> {
     let Some(successor) = successor(ctx, forge) else {
         return Err(tasks::permanent(format!(
@@ -316,14 +326,10 @@ async fn report_on_successor(
         number: moved.number,
         ..gone_at
     };
-    match ctx.services.report_check(successor, target, report).await {
-        Ok(()) => Ok(()),
-        Err(CallError::Service(error)) if !error.is_transient() => Err(tasks::permanent(format!(
-            "{successor} refused flag {}: {error}",
-            report.name
-        ))),
-        Err(error) => Err(error.into()),
-    }
+    ctx.services
+        .report_check(successor, target, report)
+        .await
+        .map_err(|error| refusal_or_retry(successor, report.name, error))
 }
 
 /// Posts a comment on a pull request (help, syntax errors, "not a packager").

@@ -386,10 +386,12 @@ impl Services {
         commit: &str,
         path: &str,
     ) -> Result<bool, ForgeError> {
-        let result = match self.forge(kind) {
-            Ok(forge) => forge.file_exists_at_commit(project, commit, path).await,
-            Err(error) => Err(error),
-        };
+        let result = async {
+            self.forge(kind)?
+                .file_exists_at_commit(project, commit, path)
+                .await
+        }
+        .await;
         note_outcome(forge_service(kind), &result);
         result
     }
@@ -401,10 +403,7 @@ impl Services {
         project: &ProjectRef,
         branch: &str,
     ) -> Result<bool, ForgeError> {
-        let result = match self.forge(kind) {
-            Ok(forge) => forge.has_branch(project, branch).await,
-            Err(error) => Err(error),
-        };
+        let result = async { self.forge(kind)?.has_branch(project, branch).await }.await;
         note_outcome(forge_service(kind), &result);
         result
     }
@@ -416,10 +415,12 @@ impl Services {
         project: &ProjectRef,
         sha: &str,
     ) -> Result<Option<PullRequestState>, ForgeError> {
-        let result = match self.forge(kind) {
-            Ok(forge) => forge.pull_request_for_commit(project, sha).await,
-            Err(error) => Err(error),
-        };
+        let result = async {
+            self.forge(kind)?
+                .pull_request_for_commit(project, sha)
+                .await
+        }
+        .await;
         note_outcome(forge_service(kind), &result);
         result
     }
@@ -450,10 +451,7 @@ impl Services {
             self.record(None, service, call, &request, Ok(None)).await?;
             return Ok(());
         }
-        let result = match self.forge(kind) {
-            Ok(forge) => forge.report_check(at, report).await,
-            Err(error) => Err(error),
-        };
+        let result = async { self.forge(kind)?.report_check(at, report).await }.await;
         note_outcome(forge_service(kind), &result);
         self.record(
             None,
@@ -483,10 +481,12 @@ impl Services {
                 .await?;
             return Ok(());
         }
-        let result = match self.forge(kind) {
-            Ok(forge) => forge.comment_on_pull_request(project, pr_id, text).await,
-            Err(error) => Err(error),
-        };
+        let result = async {
+            self.forge(kind)?
+                .comment_on_pull_request(project, pr_id, text)
+                .await
+        }
+        .await;
         note_outcome(forge_service(kind), &result);
         self.record(
             None,
