@@ -28,6 +28,7 @@ use fedora_ci::fakes::koji::{BuildOutcome, FakeKojiConfig, FakeKojiHub};
 use fedora_ci::fakes::logdetective::FakeLogDetective;
 use fedora_ci::fakes::pagure::FakePagure;
 use fedora_ci::fakes::testing_farm::FakeTestingFarm;
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value as Json, json};
 
 use crate::clients_support::{read_fixture, test_certificate};
@@ -562,8 +563,13 @@ async fn life_cycle(live: &mut Live) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_pull_request_lives_through_the_real_stack() {
+/// Starts `fedora-ci serve` on a fresh database, its listener on this test's part of the
+/// broker, runs `scenario` against it, stops it with SIGTERM and cleans up; fails the test
+/// with the scenario's error, or when the service did not stop cleanly.
+async fn with_live_stack<F>(scenario: F)
+where
+    F: for<'l> FnOnce(&'l mut Live) -> LocalBoxFuture<'l, anyhow::Result<()>>,
+{
     let fakes = Fakes::start().await;
     let db = TestDb::postgres().await.unwrap();
     let bus = Bus::new();
@@ -593,7 +599,7 @@ async fn a_pull_request_lives_through_the_real_stack() {
         store,
         advanced: BTreeSet::new(),
     };
-    let outcome = life_cycle(&mut live).await;
+    let outcome = scenario(&mut live).await;
 
     let status = tokio::task::block_in_place(|| serve.terminate());
     let removed = live.bus.remove().await;
@@ -605,35 +611,28 @@ async fn a_pull_request_lives_through_the_real_stack() {
     removed.unwrap();
 }
 
-/// A repository of the fake Forgejo as webhooks describe it.
-fn forgejo_repository(fakes: &Fakes, full_name: &str) -> Json {
-    let (owner, name) = full_name.split_once('/').unwrap();
-    let html_url = format!("{}/{full_name}", fakes.forgejo.url());
-    json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
-           "clone_url": format!("{html_url}.git"), "full_name": full_name})
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_request_lives_through_the_real_stack() {
+    with_live_stack(|live| Box::pin(life_cycle(live))).await;
 }
 
 /// Forgejo's `pull_request` webhook as webhook-to-fedora-messaging publishes it (the real
-/// fixture, with its `headers`), about PR 7 of `rpms/optee_os` from zbyszek's fork at `sha`.
+/// fixture, with its `headers`), about PR 7 of `rpms/optee_os` from zbyszek's fork at `sha`;
+/// the fake Forgejo gets the commit.
 fn forgejo_pull_request(fakes: &Fakes, action: &str, sha: &str) -> Json {
-    let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
-    for key in ["topic", "id", "priority", "queue"] {
-        message.as_object_mut().unwrap().remove(key);
-    }
-    let body = &mut message["body"];
-    body["action"] = json!(action);
-    body["number"] = json!(7);
-    body["repository"] = forgejo_repository(fakes, PROJECT);
-    body["sender"]["login"] = json!("zbyszek");
-    let pr = &mut body["pull_request"];
-    pr["number"] = json!(7);
-    pr["base"]["ref"] = json!("rawhide");
-    pr["base"]["repo"] = forgejo_repository(fakes, PROJECT);
-    pr["head"]["sha"] = json!(sha);
-    pr["head"]["repo"] = forgejo_repository(fakes, "zbyszek/optee_os");
     fakes.forgejo.add_commit(PROJECT, sha, &[]);
     fakes.forgejo.add_commit("zbyszek/optee_os", sha, &[]);
-    message
+    let web_url = fakes.forgejo.url();
+    let pr = common::forgejo::PullRequest {
+        web_url: &web_url,
+        target: PROJECT,
+        source: "zbyszek/optee_os",
+        number: 7,
+        head: sha,
+        title: "Update to 4.5.0",
+        target_branch: "rawhide",
+    };
+    common::forgejo::pull_request_message(&pr, action, "zbyszek")
 }
 
 /// The newest status of `context` at `sha` on the target repository: (state, description).
@@ -771,32 +770,5 @@ async fn forgejo_life_cycle(live: &mut Live) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_forgejo_pull_request_lives_through_the_real_stack() {
-    let fakes = Fakes::start().await;
-    let db = TestDb::postgres().await.unwrap();
-    let bus = Bus::new();
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let config = write_config(dir.path(), &fakes, db.url(), &bus, port);
-    let mut serve = Running::start(dir.path(), &["--config", &config, "serve"], &[]);
-    tokio::task::block_in_place(|| {
-        serve.wait_for_line(&["consuming fedora-messaging"], STEP);
-    });
-    let store = Store::connect(db.url(), &ConnectSettings::default())
-        .await
-        .unwrap();
-    let mut live = Live {
-        fakes,
-        bus,
-        store,
-        advanced: BTreeSet::new(),
-    };
-    let outcome = forgejo_life_cycle(&mut live).await;
-    let status = tokio::task::block_in_place(|| serve.terminate());
-    let removed = live.bus.remove().await;
-    live.store.close().await;
-    if let Err(error) = outcome {
-        panic!("{error:#}");
-    }
-    assert!(status.success(), "serve exited with {status} on SIGTERM");
-    removed.unwrap();
+    with_live_stack(|live| Box::pin(forgejo_life_cycle(live))).await;
 }

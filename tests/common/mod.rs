@@ -1,6 +1,7 @@
 //! Test databases: a fresh PostgreSQL schema or a fresh SQLite file per test, migrated.
 #![allow(dead_code)]
 
+pub mod forgejo;
 pub mod process;
 pub mod python;
 pub mod seed;

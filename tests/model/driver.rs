@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 
 use crate::clients_support::read_fixture;
+use crate::common::forgejo;
 use crate::generator::{CommentKind, PrTopic, Sequence, Service, Step, hash};
 use crate::reference::{self, Command, Facts, Observed, PrFacts, TestRun};
 use crate::stack::{Stack, TF_TOKEN};
@@ -204,46 +205,25 @@ impl<'a> Run<'a> {
         self.pagure_pr_message(topic, pr)
     }
 
-    /// A repository of the fake Forgejo as webhooks describe it.
-    fn forgejo_repository(&self, full_name: &str) -> Json {
-        let (owner, name) = full_name.split_once('/').unwrap_or_default();
-        let html_url = format!("{}/{full_name}", self.stack.forgejo.url());
-        json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
-               "clone_url": format!("{html_url}.git"), "full_name": full_name})
-    }
-
-    /// The real Forgejo fixture, about PR `pr` (its number is the PR id) as it is now.
-    fn forgejo_pull_request(&self, pr: usize) -> Json {
-        let message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
+    /// PR `pr` as it is now, on the fake Forgejo (its number is the PR id).
+    fn forgejo_pr<'s>(&'s self, pr: usize, web_url: &'s str) -> forgejo::PullRequest<'s> {
         let state = &self.prs[pr];
-        let mut pull_request = message["body"]["pull_request"].clone();
-        pull_request["number"] = json!(state.pr_id);
-        pull_request["title"] = json!(state.title);
-        pull_request["base"]["ref"] = json!("rawhide");
-        pull_request["base"]["repo"] = self.forgejo_repository(PROJECT);
-        pull_request["head"]["sha"] = json!(state.heads.last());
-        pull_request["head"]["repo"] = self.forgejo_repository(FORK);
-        pull_request["html_url"] = json!(format!(
-            "{}/{PROJECT}/pulls/{}",
-            self.stack.forgejo.url(),
-            state.pr_id
-        ));
-        pull_request
+        forgejo::PullRequest {
+            web_url,
+            target: PROJECT,
+            source: FORK,
+            number: state.pr_id,
+            head: state.heads.last().map_or("", String::as_str),
+            title: &state.title,
+            target_branch: "rawhide",
+        }
     }
 
     fn forgejo_pr_message(&self, action: &str, pr: usize) -> (String, Json) {
-        let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
-        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
-        for key in ["topic", "id", "priority", "queue"] {
-            message.as_object_mut().map(|fields| fields.remove(key));
-        }
-        let body = &mut message["body"];
-        body["action"] = json!(action);
-        body["number"] = json!(self.prs[pr].pr_id);
-        body["repository"] = self.forgejo_repository(PROJECT);
-        body["sender"]["login"] = json!(PACKAGER);
-        body["pull_request"] = self.forgejo_pull_request(pr);
-        (topic, message)
+        let web_url = self.stack.forgejo.url();
+        let message =
+            forgejo::pull_request_message(&self.forgejo_pr(pr, &web_url), action, PACKAGER);
+        (forgejo::PR_TOPIC.to_owned(), message)
     }
 
     /// Makes the forge know the pull request as `body` tells it (Pagure: the PR JSON;
@@ -555,23 +535,20 @@ impl<'a> Run<'a> {
 
     /// A comment on the Forgejo PR: the real PR-comment fixture, moved to PR `pr`.
     async fn forgejo_comment(&mut self, pr: usize, kind: &CommentKind) {
-        let mut message = read_fixture("forgejo/forgejo.issue_comment.on-pull-request.json");
-        let topic = message["topic"].as_str().unwrap_or_default().to_owned();
-        for key in ["topic", "id", "priority", "queue"] {
-            message.as_object_mut().map(|fields| fields.remove(key));
-        }
         self.next_comment_id += 1;
         let author = if *kind == CommentKind::NonPackager {
             NOT_A_PACKAGER
         } else {
             PACKAGER
         };
-        let body = &mut message["body"];
-        body["repository"] = self.forgejo_repository(PROJECT);
-        body["pull_request"] = self.forgejo_pull_request(pr);
-        body["comment"]["id"] = json!(self.next_comment_id);
-        body["comment"]["body"] = json!(kind.text(PREFIX));
-        body["comment"]["user"]["login"] = json!(author);
+        let web_url = self.stack.forgejo.url();
+        let message = forgejo::comment_message(
+            &self.forgejo_pr(pr, &web_url),
+            self.next_comment_id,
+            author,
+            &kind.text(PREFIX),
+        );
+        let topic = forgejo::COMMENT_TOPIC.to_owned();
         if kind.is_command() {
             let head = self.prs[pr].heads.last().cloned().unwrap_or_default();
             self.prs[pr].commands.push(Command {

@@ -5,15 +5,13 @@
 use fedora_ci::fakes::koji::BuildOutcome;
 use serde_json::{Value as Json, json};
 
-use crate::clients_support::read_fixture;
+use crate::common::forgejo::{self, COMMENT_TOPIC, PR_TOPIC};
 use crate::stack::Stack;
 
 const HEAD: &str = "1a69eb79bbfa26ec63e95863cf15dcd77f985ede";
 const NEW_HEAD: &str = "2b7afc8a0cb05bf12f0fd3c81ee9b0b2cf6e3a11";
 const NUMBER: u64 = 7;
 const TARGET_REPO: &str = "rpms/optee_os";
-const PR_TOPIC: &str = "org.fedoraproject.prod.forgejo.pull_request";
-const COMMENT_TOPIC: &str = "org.fedoraproject.prod.forgejo.issue_comment";
 const BUILD_CONTEXT: &str = "Packit-stg - scratch build - rawhide";
 
 /// The stack with Forgejo's `rpms/optee_os` opted in, its PR 7 known to the fake.
@@ -40,48 +38,27 @@ async fn start(logins_are_fas_usernames: bool) -> Stack {
     stack
 }
 
-/// A repository of the fake Forgejo as webhooks describe it.
-fn repository(stack: &Stack, owner: &str, name: &str) -> Json {
-    let html_url = format!("{}/{owner}/{name}", stack.forgejo.url());
-    json!({"name": name, "owner": {"login": owner}, "html_url": html_url,
-           "clone_url": format!("{html_url}.git"), "full_name": format!("{owner}/{name}")})
+/// PR 7 of `rpms/optee_os` from zbyszek's fork, at `head`.
+fn pr<'a>(web_url: &'a str, head: &'a str) -> forgejo::PullRequest<'a> {
+    forgejo::PullRequest {
+        web_url,
+        target: TARGET_REPO,
+        source: "zbyszek/optee_os",
+        number: NUMBER,
+        head,
+        title: "Update to 4.5.0",
+        target_branch: "rawhide",
+    }
 }
 
-/// The real synchronized fixture, moved to PR 7 of `rpms/optee_os` from zbyszek's fork.
 fn pull_request_message(stack: &Stack, action: &str, head: &str) -> Json {
-    let mut message = read_fixture("forgejo/forgejo.pull_request.synchronized.fork.json");
-    for key in ["topic", "id", "priority", "queue"] {
-        message.as_object_mut().unwrap().remove(key);
-    }
-    let body = &mut message["body"];
-    body["action"] = json!(action);
-    body["number"] = json!(NUMBER);
-    body["repository"] = repository(stack, "rpms", "optee_os");
-    body["sender"]["login"] = json!("zbyszek");
-    let pr = &mut body["pull_request"];
-    pr["number"] = json!(NUMBER);
-    pr["title"] = json!("Update to 4.5.0");
-    pr["base"]["ref"] = json!("rawhide");
-    pr["base"]["repo"] = repository(stack, "rpms", "optee_os");
-    pr["head"]["sha"] = json!(head);
-    pr["head"]["repo"] = repository(stack, "zbyszek", "optee_os");
-    message
+    let web_url = stack.forgejo.url();
+    forgejo::pull_request_message(&pr(&web_url, head), action, "zbyszek")
 }
 
-/// The real PR-comment fixture, moved to PR 7 and written by `author`.
 fn comment_message(stack: &Stack, author: &str, text: &str, id: u64) -> Json {
-    let mut message = read_fixture("forgejo/forgejo.issue_comment.on-pull-request.json");
-    for key in ["topic", "id", "priority", "queue"] {
-        message.as_object_mut().unwrap().remove(key);
-    }
-    let pull = pull_request_message(stack, "synchronized", HEAD)["body"]["pull_request"].clone();
-    let body = &mut message["body"];
-    body["repository"] = repository(stack, "rpms", "optee_os");
-    body["pull_request"] = pull;
-    body["comment"]["id"] = json!(id);
-    body["comment"]["body"] = json!(text);
-    body["comment"]["user"]["login"] = json!(author);
-    message
+    let web_url = stack.forgejo.url();
+    forgejo::comment_message(&pr(&web_url, HEAD), id, author, text)
 }
 
 fn latest(stack: &Stack, sha: &str, context: &str) -> Json {
